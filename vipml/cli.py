@@ -1,0 +1,106 @@
+"""The ``vipml`` command line.
+
+Exit status: 0 when the work is done (findings are reported, not failures), 2 on bad input or
+configuration, with a message and no traceback; 1 on an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from vipml.errors import VipmlError
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Load and validate the tables; print the summary; write the quarantine."""
+    from vipml.tables import load_tables
+
+    tables, report = load_tables(args.data, config=args.config, out=args.out)
+    print(report.summary())
+    if args.out:
+        print(f"report:     {Path(args.out) / 'validation.json'}")
+    unusable = [name for name, t in report.tables.items() if t.rows_in and not t.rows_kept]
+    if unusable:
+        _say(
+            f"vipml: every row of {', '.join(unusable)} was set aside; the data is not usable.\n"
+            f"Fix: look at the reasons above and in {report.quarantine_dir or '<out>/quarantine'}"
+        )
+        return 2
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate a retailer, write its tables and validate them."""
+    from vipml.datasets import make_retailer
+    from vipml.tables import load_tables
+
+    out = Path(args.out)
+    started = time.perf_counter()
+    _say(f"vipml demo: generating a retailer of {args.customers:,} customers (seed {args.seed})")
+    retailer = make_retailer(args.customers, seed=args.seed)
+    data_dir = retailer.to_dir(out / "data")
+    _say(f"vipml demo: tables written to {data_dir}")
+    tables, report = load_tables(data_dir, out=out)
+    print(report.summary())
+    print()
+    print(f"data:        {data_dir}")
+    print(f"validation:  {out / 'validation.json'}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="vipml",
+        description="Who will accept an upsell offer, who will become a VIP, and why.",
+    )
+    from vipml import __version__
+
+    parser.add_argument("--version", action="version", version=f"vipml {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate", cmd_validate, "Load and validate the input tables; set bad rows aside.")
+    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument("--config", metavar="FILE", help="YAML config (time zone, adapters)")
+    p.add_argument("--out", metavar="DIR", help="where to write quarantine/ and validation.json")
+
+    p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
+    p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default: demo-output)")
+    p.add_argument("--customers", type=int, default=5_000, help="number of customers (default: 5000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vipml`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except VipmlError as exc:
+        _say(f"vipml: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _say("vipml: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Configuration: one YAML file, validated on load.
+
+Every section is a pydantic model that forbids unknown keys. A mistyped key is an error that
+names the file, the dotted key and the closest valid key::
+
+    vipml: configs/vip.yaml: unknown key 'tables.orders.colums' (did you mean 'tables.orders.columns'?)
+
+Strings may refer to environment variables as ``${NAME}`` or ``${NAME:-default}``. Relative paths
+(``data_dir`` and each table's ``path``) are resolved against the folder of the config file, so a
+config runs the same from any working folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from vipml.errors import ConfigError, closest
+
+DEFAULT_DATA_DIR = "../shared/data"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class StrictModel(BaseModel):
+    """A config section: unknown keys are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TableSource(StrictModel):
+    """How one input file maps onto a table of the data contract.
+
+    Every key is optional: a file named ``<table>.parquet`` or ``<table>.csv`` in the data folder
+    that already uses the contract's column names needs no entry at all.
+    """
+
+    path: str | None = Field(None, description="File of this table, relative to data_dir.")
+    format: Literal["auto", "csv", "tsv", "parquet", "whitespace"] = Field(
+        "auto", description="File format; 'auto' decides by the file extension."
+    )
+    header: bool = Field(True, description="Whether the first line of a text file names the columns.")
+    names: list[str] | None = Field(None, description="Column names of a file without header.")
+    sep: str | None = Field(None, description="Field separator of a text file (default by format).")
+    encoding: str = Field("utf-8", description="Text encoding of a text file.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Contract column -> source column, e.g. customer_id: CustomerID."
+    )
+    date_formats: dict[str, str] = Field(
+        default_factory=dict, description="Contract column -> strftime format, e.g. ordered_at: '%Y%m%d'."
+    )
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Contract column -> {source value: contract value}; unlisted values stay as they are.",
+    )
+    constants: dict[str, Any] = Field(
+        default_factory=dict, description="Contract column -> one value for every row."
+    )
+    row_ids: list[str] = Field(
+        default_factory=list,
+        description="Contract id columns filled with the 1-based row number (for files without ids).",
+    )
+    amount_from: list[str] | None = Field(
+        None, description="[quantity, unit price] source columns: amount is their product."
+    )
+    flag_times: dict[str, str] = Field(
+        default_factory=dict,
+        description="Timestamp column -> 0/1 source column: the row's own time where the flag is 1.",
+    )
+    keep: list[str] | None = Field(
+        None, description="Extra source columns to keep; default: every column not mapped."
+    )
+    cancel_prefix: str | None = Field(
+        None, description="Order ids starting with this prefix are cancellations (e.g. 'C')."
+    )
+
+    @field_validator("amount_from")
+    @classmethod
+    def _two_columns(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) != 2:
+            raise ValueError(f"needs exactly two columns [quantity, unit_price], got {value}")
+        return value
+
+
+class TablesConfig(StrictModel):
+    """Sources of the five contract tables; ``order_lines`` is a line-level export that is split
+    into ``orders`` and ``order_items``."""
+
+    customers: TableSource | None = None
+    orders: TableSource | None = None
+    order_items: TableSource | None = None
+    events: TableSource | None = None
+    offers: TableSource | None = None
+    order_lines: TableSource | None = None
+
+
+class Config(StrictModel):
+    """The whole configuration of a vipml run."""
+
+    name: str | None = Field(None, description="A name for runs made with this config.")
+    description: str | None = None
+    timezone: str = Field("UTC", description="Time zone of timestamps given without an offset.")
+    currency: str = Field("USD", description="Currency of every amount, shown in reports.")
+    seed: int = Field(0, description="Seed of every random choice: sampling, splits, models.")
+    data_dir: str | None = Field(
+        None, description="Folder of the input files, relative to this file; default: --data."
+    )
+    tables: TablesConfig = Field(default_factory=TablesConfig)
+    required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = Field(
+        default_factory=lambda: ["orders"],
+        description="Tables without which the data is not usable.",
+    )
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str | None = PrivateAttr(default=None)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value.upper() == "UTC":
+            return "UTC"
+        if value not in _zones():
+            near = closest(value, _zones())
+            hint = f" (did you mean '{near}'?)" if near else ""
+            raise ValueError(f"unknown time zone '{value}'{hint}")
+        return value
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in this config are resolved against."""
+        return self._base_dir
+
+    @property
+    def source(self) -> str | None:
+        """The file this config was read from, if any."""
+        return self._source
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """Resolve a path of this config against its folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p).resolve()
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys at ``loc`` inside ``model`` (walks nested models, skips dict keys)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(
+    error: ValidationError, model: type[BaseModel], source: str | None
+) -> str:
+    """Turn a pydantic error into lines that name the file, the dotted key and the fix."""
+    where = f"{source}: " if source else ""
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(p) for p in loc)
+        if item["type"] == "extra_forbidden":
+            near = closest(str(loc[-1]), _fields_at(model, loc[:-1]))
+            hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), near])}'?)" if near else ""
+            valid = _fields_at(model, loc[:-1])
+            lines.append(
+                f"{where}unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}"
+            )
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}'{key}' = {item.get('input')!r}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
+    """Read and validate a YAML config.
+
+    Parameters
+    ----------
+    path
+        The YAML file; None gives the defaults.
+    **overrides
+        Top-level keys that replace the file's values.
+
+    Returns
+    -------
+    Config
+        The validated config; relative paths in it resolve against the file's folder.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or holds an unknown key or a bad value.
+    """
+    raw: dict[str, Any] = {}
+    source = None
+    base = Path.cwd()
+    if path is not None:
+        p = Path(path)
+        source = str(path)
+        if not p.is_file():
+            raise ConfigError(f"{source}: config file not found (working folder: {Path.cwd()})")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping of keys at the top, got {type(loaded).__name__}")
+        raw = loaded
+        base = p.resolve().parent
+    raw = _expand_env({**raw, **overrides})
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, Config, source)) from None
+    config._base_dir = base
+    config._source = source
+    return config
+
+
+def as_config(config: Config | str | os.PathLike[str] | None) -> Config:
+    """Accept a Config, a path to one, or None (defaults)."""
+    if isinstance(config, Config):
+        return config
+    return load_config(config)
+
+
+def default_data_dir() -> Path:
+    """The shared public data: ``VIPML_DATA_DIR``, else ``../shared/data``."""
+    return Path(os.environ.get("VIPML_DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
