@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vipml {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
@@ -79,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where to write quarantine/ and validation.json")
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
-    p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default: demo-output)")
-    p.add_argument("--customers", type=int, default=5_000, help="number of customers (default: 5000)")
+    p.add_argument(
+        "--out", metavar="DIR", default="demo-output", help="output folder (default: demo-output)"
+    )
+    p.add_argument(
+        "--customers", type=int, default=5_000, help="number of customers (default: 5000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
 

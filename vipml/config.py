@@ -45,15 +45,19 @@ class TableSource(StrictModel):
     format: Literal["auto", "csv", "tsv", "parquet", "whitespace"] = Field(
         "auto", description="File format; 'auto' decides by the file extension."
     )
-    header: bool = Field(True, description="Whether the first line of a text file names the columns.")
+    header: bool = Field(
+        True, description="Whether the first line of a text file names the columns."
+    )
     names: list[str] | None = Field(None, description="Column names of a file without header.")
     sep: str | None = Field(None, description="Field separator of a text file (default by format).")
     encoding: str = Field("utf-8", description="Text encoding of a text file.")
     columns: dict[str, str] = Field(
-        default_factory=dict, description="Contract column -> source column, e.g. customer_id: CustomerID."
+        default_factory=dict,
+        description="Contract column -> source column, e.g. customer_id: CustomerID.",
     )
     date_formats: dict[str, str] = Field(
-        default_factory=dict, description="Contract column -> strftime format, e.g. ordered_at: '%Y%m%d'."
+        default_factory=dict,
+        description="Contract column -> strftime format, e.g. ordered_at: '%Y%m%d'.",
     )
     values: dict[str, dict[str, str]] = Field(
         default_factory=dict,
@@ -112,9 +116,11 @@ class Config(StrictModel):
         None, description="Folder of the input files, relative to this file; default: --data."
     )
     tables: TablesConfig = Field(default_factory=TablesConfig)
-    required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = Field(
-        default_factory=lambda: ["orders"],
-        description="Tables without which the data is not usable.",
+    required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = (
+        Field(
+            default_factory=lambda: ["orders"],
+            description="Tables without which the data is not usable.",
+        )
     )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -202,9 +208,7 @@ def format_validation_error(
             near = closest(str(loc[-1]), _fields_at(model, loc[:-1]))
             hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), near])}'?)" if near else ""
             valid = _fields_at(model, loc[:-1])
-            lines.append(
-                f"{where}unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}"
-            )
+            lines.append(f"{where}unknown key '{key}'{hint}; valid keys here: {', '.join(valid)}")
         else:
             msg = item["msg"].removeprefix("Value error, ")
             lines.append(f"{where}'{key}' = {item.get('input')!r}: {msg}")
@@ -246,7 +250,9 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{source}: expected a mapping of keys at the top, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"{source}: expected a mapping of keys at the top, got {type(loaded).__name__}"
+            )
         raw = loaded
         base = p.resolve().parent
     raw = _expand_env({**raw, **overrides})

@@ -159,7 +159,9 @@ class Tables:
         ids = [f["customer_id"] for _, f in self if "customer_id" in f]
         if not ids:
             return pd.Index([], dtype="str", name="customer_id")
-        return pd.Index(pd.unique(pd.concat(ids, ignore_index=True).dropna()), name="customer_id").sort_values()
+        return pd.Index(
+            pd.unique(pd.concat(ids, ignore_index=True).dropna()), name="customer_id"
+        ).sort_values()
 
 
 @dataclass
@@ -228,11 +230,25 @@ class ValidationReport:
         """One row per table and reason (reason '' for the table's totals)."""
         rows = []
         for t in self.tables.values():
-            rows.append({"table": t.table, "reason": "", "rows_in": t.rows_in,
-                         "rows_kept": t.rows_kept, "rows": t.rows_quarantined})
+            rows.append(
+                {
+                    "table": t.table,
+                    "reason": "",
+                    "rows_in": t.rows_in,
+                    "rows_kept": t.rows_kept,
+                    "rows": t.rows_quarantined,
+                }
+            )
             for reason, n in t.quarantined.items():
-                rows.append({"table": t.table, "reason": reason, "rows_in": t.rows_in,
-                             "rows_kept": t.rows_kept, "rows": n})
+                rows.append(
+                    {
+                        "table": t.table,
+                        "reason": reason,
+                        "rows_in": t.rows_in,
+                        "rows_kept": t.rows_kept,
+                        "rows": n,
+                    }
+                )
         return pd.DataFrame(rows, columns=["table", "reason", "rows_in", "rows_kept", "rows"])
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,9 +274,13 @@ class ValidationReport:
             )
             extra = []
             if t.returns or t.cancellations:
-                extra.append(f"kept and flagged: {t.returns:,} returns, {t.cancellations:,} cancellations")
+                extra.append(
+                    f"kept and flagged: {t.returns:,} returns, {t.cancellations:,} cancellations"
+                )
             if t.nulled:
-                extra.append("values set missing: " + ", ".join(f"{c} {n:,}" for c, n in t.nulled.items()))
+                extra.append(
+                    "values set missing: " + ", ".join(f"{c} {n:,}" for c, n in t.nulled.items())
+                )
             extra.extend(t.notes)
             lines.extend(f"{'':<12} {e}" for e in extra)
         lo, hi = self.date_range
@@ -295,7 +315,7 @@ def coerce_id(s: pd.Series) -> pd.Series:
             out[integral] = values[integral].astype(np.int64).astype(str)
         rest = np.isfinite(values) & ~integral
         if rest.any():
-            out[rest] = [repr(v) for v in values[rest]]
+            out[rest] = [repr(float(v)) for v in values[rest]]
     else:
         out = s.astype("str").str.strip()
         if out.str.contains(".", regex=False).any():
@@ -434,15 +454,23 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
                 f"Fix: list them: tables.{table}.names: [col1, col2, ...]"
             )
         return pd.read_csv(
-            path, sep=sep, header=header, names=names, dtype="str", encoding=source.encoding,
-            keep_default_na=False, skipinitialspace=True,
+            path,
+            sep=sep,
+            header=header,
+            names=names,
+            dtype="str",
+            encoding=source.encoding,
+            keep_default_na=False,
+            skipinitialspace=True,
         )
     except DataError:
         raise
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataError(f"table '{table}': cannot read {path}: {exc}") from None
     except Exception as exc:  # pyarrow and the csv parser raise many types
-        raise DataError(f"table '{table}': cannot read {path}: {type(exc).__name__}: {exc}") from None
+        raise DataError(
+            f"table '{table}': cannot read {path}: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.DataFrame:
@@ -450,8 +478,13 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
     if source is None:
         return frame
     contract = LINE_COLUMNS if table == "order_lines" else CONTRACT[table].columns
-    for target in [*source.columns, *source.date_formats, *source.values, *source.row_ids,
-                   *source.flag_times]:
+    for target in [
+        *source.columns,
+        *source.date_formats,
+        *source.values,
+        *source.row_ids,
+        *source.flag_times,
+    ]:
         if table != "customers" and target not in contract:
             near = closest(target, contract)
             hint = f" (did you mean '{near}'?)" if near else ""
@@ -516,9 +549,13 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
     return pd.DataFrame(out, index=frame.index)
 
 
-def split_order_lines(lines: pd.DataFrame, *, cancel_prefix: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_order_lines(
+    lines: pd.DataFrame, *, cancel_prefix: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A line-level export (one row per invoice line) as ``orders`` plus ``order_items``."""
-    _require(lines, "order_lines", ("order_id", "customer_id", "ordered_at", "quantity", "unit_price"))
+    _require(
+        lines, "order_lines", ("order_id", "customer_id", "ordered_at", "quantity", "unit_price")
+    )
     lines = lines.copy()
     qty = coerce_number(lines["quantity"])
     price = coerce_number(lines["unit_price"])
@@ -538,10 +575,13 @@ def split_order_lines(lines: pd.DataFrame, *, cancel_prefix: str | None) -> tupl
         orders["status"] = np.where(
             coerce_id(orders["order_id"]).str.startswith(cancel_prefix).fillna(False),
             "cancelled",
-            orders["status"] if "status" in orders else None,
+            orders.get("status"),
         )
-    item_cols = [c for c in ("order_id", "product_id", "quantity", "unit_price", "category", "tier")
-                 if c in lines]
+    item_cols = [
+        c
+        for c in ("order_id", "product_id", "quantity", "unit_price", "category", "tier")
+        if c in lines
+    ]
     return orders, lines[item_cols].reset_index(drop=True)
 
 
@@ -642,10 +682,9 @@ def _validate(
     frame = pd.DataFrame(out)
 
     # values with a fixed vocabulary
-    if table == "orders":
-        if "status" in frame:
-            low = frame["status"].str.lower()
-            frame["status"] = low.map(lambda v: _STATUS.get(v, v) if isinstance(v, str) else v)
+    if table == "orders" and "status" in frame:
+        low = frame["status"].str.lower()
+        frame["status"] = low.map(lambda v: _STATUS.get(v, v) if isinstance(v, str) else v)
     if table == "events":
         frame["event_type"] = frame["event_type"].str.lower()
     if table == "offers":
@@ -678,14 +717,21 @@ def _validate(
 
     # references to other tables
     if known_customers is not None and "customer_id" in frame and table != "customers":
-        q.add("unknown_customer", ~frame["customer_id"].isin(known_customers) & frame["customer_id"].notna())
+        q.add(
+            "unknown_customer",
+            ~frame["customer_id"].isin(known_customers) & frame["customer_id"].notna(),
+        )
     if known_orders is not None and table == "order_items":
         q.add("unknown_order", ~frame["order_id"].isin(known_orders) & frame["order_id"].notna())
 
     keep = q.keep
     clean = frame[keep].reset_index(drop=True)
     if table == "orders":
-        status = clean["status"] if "status" in clean else pd.Series(np.nan, index=clean.index, dtype="str")
+        status = (
+            clean["status"]
+            if "status" in clean
+            else pd.Series(np.nan, index=clean.index, dtype="str")
+        )
         clean["is_return"] = ((clean["amount"] < 0) | (status == "returned")).to_numpy(dtype=bool)
         cancelled = status == "cancelled"
         if cancel_prefix:
@@ -772,8 +818,10 @@ def _resolve_sources(
     elif config.data_dir:
         folder = config.resolve(config.data_dir)
     if folder is not None and not folder.is_dir():
-        raise DataError(f"data folder not found: {folder}\nFix: pass --data DIR, or set data_dir in the config")
-    for name, spec in adapters.items():
+        raise DataError(
+            f"data folder not found: {folder}\nFix: pass --data DIR, or set data_dir in the config"
+        )
+    for name in adapters:
         src = getattr(config.tables, name)
         if src.path is None:
             if folder is None or name not in _discover(folder):
@@ -842,9 +890,15 @@ def load_tables(
                 "Fix: give a line-level export as order_lines alone, or orders and order_items"
             )
         fmts = sources["order_lines"][1].date_formats if sources["order_lines"][1] else {}
-        frames["orders"], frames["order_items"] = split_order_lines(lines, cancel_prefix=line_prefix)
+        frames["orders"], frames["order_items"] = split_order_lines(
+            lines, cancel_prefix=line_prefix
+        )
         origin["orders"] = origin["order_items"] = f"{origin.pop('order_lines')} (order lines)"
-        sources["orders"] = (frames["orders"], TableSource(date_formats=fmts, cancel_prefix=line_prefix))
+        sources["orders"] = (
+            frames["orders"],
+            TableSource(date_formats=fmts, cancel_prefix=line_prefix),
+        )
+        sources["order_items"] = (frames["order_items"], None)
         report.warnings.append(
             f"order_lines: {len(lines):,} lines became {len(frames['orders']):,} orders"
         )
@@ -865,9 +919,12 @@ def load_tables(
         src = sources[name][1]
         known_orders = clean["orders"]["order_id"] if name == "order_items" else None
         table, bad, rep = _validate(
-            frames[name], CONTRACT[name], timezone=config.timezone,
+            frames[name],
+            CONTRACT[name],
+            timezone=config.timezone,
             date_formats=src.date_formats if src else {},
-            known_customers=known_customers, known_orders=known_orders,
+            known_customers=known_customers,
+            known_orders=known_orders,
             cancel_prefix=(src.cancel_prefix if src else None) or line_prefix,
         )
         rep.source = origin.get(name)
@@ -892,7 +949,9 @@ def load_tables(
     return tables, report
 
 
-def write_quarantine(quarantine: Mapping[str, pd.DataFrame], report: ValidationReport, out: str | os.PathLike[str]) -> Path:
+def write_quarantine(
+    quarantine: Mapping[str, pd.DataFrame], report: ValidationReport, out: str | os.PathLike[str]
+) -> Path:
     """Write ``quarantine/<table>.parquet`` per table with set-aside rows and ``validation.json``."""
     folder = Path(out) / "quarantine"
     folder.mkdir(parents=True, exist_ok=True)
@@ -904,7 +963,9 @@ def write_quarantine(quarantine: Mapping[str, pd.DataFrame], report: ValidationR
         elif target.exists():
             target.unlink()  # a stale file from an earlier run would mislead
     report.quarantine_dir = folder
-    atomic_write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), Path(out) / "validation.json")
+    atomic_write_text(
+        json.dumps(report.to_dict(), indent=2, ensure_ascii=False), Path(out) / "validation.json"
+    )
     return folder
 
 

@@ -1,0 +1,67 @@
+"""The command line: summary, exit codes, messages without tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from vipml.cli import main
+
+
+def test_validate_prints_summary_and_exits_0(tmp_path, capsys):
+    pd.DataFrame(
+        {
+            "order_id": ["1", "2"],
+            "customer_id": ["a", None],
+            "ordered_at": ["2024-01-01"] * 2,
+            "amount": [1.0, 2.0],
+        }
+    ).to_csv(tmp_path / "orders.csv", index=False)
+    code = main(["validate", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "orders" in out and "missing_customer_id 1" in out and "customers:  1" in out
+    assert (tmp_path / "out" / "quarantine" / "orders.parquet").is_file()
+
+
+def test_misspelled_required_column_exits_2_with_the_fix_and_no_traceback(tmp_path):
+    (tmp_path / "orders.csv").write_text(
+        "order_id,custmer_id,ordered_at,amount\n1,a,2024-01-01,3\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "vipml.cli", "validate", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2
+    assert "no column 'customer_id'" in run.stderr
+    assert "tables.orders.columns.customer_id: custmer_id" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_bad_config_key_exits_2(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("timezon: UTC\n")
+    assert main(["validate", "--data", str(tmp_path), "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "did you mean 'timezone'" in capsys.readouterr().err
+
+
+def test_every_row_set_aside_exits_2(tmp_path, capsys):
+    (tmp_path / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\n1,,2024-01-01,3\n"
+    )
+    assert main(["validate", "--data", str(tmp_path)]) == 2
+    assert "not usable" in capsys.readouterr().err
+
+
+def test_missing_data_folder_and_empty_folder_exit_2(tmp_path, capsys):
+    assert main(["validate", "--data", str(tmp_path / "nope")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["validate", "--data", str(tmp_path)]) == 2
+    assert "no input tables" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "validate" in capsys.readouterr().out

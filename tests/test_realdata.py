@@ -1,0 +1,59 @@
+"""The shipped mappings on the public data sets (skipped when VIPML_DATA_DIR is absent)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from vipml import load_tables
+from vipml.cli import main
+from vipml.config import load_config
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.realdata
+
+
+def test_cdnow_through_the_shipped_mapping(data_dir):
+    tables, report = load_tables(data_dir, config=ROOT / "configs" / "cdnow.yaml")
+    o = report.tables["orders"]
+    assert (o.rows_in, o.rows_kept, o.rows_quarantined) == (6919, 6919, 0)
+    assert report.customers == 2357
+    assert report.date_range == (
+        pd.Timestamp("1997-01-01", tz="UTC"),
+        pd.Timestamp("1998-06-30", tz="UTC"),
+    )
+    assert tables.orders["customer_id"].str.len().eq(5).all()  # leading zeros kept: "00004"
+    assert tables.orders["amount"].sum() == pytest.approx(
+        244_091.94, abs=0.01
+    )  # awk sum of column 5
+
+
+def test_hillstrom_customers_and_one_offer_each(data_dir):
+    tables, report = load_tables(data_dir, config=ROOT / "configs" / "hillstrom.yaml")
+    assert report.tables["customers"].rows_kept == 64_000
+    assert report.tables["offers"].rows_kept == 64_000
+    offers = tables.offers
+    assert offers["group"].value_counts().to_dict() == {"treatment": 42_694, "control": 21_306}
+    accepted = offers["accepted_at"].notna()
+    assert accepted.groupby(offers["segment"]).mean().round(5).to_dict() == {
+        "Mens E-Mail": 0.01253,
+        "No E-Mail": 0.00573,
+        "Womens E-Mail": 0.00884,
+    }
+    assert (offers.loc[accepted, "accepted_at"] >= offers.loc[accepted, "sent_at"]).all()
+    assert offers.groupby("segment")["spend"].mean().round(3).to_dict()["Mens E-Mail"] == 1.423
+    assert "history" in tables.customers and tables.customers["history"].dtype == "float64"
+
+
+def test_cli_reports_the_cdnow_counts_from_any_folder(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIPML_DATA_DIR", str(data_dir))
+    assert main(["validate", "--config", str(ROOT / "configs" / "cdnow.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "6,919" in out and "2,357" in out
+
+
+def test_shipped_configs_are_valid():
+    for path in (ROOT / "configs").glob("*.yaml"):
+        load_config(path)
