@@ -79,3 +79,31 @@ def test_loader_raises_only_its_own_errors_and_never_loses_a_row(tables):
         assert rep.rows_in == len(frame)
         assert rep.rows_kept == len(clean.get(name))
         assert rep.rows_kept + rep.rows_quarantined == rep.rows_in
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.sampled_from([0, 1, 2]),
+            st.sampled_from([1.0, 2.5, float("nan")]),
+        ),
+        max_size=40,
+    )
+)
+def test_duplicate_rows_match_a_plain_whole_row_comparison(rows):
+    frame = pd.DataFrame(rows, columns=["order_id", "day", "amount"])
+    orders = pd.DataFrame(
+        {
+            "order_id": frame["order_id"],
+            "customer_id": "c1",
+            "ordered_at": pd.to_datetime(frame["day"], unit="D", utc=True),
+            "amount": frame["amount"],
+        }
+    )
+    clean, report = load_tables({"orders": orders})
+    usable = orders.dropna(subset=["order_id", "amount"])
+    expected = int(usable.duplicated().sum())
+    assert report.tables["orders"].quarantined.get("duplicate_row", 0) == expected
+    assert not clean.orders.drop(columns=["is_return", "is_cancelled"]).duplicated().any()

@@ -20,12 +20,15 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vipml.config import Config, TableSource, as_config
 from vipml.errors import DataError, closest, sample_list
@@ -113,6 +116,15 @@ LINE_COLUMNS = (
 _MISSING_TEXT = {"", "nan", "none", "null", "na", "n/a", "nat", "<na>"}
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0*$")
 _OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+_LOWER = {"status", "event_type", "offer_type", "group", "tier", "channel"}
+_OFFER_TYPE = {
+    "cross-sell": "cross_sell",
+    "cross sell": "cross_sell",
+    "crosssell": "cross_sell",
+    "up-sell": "upsell",
+    "up_sell": "upsell",
+    "up sell": "upsell",
+}
 _STATUS = {
     "canceled": "cancelled", "cancel": "cancelled", "cancelled": "cancelled",
     "returned": "returned", "return": "returned", "refund": "returned", "refunded": "returned",
@@ -301,6 +313,53 @@ def _is_missing_text(s: pd.Series) -> pd.Series:
     return s.isna() | s.str.strip().str.lower().isin(_MISSING_TEXT)
 
 
+def clean_text(
+    s: pd.Series, *, lower: bool = False, mapping: Mapping[str, str] | None = None
+) -> pd.Series:
+    """Text with surrounding blanks removed and missing markers (``''``, ``'nan'``, ...) as NaN.
+
+    Works on the distinct values (fast for low-cardinality columns), and returns the input
+    unchanged when nothing needs to change, so large clean columns cost no copy.
+    """
+    s = s if s.dtype == "str" else s.astype("str")
+    arr = _arrow(s)
+    uniques = pd.Series(pc.unique(arr).to_pandas(), dtype="str").dropna()
+    values = uniques.str.strip()
+    if lower:
+        values = values.str.lower()
+    values = values.mask(values.str.lower().isin(_MISSING_TEXT))
+    if mapping:
+        values = values.replace(dict(mapping))
+    if values.equals(uniques):
+        return s
+    codes, found = pd.factorize(s, use_na_sentinel=True)
+    lookup = dict(zip(uniques.tolist(), values.tolist(), strict=True))
+    out = np.array([lookup[v] for v in found.tolist()] + [None], dtype=object)
+    return pd.Series(out[codes], index=s.index, name=s.name, dtype="str")
+
+
+def _clean_id_text(s: pd.Series) -> pd.Series:
+    """High-cardinality id text: cheap checks first; only odd values are looked at and copied."""
+    arr = _arrow(s)
+    odd = pc.or_(pc.invert(pc.ascii_is_alnum(arr)), pc.less_equal(pc.binary_length(arr), 4))
+    odd = pc.fill_null(odd, False)
+    if not pc.any(odd).as_py():
+        return s
+    mask = (
+        odd.to_numpy()
+        if isinstance(odd, pa.Array)
+        else np.concatenate([c.to_numpy(zero_copy_only=False) for c in odd.chunks])
+    )
+    part = s[mask].str.strip()
+    part = part.str.replace(_INTEGRAL_FLOAT, r"\1", regex=True)
+    part = part.mask(part.str.lower().isin(_MISSING_TEXT))
+    if part.equals(s[mask]):
+        return s
+    out = s.copy()
+    out[mask] = part
+    return out
+
+
 def coerce_id(s: pd.Series) -> pd.Series:
     """Ids as strings: floats that hold integers lose their ``.0``; text keeps leading zeros."""
     if pd.api.types.is_bool_dtype(s):
@@ -317,12 +376,7 @@ def coerce_id(s: pd.Series) -> pd.Series:
         if rest.any():
             out[rest] = [repr(float(v)) for v in values[rest]]
     else:
-        out = s.astype("str").str.strip()
-        if out.str.contains(".", regex=False).any():
-            out = out.str.replace(_INTEGRAL_FLOAT, r"\1", regex=True)
-        missing = out.str.lower().isin(_MISSING_TEXT)
-        if missing.any():
-            out = out.mask(missing)
+        return _clean_id_text(s if s.dtype == "str" else s.astype("str"))
     return out.astype("str").rename(s.name)
 
 
@@ -520,7 +574,7 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
     for col, mapping in source.values.items():
         if col in out:
             s = out[col].astype("str")
-            out[col] = s.map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
+            out[col] = s.replace(mapping)
     keep = source.keep
     rest = [c for c in frame.columns if c not in used and c not in out]
     if keep is not None:
@@ -546,7 +600,7 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
                 )
             on = coerce_number(frame[flag]).fillna(0).to_numpy() > 0
             out[col] = out[own].where(on)
-    return pd.DataFrame(out, index=frame.index)
+    return pd.DataFrame(out, index=frame.index, copy=False)
 
 
 def split_order_lines(
@@ -609,21 +663,26 @@ class _Quarantine:
     def __init__(self, n: int) -> None:
         self.codes = np.zeros(n, dtype=np.int16)
         self.reasons: list[str] = []
+        self.found: dict[str, int] = {}
 
     def add(self, reason: str, bad: np.ndarray | pd.Series) -> None:
-        bad = np.asarray(bad, dtype=bool) & (self.codes == 0)
-        if bad.any():
+        bad = np.asarray(bad, dtype=bool)
+        if not bad.any():
+            return
+        bad = bad & (self.codes == 0)
+        n = int(bad.sum())
+        if n:
             if reason not in self.reasons:
                 self.reasons.append(reason)
             self.codes[bad] = self.reasons.index(reason) + 1
+            self.found[reason] = self.found.get(reason, 0) + n
 
     @property
     def keep(self) -> np.ndarray:
         return self.codes == 0
 
     def counts(self) -> dict[str, int]:
-        found = np.bincount(self.codes, minlength=len(self.reasons) + 1)
-        return {r: int(found[i + 1]) for i, r in enumerate(self.reasons) if found[i + 1]}
+        return dict(self.found)
 
     def labels(self) -> np.ndarray:
         names = np.array(["", *self.reasons], dtype=object)
@@ -672,25 +731,18 @@ def _validate(
             elif bad.any():
                 report.nulled[col] = int(bad.sum())
         elif col in spec.texts:
-            s = s.astype("str").str.strip()
-            s = s.mask(s.str.lower().isin(_MISSING_TEXT))
+            mapping = {"status": _STATUS, "offer_type": _OFFER_TYPE}.get(col)
+            s = clean_text(s, lower=col in _LOWER, mapping=mapping)
             if col in spec.required:
                 q.add(f"missing_{col}", s.isna())
         elif _is_text(s):
             s = _numbers_if_all_numeric(s)
         out[str(col)] = s
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame(out, copy=False)
 
     # values with a fixed vocabulary
-    if table == "orders" and "status" in frame:
-        low = frame["status"].str.lower()
-        frame["status"] = low.map(lambda v: _STATUS.get(v, v) if isinstance(v, str) else v)
-    if table == "events":
-        frame["event_type"] = frame["event_type"].str.lower()
     if table == "offers":
-        kind = frame["offer_type"].str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-        kind = kind.replace({"crosssell": "cross_sell", "up_sell": "upsell"})
-        frame["offer_type"] = kind
+        kind = frame["offer_type"]
         q.add("unknown_offer_type", ~kind.isin(OFFER_TYPES) & kind.notna())
         if "group" in frame:
             grp = frame["group"].str.lower()
@@ -704,11 +756,7 @@ def _validate(
                 q.add(f"{col.removesuffix('_at')}_before_sent", early)
 
     # exact duplicates among rows still kept
-    keep = q.keep
-    if keep.any() and len(frame.columns):
-        dup = np.zeros(len(frame), dtype=bool)
-        dup[keep] = frame[keep].duplicated(keep="first").to_numpy()
-        q.add("duplicate_row", dup)
+    q.add("duplicate_row", _duplicate_rows(frame, q.keep, spec))
     if table == "customers":
         keep = q.keep
         dup = np.zeros(len(frame), dtype=bool)
@@ -725,7 +773,7 @@ def _validate(
         q.add("unknown_order", ~frame["order_id"].isin(known_orders) & frame["order_id"].notna())
 
     keep = q.keep
-    clean = frame[keep].reset_index(drop=True)
+    clean = frame if keep.all() else _filter_rows(frame, keep)
     if table == "orders":
         status = (
             clean["status"]
@@ -750,14 +798,78 @@ def _validate(
     if "customer_id" in clean:
         report.customers = int(clean["customer_id"].nunique())
 
-    bad_rows = raw[~keep]
-    quarantined = pd.DataFrame(
-        {str(c): bad_rows[c].astype("str") for c in bad_rows.columns}, index=bad_rows.index
-    )
+    bad_rows = _filter_rows(raw, ~keep)
+    quarantined = pd.DataFrame({str(c): bad_rows[c].astype("str") for c in bad_rows.columns})
     quarantined.insert(0, "reason", q.labels())
-    quarantined.insert(1, "row", bad_rows.index.to_numpy())
+    quarantined.insert(1, "row", np.flatnonzero(~keep))
     assert report.rows_kept + report.rows_quarantined == report.rows_in, "bug, please report"
     return clean, quarantined.reset_index(drop=True), report
+
+
+def _arrow(s: pd.Series) -> pa.ChunkedArray:
+    """The Arrow data behind a text column, without a copy where pandas holds Arrow already."""
+    arr = pa.array(s.array)
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+
+def _filter_rows(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """Rows where ``keep`` is true, column by column on two threads (Arrow and numpy release the GIL)."""
+    mask = pa.array(keep)
+
+    def one(col: str) -> Any:
+        s = frame[col]
+        if s.dtype == "str":
+            return pd.array(pa.array(s.array).filter(mask), dtype="str")
+        return s.array[keep]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        arrays = list(pool.map(one, frame.columns))
+    out = dict(zip(frame.columns, arrays, strict=True))
+    return pd.DataFrame(
+        out, index=pd.RangeIndex(int(keep.sum())), columns=frame.columns, copy=False
+    )
+
+
+def _repeated(key: np.ndarray) -> np.ndarray:
+    """Which entries of ``key`` occur more than once (a sort, no hash table: fast for integers)."""
+    ordered = np.sort(key)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return np.zeros(len(key), dtype=bool)
+    values = np.unique(ordered[1:][same])
+    bits = np.uint64((1 << 22) - 1)
+    seen = np.zeros(1 << 22, dtype=bool)
+    seen[(values & bits).astype(np.intp)] = True
+    out = seen[(key & bits).astype(np.intp)]  # a cheap filter, then the exact test on the few left
+    rows = np.flatnonzero(out)
+    pos = np.minimum(np.searchsorted(values, key[rows]), len(values) - 1)
+    out[rows] = values[pos] == key[rows]
+    return out
+
+
+def _duplicate_rows(frame: pd.DataFrame, keep: np.ndarray, spec: TableSpec) -> np.ndarray:
+    """Exact duplicates (after the first) among kept rows.
+
+    Whole-row hashing of millions of rows is slow, so a cheap key (the time and number columns,
+    hashed together as integers) picks the candidate rows first: equal rows have equal keys.
+    """
+    dup = np.zeros(len(frame), dtype=bool)
+    if not keep.any() or not len(frame.columns):
+        return dup
+    key = np.zeros(len(frame), dtype=np.uint64)
+    used = False
+    for col in (*spec.times, *spec.numbers):
+        if col in frame and str(frame[col].dtype) in (TS_DTYPE, "float64"):
+            values = frame[col].array.asi8 if col in spec.times else frame[col].to_numpy()
+            bits = np.ascontiguousarray(values).view(np.uint64)
+            key = (key * np.uint64(0x9E3779B97F4A7C15)) ^ bits
+            used = True
+    candidates = keep.copy()
+    if used:
+        candidates &= _repeated(key)
+    if candidates.any():
+        dup[candidates] = frame[candidates].duplicated(keep="first").to_numpy()
+    return dup
 
 
 def _numbers_if_all_numeric(s: pd.Series) -> pd.Series:
@@ -940,7 +1052,8 @@ def load_tables(
         report.tables[name] = rep
 
     tables = Tables(**clean)
-    report.customers = len(tables.customer_ids())
+    counted = [r.customers for r in report.tables.values() if r.customers is not None]
+    report.customers = counted[0] if len(counted) == 1 else len(tables.customer_ids())
     for name, rep in report.tables.items():
         if rep.rows_in and not rep.rows_kept:
             report.warnings.append(f"every row of '{name}' was set aside")
