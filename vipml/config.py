@@ -104,6 +104,65 @@ class TablesConfig(StrictModel):
     order_lines: TableSource | None = None
 
 
+class VipConfig(StrictModel):
+    """Who is a VIP at a given time: one rule, used by features and labels alike."""
+
+    rule: Literal["top_share", "threshold", "tier"] = Field(
+        "top_share", description="top_share of window spend, a spend threshold, or a tier column."
+    )
+    share: float = Field(
+        0.1, gt=0, lt=1, description="top_share: the share of customers who are VIPs."
+    )
+    window_days: int = Field(365, gt=0, description="Spend is summed over [T - window_days, T).")
+    threshold: float | None = Field(
+        None, gt=0, description="threshold: net window spend that makes a VIP."
+    )
+    tier_column: str | None = Field(
+        None, description="tier: the customers column holding the tier."
+    )
+    tier_values: list[str] = Field(
+        default_factory=lambda: ["vip"], description="tier: values meaning VIP."
+    )
+
+
+FAMILIES = ("purchase", "vip", "product", "behaviour", "offers", "static")
+
+
+class FeaturesConfig(StrictModel):
+    """Which features are built and over which windows."""
+
+    windows: list[int] = Field(
+        default_factory=lambda: [30, 90, 180, 365], description="Look-back windows in days."
+    )
+    families: (
+        list[Literal["purchase", "vip", "product", "behaviour", "offers", "static"]] | None
+    ) = Field(
+        None, description="Families to build; default: every family whose tables are present."
+    )
+    evening_hours: list[int] = Field(
+        default_factory=lambda: [18, 24],
+        description="[from, to) local hours that count as evening.",
+    )
+    view_events: list[str] = Field(
+        default_factory=lambda: ["product_view", "view", "page_view"],
+        description="event_type values that are product views.",
+    )
+    session_events: list[str] = Field(
+        default_factory=lambda: ["session_start", "visit"],
+        description="event_type values that start a session (when events have no session_id).",
+    )
+    static_exclude: list[str] = Field(
+        default_factory=list, description="customers columns not to pass through as features."
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("give one or more positive numbers of days")
+        return sorted(set(value))
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -116,6 +175,8 @@ class Config(StrictModel):
         None, description="Folder of the input files, relative to this file; default: --data."
     )
     tables: TablesConfig = Field(default_factory=TablesConfig)
+    vip: VipConfig = Field(default_factory=VipConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = (
         Field(
             default_factory=lambda: ["orders"],

@@ -166,6 +166,26 @@ class Tables:
         """A copy with some tables replaced."""
         return Tables(**{**{n: getattr(self, n) for n in TABLE_NAMES}, **frames})
 
+    def known_at(self, as_of: pd.Timestamp) -> pd.Index:
+        """Customers known strictly before ``as_of``: signed up, ordered, browsed or got an offer.
+
+        A customer without ``signup_at`` and without any dated row before ``as_of`` is not known.
+        """
+        parts = []
+        for name, column in (
+            ("customers", "signup_at"),
+            ("orders", "ordered_at"),
+            ("events", "occurred_at"),
+            ("offers", "sent_at"),
+        ):
+            frame = self.get(name)
+            if frame is not None and column in frame and len(frame):
+                parts.append(frame.loc[(frame[column] < as_of).to_numpy(), "customer_id"])
+        if not parts:
+            return pd.Index([], dtype="str", name="customer_id")
+        ids = pd.unique(pd.concat(parts, ignore_index=True).dropna())
+        return pd.Index(ids, dtype="str", name="customer_id").sort_values()
+
     def customer_ids(self) -> pd.Index:
         """Every customer id seen in any table, sorted."""
         ids = [f["customer_id"] for _, f in self if "customer_id" in f]
@@ -304,6 +324,34 @@ class ValidationReport:
             lines.append(f"quarantine: {self.quarantine_dir}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+
+def order_values(orders: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per order row: what it adds to purchases, returns and net spend.
+
+    * ``purchase``: 1 for a bought order (positive amount, not cancelled), also when later returned;
+    * ``gross``: its amount when a purchase, else 0;
+    * ``returned``: the value given back (a negative line, or a purchase whose status is returned);
+    * ``net``: gross - returned; cancelled rows add nothing anywhere.
+    """
+    amount = orders["amount"].to_numpy(dtype=np.float64)
+    cancelled = (
+        orders["is_cancelled"].to_numpy(dtype=bool)
+        if "is_cancelled" in orders
+        else np.zeros(len(orders), bool)
+    )
+    is_return = orders["is_return"].to_numpy(dtype=bool) if "is_return" in orders else amount < 0
+    purchase = (amount > 0) & ~cancelled
+    gross = np.where(purchase, amount, 0.0)
+    returned = np.where(is_return & ~cancelled, np.abs(amount), 0.0)
+    return {
+        "purchase": purchase.astype(np.float64),
+        "gross": gross,
+        "returned": returned,
+        "net": gross - returned,
+        "return_row": (is_return & ~cancelled).astype(np.float64),
+        "cancel_row": cancelled.astype(np.float64),
+    }
 
 
 # --------------------------------------------------------------------------- coercion

@@ -1,0 +1,169 @@
+"""Behaviour family: sessions, product views, browsing depth and focus, app time, last visit.
+
+Reads ``events`` rows with ``occurred_at < as_of``. A session is a distinct ``session_id``; without
+that column, an event whose type is one of ``features.session_events``. A view is an event whose
+type is one of ``features.view_events``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vipml.features.base import Context, Family, days_between, ratio, us
+from vipml.features.engine import PairTimeline, Timeline
+from vipml.features.registry import Feature, windowed
+from vipml.windows import Window, to_us
+
+F = "behaviour"
+WINDOWS = (Window(30), Window(90))
+
+
+def _f(name: str, en: str, ko: str, unit: str = "count", fill: float | None = 0.0, **kw) -> Feature:
+    return Feature(name=name, family=F, table="events", en=en, ko=ko, unit=unit, fill=fill, **kw)
+
+
+@dataclass
+class _State:
+    events: Timeline
+    views: PairTimeline | None
+    orders: Timeline | None
+    has_duration: bool
+
+
+class BehaviourFamily(Family):
+    """How much and how deeply a customer browses, and how long they spend in the app."""
+
+    name = F
+    tables = ("events",)
+
+    def features(self, ctx: Context) -> list[Feature]:
+        ev = ctx.tables.events
+        out = [
+            *windowed(
+                "sessions", F, "events", WINDOWS, en="Sessions {span}", ko="{span} 방문 세션 수"
+            ),
+            *windowed(
+                "views", F, "events", WINDOWS, en="Product views {span}", ko="{span} 상품 조회 수"
+            ),
+            _f(
+                "views_per_session_90d",
+                "Product views per session in the last 90 days (browsing depth)",
+                "최근 90일 세션당 상품 조회 수(탐색 깊이)",
+                "ratio",
+                None,
+            ),
+            _f(
+                "days_since_last_visit",
+                "Days since the last visit",
+                "마지막 방문 후 경과 일수",
+                "days",
+                None,
+            ),
+        ]
+        if "category" in ev:
+            out += [
+                _f(
+                    "top_view_category",
+                    "Category viewed most in the last 90 days",
+                    "최근 90일 가장 많이 조회한 카테고리",
+                    "category",
+                    None,
+                    kind="categorical",
+                ),
+                _f(
+                    "top_view_category_share_90d",
+                    "Share of views in the most viewed category (90 days)",
+                    "최근 90일 주 조회 카테고리 비율",
+                    "ratio",
+                    None,
+                ),
+                _f(
+                    "view_category_count_90d",
+                    "Number of categories viewed in the last 90 days",
+                    "최근 90일 조회한 카테고리 수",
+                ),
+            ]
+        if "duration_s" in ev:
+            out += windowed(
+                "app_minutes",
+                F,
+                "events",
+                WINDOWS,
+                en="Minutes in the app {span}",
+                ko="{span} 앱 이용 시간(분)",
+                unit="minutes",
+            )
+        if ctx.tables.orders is not None:
+            out.append(
+                _f(
+                    "views_per_order_90d",
+                    "Product views per order in the last 90 days",
+                    "최근 90일 주문당 상품 조회 수",
+                    "ratio",
+                    None,
+                )
+            )
+        return out
+
+    def prepare(self, ctx: Context) -> _State:
+        ev = ctx.tables.events
+        cfg = ctx.config.features
+        codes = ctx.codes(ev)
+        t = us(ev["occurred_at"])
+        kind = ev["event_type"].astype("str").str.lower()
+        is_view = kind.isin([v.lower() for v in cfg.view_events]).to_numpy()
+        if "session_id" in ev:
+            # the first event of each session, in time order
+            order = np.argsort(t, kind="stable")
+            key = pd.DataFrame({"c": codes[order], "s": ev["session_id"].to_numpy()[order]})
+            session = np.zeros(len(ev), dtype=bool)
+            session[order] = ~key.duplicated().to_numpy() & key["s"].notna().to_numpy()
+        else:
+            session = kind.isin([v.lower() for v in cfg.session_events]).to_numpy()
+        cols = {"view": is_view.astype(np.float64), "session": session.astype(np.float64)}
+        has_duration = "duration_s" in ev
+        if has_duration:
+            dur = np.nan_to_num(ev["duration_s"].to_numpy(dtype=np.float64))
+            if "channel" in ev:
+                dur = dur * (ev["channel"].astype("str").str.lower() == "app").to_numpy()
+            cols["minutes"] = np.clip(dur, 0, None) / 60.0
+        n = len(ctx.customers)
+        events = Timeline(codes, t, n, cols)
+        views = None
+        if "category" in ev:
+            views = PairTimeline(
+                codes[is_view], ev["category"][is_view].reset_index(drop=True), t[is_view], n
+            )
+        orders = None
+        if ctx.tables.orders is not None:
+            o = ctx.tables.orders
+            buy = (o["amount"].to_numpy() > 0) & ~o["is_cancelled"].to_numpy(dtype=bool)
+            orders = Timeline(
+                ctx.codes(o)[buy], us(o["ordered_at"])[buy], n, {"one": np.ones(int(buy.sum()))}
+            )
+        return _State(events, views, orders, has_duration)
+
+    def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
+        ev = state.events
+        out: dict[str, np.ndarray] = {}
+        for w in WINDOWS:
+            lo, hi = ev.window(as_of, w.days)
+            out[f"sessions_{w.suffix}"] = ev.sum("session", lo, hi)
+            out[f"views_{w.suffix}"] = ev.sum("view", lo, hi)
+            if state.has_duration:
+                out[f"app_minutes_{w.suffix}"] = ev.sum("minutes", lo, hi)
+        out["views_per_session_90d"] = ratio(out["views_90d"], out["sessions_90d"])
+        hi = ev.pos(as_of)
+        out["days_since_last_visit"] = days_between(to_us(as_of), ev.last(ev.times, hi))
+        if state.views is not None:
+            s = state.views.summary(as_of, 90)
+            out["top_view_category"] = s["top"]
+            out["top_view_category_share_90d"] = s["top_share"]
+            out["view_category_count_90d"] = s["distinct"]
+        if state.orders is not None:
+            orders_90 = state.orders.sum("one", *state.orders.window(as_of, 90))
+            out["views_per_order_90d"] = ratio(out["views_90d"], orders_90)
+        return out

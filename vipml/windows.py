@@ -1,0 +1,94 @@
+"""Time in one place: cutoffs, windows and the boundary rule for features and labels alike.
+
+* A feature computed as of ``as_of`` reads rows with ``time < as_of`` (the cutoff instant itself is
+  *not* input; lifetimes and featuretools count it, vipml does not).
+* A window of ``d`` days reads ``[as_of - d days, as_of)``.
+* A label reads ``[as_of, as_of + horizon)``.
+
+Every timestamp in vipml is UTC (``tables.py`` converts on load); cutoffs given as dates or naive
+strings are taken as UTC midnight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vipml.errors import ConfigError
+
+DAY_US = 86_400 * 1_000_000
+
+
+def as_cutoff(value: object, *, name: str = "as_of") -> pd.Timestamp:
+    """A cutoff as a UTC timestamp; naive values are UTC. None is an error, never "now"."""
+    if value is None:
+        raise ConfigError(
+            f"{name} is required: give a date such as 2024-06-01 (it never defaults to now)"
+        )
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} = {value!r} is not a date; give one like 2024-06-01") from None
+    if ts is pd.NaT:
+        raise ConfigError(f"{name} = {value!r} is not a date; give one like 2024-06-01")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("us")
+
+
+def as_cutoffs(values: Iterable[object], *, name: str = "cutoffs") -> list[pd.Timestamp]:
+    """Cutoffs, sorted and unique."""
+    out = sorted({as_cutoff(v, name=name) for v in values})
+    if not out:
+        raise ConfigError(f"{name}: give at least one date")
+    return out
+
+
+def to_us(times: pd.Series | pd.Index | pd.Timestamp) -> np.ndarray | int:
+    """Microseconds since the epoch (UTC) as int64: the unit every window is computed in."""
+    if isinstance(times, pd.Timestamp):
+        return int(times.value) // 1000  # .value is always nanoseconds
+    values = pd.DatetimeIndex(times) if not isinstance(times, pd.DatetimeIndex) else times
+    return values.as_unit("us").asi8
+
+
+@dataclass(frozen=True)
+class Window:
+    """A look-back window ``[as_of - days, as_of)``; ``days=None`` means all history before as_of."""
+
+    days: int | None = None
+
+    @property
+    def suffix(self) -> str:
+        """The name suffix of features over this window: ``30d`` or ``all``."""
+        return "all" if self.days is None else f"{self.days}d"
+
+    def start(self, as_of: pd.Timestamp) -> pd.Timestamp | None:
+        """First instant inside the window, None for all history."""
+        return None if self.days is None else as_of - pd.Timedelta(days=self.days)
+
+    def describe(self) -> str:
+        """Human words for docs: reads [as_of - 30d, as_of)."""
+        return (
+            "reads rows before as_of"
+            if self.days is None
+            else f"reads [as_of - {self.days}d, as_of)"
+        )
+
+
+def feature_rows(times: pd.Series, as_of: pd.Timestamp, window: Window | None = None) -> np.ndarray:
+    """Mask of rows a feature may read: ``start <= time < as_of``."""
+    t = to_us(times)
+    mask = t < to_us(as_of)
+    if window is not None and window.days is not None:
+        mask &= t >= to_us(window.start(as_of))
+    return mask
+
+
+def label_rows(times: pd.Series, as_of: pd.Timestamp, horizon_days: int) -> np.ndarray:
+    """Mask of rows a label may read: ``as_of <= time < as_of + horizon``."""
+    t = to_us(times)
+    end = as_of + pd.Timedelta(days=horizon_days)
+    return (t >= to_us(as_of)) & (t < to_us(end))
