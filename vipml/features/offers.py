@@ -116,9 +116,7 @@ class OffersFamily(Family):
             at = offers[f"{e}_at"]
             ok = at.notna().to_numpy()
             rcols = {k: v[ok] for k, v in cols.items()}
-            rcols["type_code"] = np.searchsorted(np.array(OFFER_TYPES), types[ok]).astype(
-                np.float64
-            )
+            rcols["type_code"] = pd.Index(OFFER_TYPES).get_indexer(types[ok]).astype(np.float64)
             responses[e] = Timeline(codes[ok], us(at[ok]), n, rcols)
         return _State(sent, responses, types)
 

@@ -162,7 +162,7 @@ class PurchaseFamily(Family):
         lo, hi = ctx.config.features.evening_hours
         cols = {
             **vals,
-            "weekend": (local.dayofweek >= 5).astype(np.float64) * vals["purchase"],
+            "weekend": (local.day_of_week >= 5).astype(np.float64) * vals["purchase"],
             "evening": ((local.hour >= lo) & (local.hour < hi)).astype(np.float64)
             * vals["purchase"],
         }
