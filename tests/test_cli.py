@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from vipml.cli import main
 
@@ -65,3 +66,114 @@ def test_missing_data_folder_and_empty_folder_exit_2(tmp_path, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "validate" in capsys.readouterr().out
+
+
+def test_features_writes_parquet_and_spec_atomically(tmp_path, capsys):
+    from tests.features.conftest import raw_tables
+
+    for name, frame in raw_tables().items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    out = tmp_path / "out" / "feats.parquet"
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(tmp_path),
+                "--as-of",
+                "2024-06-01",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_parquet(out)
+    assert frame["customer_id"].tolist() == ["a", "b", "c"]
+    assert frame.loc[0, "orders_all"] == 3
+    assert (tmp_path / "out" / "feats.spec.json").is_file()
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+    assert "written:" in capsys.readouterr().out
+
+
+def test_features_several_cutoffs_and_csv(tmp_path):
+    from tests.features.conftest import raw_tables
+
+    raw_tables()["orders"].to_csv(tmp_path / "orders.csv", index=False)
+    out = tmp_path / "f.csv"
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(tmp_path),
+                "--as-of",
+                "2024-03-01,2024-06-01",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_csv(out)
+    assert frame.groupby("as_of").size().to_dict() == {
+        "2024-03-01 00:00:00+00:00": 2,
+        "2024-06-01 00:00:00+00:00": 2,
+    }
+
+
+def test_features_bad_date_and_bad_suffix_exit_2(tmp_path, capsys):
+    from tests.features.conftest import raw_tables
+
+    raw_tables()["orders"].to_csv(tmp_path / "orders.csv", index=False)
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(tmp_path),
+                "--as-of",
+                "someday",
+                "--out",
+                str(tmp_path / "f.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "not a date" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "features",
+                "--data",
+                str(tmp_path),
+                "--as-of",
+                "2024-06-01",
+                "--out",
+                str(tmp_path / "f.xlsx"),
+            ]
+        )
+        == 2
+    )
+    assert ".parquet or .csv" in capsys.readouterr().err
+
+
+def test_a_crashed_writer_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    from vipml.tables import write_frame
+
+    target = tmp_path / "t.parquet"
+    write_frame(pd.DataFrame({"x": [1, 2]}), target)
+
+    def boom(self, path, **kw):
+        with open(path, "wb") as fh:
+            fh.write(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", boom)
+    with pytest.raises(RuntimeError):
+        write_frame(pd.DataFrame({"x": [9]}), target)
+    monkeypatch.undo()
+    assert pd.read_parquet(target)["x"].tolist() == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]

@@ -1130,6 +1130,31 @@ def write_quarantine(
     return folder
 
 
+def write_frame(
+    frame: pd.DataFrame, target: str | os.PathLike[str], *, index: bool = False
+) -> Path:
+    """Write a frame as Parquet or CSV (by the suffix), atomically: temp file beside it, then rename."""
+    target = Path(target)
+    suffix = (
+        "".join(target.suffixes[-2:]).lower()
+        if target.name.endswith(".gz")
+        else target.suffix.lower()
+    )
+    if suffix not in (".parquet", ".pq", ".csv", ".csv.gz"):
+        raise DataError(f"cannot write '{target}': use a .parquet or .csv file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=index)
+        else:
+            frame.to_csv(tmp, index=index, compression="gzip" if suffix.endswith(".gz") else None)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def atomic_write_parquet(frame: pd.DataFrame, target: Path) -> None:
     """Write Parquet to a temporary file beside ``target``, then rename it into place."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
