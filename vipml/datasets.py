@@ -67,6 +67,7 @@ GROUPS = ("treatment", "control")
 _DAY = 86_400
 _YEAR = 31_557_600  # 365.25 days, in seconds
 _PRODUCTS_PER_TIER = 40
+_MAX_GROWTH = 2.0  # a customer's order and session rates grow at most e**2 (7.4)-fold
 
 # Population shares of the observable attributes and their effect on the latent propensity.
 _REGION_P = (0.30, 0.25, 0.12, 0.10, 0.08, 0.15)
@@ -164,8 +165,14 @@ class Retailer:
     order_items, events, offers : pandas.DataFrame or None
         ``None`` when switched off in :func:`make_retailer`.
     latent : pandas.DataFrame
-        One row per customer: ``customer_id``, ``propensity`` (standard normal), and the other
-        hidden drivers (``offer_affinity``, ``vip_affinity``, ``uplift``, ``churn_at``, ...).
+        The hidden truth, one row per customer, in ``customers`` order: ``customer_id``;
+        ``propensity`` (the latent ``z``, standard normal); ``offer_affinity`` (responsiveness
+        to offers, standard normal, correlated with ``z``); ``vip_affinity`` (yearly log-growth of
+        the order and session rates with tenure; the rise is capped at 7.4-fold); ``uplift`` (how
+        much delivering an offer raises an active customer's chance to accept, averaged over the
+        offer mix); ``churn_at`` (dropout time, often after ``end``); ``order_rate`` and
+        ``session_rate`` (per year, at sign-up); ``premium_share``; ``app_preference``;
+        ``favourite_category``.
     start, end : pandas.Timestamp
         The period ``[start, end)`` the activity tables cover, tz-aware UTC.
     injected : dict of str to int
@@ -315,15 +322,20 @@ def make_retailer(
 
     customer_ids = _ids(np.arange(1, n + 1, dtype=np.int64) + 100_000, "", 0)
     mess = _mess_orders(rng_mess, orders_raw, messy, end_s)
-    order_width = max(7, len(str(mess["n_numbers"])))
+    order_width = max(7, len(str(orders_raw["who"].size)))  # the same with or without returns
     order_ids = _ids(np.arange(1, mess["n_numbers"] + 1, dtype=np.int64), "O", order_width)
+    del orders_raw, discount, amount  # large intermediates go as soon as their frame exists
 
     orders = _orders_frame(mess, customer_ids, order_ids, messy)
-    order_items = _items_frame(items_raw, orders_raw, order_ids) if items else None
+    injected = mess.pop("injected")
+    del mess
+    order_items = _items_frame(items_raw, order_ids) if items else None
+    del items_raw, order_ids
+    offers_frame = _offers_frame(off, customer_ids) if offers else None
+    del off
     events_frame = None
     if events:
         events_frame = _events_frame(_simulate_events(rng_event, cust), customer_ids)
-    offers_frame = _offers_frame(off, cust, customer_ids) if offers else None
 
     return Retailer(
         customers=_customers_frame(cust, customer_ids),
@@ -334,7 +346,7 @@ def make_retailer(
         latent=_latent_frame(cust, customer_ids),
         start=t0,
         end=t1,
-        injected=mess["injected"],
+        injected=injected,
         messiness=messy,
     )
 
@@ -445,18 +457,32 @@ def _poisson_times(
     tenure0: np.ndarray,
     span: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Event times of independent Poisson processes with rate ``rate * exp(growth * tenure)``.
+    """Event times of independent Poisson processes whose rate grows or fades with tenure.
 
-    Per process, ``tenure0`` is the tenure (years) at the window's start and ``span`` its length
-    (years). Returns the process index of each event (grouped by process) and its offset (years)
-    from the window's start, by inverting the cumulative intensity.
+    Process ``i`` has rate ``rate[i] * exp(min(growth[i] * tenure, _MAX_GROWTH))`` over a window
+    that starts at tenure ``tenure0[i]`` and lasts ``span[i]`` (years): growth stops once the
+    rate has risen ``exp(_MAX_GROWTH)``-fold. Returns the process index of each event and its
+    offset (years) from the window's start, by inverting the cumulative intensity.
     """
+    # Tenure at which growth saturates (never, for fading processes).
+    with np.errstate(divide="ignore"):
+        saturation = np.where(growth > 0, _MAX_GROWTH / np.maximum(growth, 1e-300), np.inf)
+    grow_span = np.clip(saturation - tenure0, 0.0, span)
+    idx1, off1 = _poisson_segment(rng, rate * np.exp(growth * tenure0), growth, grow_span)
+    flat_rate = rate * np.exp(np.minimum(growth * (tenure0 + grow_span), _MAX_GROWTH))
+    idx2, off2 = _poisson_segment(rng, flat_rate, np.zeros_like(growth), span - grow_span)
+    return np.concatenate([idx1, idx2]), np.concatenate([off1, off2 + grow_span[idx2]])
+
+
+def _poisson_segment(
+    rng: np.random.Generator, rate0: np.ndarray, growth: np.ndarray, span: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson processes with rate ``rate0 * exp(growth * t)`` on ``[0, span)`` (years)."""
     small = np.abs(growth) < 1e-9
     g = np.where(small, 1.0, growth)
     scale = np.where(small, span, np.expm1(growth * span) / g)
-    expected = rate * np.exp(growth * tenure0) * scale
-    counts = rng.poisson(np.maximum(expected, 0.0))
-    idx = np.repeat(np.arange(rate.size), counts)
+    counts = rng.poisson(np.maximum(rate0 * scale, 0.0))
+    idx = np.repeat(np.arange(rate0.size), counts)
     u = rng.random(idx.size)
     gi, si = growth[idx], span[idx]
     offset = np.where(small[idx], u * si, np.log1p(u * np.expm1(gi * si)) / g[idx])
@@ -509,7 +535,8 @@ def _simulate_offers(
     room = sent + _ACCEPT_WINDOW - 1 - clicked_at
     accepted_click = clicked_at + np.minimum(rng.exponential(_DAY, m), room).astype(np.int64)
     accepted_base = sent + (rng.random(m) * _ACCEPT_WINDOW).astype(np.int64)
-    accepted_at = np.where(via_click, accepted_click, accepted_base)
+    # Whoever clicked accepts (if at all) after the click, whichever way they were persuaded.
+    accepted_at = np.where(clicked, accepted_click, accepted_base)
 
     opened &= opened_at < end_s
     clicked &= opened & (clicked_at < end_s)
@@ -633,6 +660,19 @@ def _simulate_items(rng: np.random.Generator, cust: dict, orders: dict) -> dict[
     rank = (_sigmoid(0.6 * zc + 1.2 * rng.standard_normal(m)) * _PRODUCTS_PER_TIER).astype(np.int64)
     rank = np.minimum(rank, _PRODUCTS_PER_TIER - 1)
     product = (category * 2 + premium) * _PRODUCTS_PER_TIER + rank
+    # A product appears once per order: a repeat becomes the next product of its shelf.
+    for _ in range(_PRODUCTS_PER_TIER):
+        repeat = np.zeros(m, dtype=bool)
+        for lag in range(1, 4):
+            repeat[lag:] |= (line_order[lag:] == line_order[:-lag]) & (
+                product[lag:] == product[:-lag]
+            )
+        if not repeat.any():
+            break
+        rank[repeat] = (rank[repeat] + 1) % _PRODUCTS_PER_TIER
+        product[repeat] = (category[repeat] * 2 + premium[repeat]) * _PRODUCTS_PER_TIER + rank[
+            repeat
+        ]
     food = category == CATEGORIES.index("food")
     quantity = 1 + rng.poisson(np.where(food, 1.0, 0.2))
     return {
@@ -665,7 +705,7 @@ def _order_money(
     )
     gross = np.round(gross, 2)
     oa = cust["offer_affinity"][orders["who"]]
-    discounted = rng.random(n_orders) < _sigmoid(-1.75 + 0.4 * oa)
+    discounted = rng.random(n_orders) < _sigmoid(-2.0 + 0.4 * oa)
     pct = np.where(discounted, rng.uniform(5.0, 25.0, n_orders), 0.0)
     pct = np.where(orders["linked"], orders["offer_discount"], pct)
     discount = np.round(gross * pct / 100.0, 2)
@@ -752,8 +792,12 @@ def _orders_frame(
     if messy is not None and messy.mixed_timezones:
         offset = np.asarray(_TZ_OFFSETS, dtype=np.int64)[mess["tz"]]
         local = np.datetime_as_string((rows["t"] + offset).astype("datetime64[s]"), unit="s")
-        suffix = pa.array(_TZ_SUFFIXES).take(pa.array(mess["tz"]))
-        ordered_at: object = _str(pc.binary_join_element_wise(pa.array(local), suffix, ""))
+        suffix = pa.array(_TZ_SUFFIXES, pa.large_string()).take(pa.array(mess["tz"]))
+        ordered_at: object = _str(
+            pc.binary_join_element_wise(
+                pa.array(local, pa.large_string()), suffix, pa.scalar("", pa.large_string())
+            )
+        )
     else:
         ordered_at = _ts(rows["t"])
     frame = pd.DataFrame(
@@ -772,7 +816,7 @@ def _orders_frame(
     return frame
 
 
-def _items_frame(items: dict, orders: dict, order_ids: pa.Array) -> pd.DataFrame:
+def _items_frame(items: dict, order_ids: pa.Array) -> pd.DataFrame:
     product_ids = _ids(np.arange(len(CATEGORIES) * 2 * _PRODUCTS_PER_TIER), "P", 4)
     # Clean order number k is row k - 1 of ``orders`` before any injected return lines.
     return pd.DataFrame(
@@ -791,104 +835,139 @@ def _items_frame(items: dict, orders: dict, order_ids: pa.Array) -> pd.DataFrame
 
 
 def _simulate_events(rng: np.random.Generator, cust: dict) -> dict[str, np.ndarray]:
-    """Browsing sessions as event rows, sorted by time (ties in session order)."""
-    z = cust["z"]
+    """Browsing sessions as event rows, sorted by time (ties in session order).
+
+    Per-row arrays use narrow dtypes and are built once: at a million customers there are tens of
+    millions of rows, and fresh memory costs more than the arithmetic.
+    """
     tenure0, span = _window(cust)
     who, offset = _poisson_times(rng, cust["session_rate"], 0.5 * cust["growth"], tenure0, span)
     s_start = _at(cust, who, offset)
+    del offset
     order = np.argsort(s_start, kind="stable")
-    who, s_start = who[order], s_start[order]
+    who, s_start = who[order].astype(np.int32), s_start[order]
+    del order
     n_s = who.size
+    zs = cust["z"][who]
     app = rng.random(n_s) < cust["app_pref"][who]
-    zs = z[who]
     n_views = 1 + rng.poisson(1.3 * np.exp(0.35 * zs) * np.where(app, 1.2, 1.0))
+    gap_scale = (40.0 * np.exp(0.15 * zs)).astype(np.float32)
+    p_cart = _sigmoid(-2.0 + 0.5 * zs).astype(np.float32)
+    fav = cust["favourite"][who].astype(np.int8)
+    bound = cust["win_end"][who]
+    del zs
 
-    v_session = np.repeat(np.arange(n_s), n_views)
-    m = v_session.size
-    first = np.zeros(m, dtype=bool)
+    # Views: the first a few seconds after the session start, then gaps that grow with z.
+    v_session = np.repeat(np.arange(n_s, dtype=np.int32), n_views)
+    first = np.zeros(v_session.size, dtype=bool)
     first[np.cumsum(n_views) - n_views] = True
-    zv = zs[v_session]
-    gap = np.where(
-        first,
-        3 + rng.exponential(20.0, m),
-        5 + rng.exponential(40.0 * np.exp(0.15 * zv), m),
-    ).astype(np.int64)
-    csum = np.cumsum(gap)
-    base = (csum - gap)[first]  # cumulative gap before each session's first view
-    v_time = s_start[v_session] + csum - base[v_session]
-    next_gap = np.append(gap[1:], 0)
-    last = np.append(first[1:], True)
-    tail = 5 + rng.exponential(30.0, m).astype(np.int64)
-    next_gap = np.where(last, tail, next_gap)
-    fav = cust["favourite"][who][v_session]
-    other = (fav + 1 + rng.integers(0, len(CATEGORIES) - 1, m)) % len(CATEGORIES)
-    v_cat = np.where(rng.random(m) < 0.7, fav, other)
-    cart = rng.random(m) < _sigmoid(-2.0 + 0.5 * zv)
-    c_time = v_time + 1 + (rng.random(m) * (next_gap - 1)).astype(np.int64)
+    gap = rng.standard_exponential(v_session.size, dtype=np.float32)
+    gap *= np.where(first, np.float32(20.0), gap_scale[v_session])
+    gap += np.where(first, np.float32(3.0), np.float32(5.0))
+    gap_s = gap.astype(np.int32)
+    del gap
+    v_time = np.cumsum(gap_s, dtype=np.int64)
+    v_time += (s_start - (v_time[first] - gap_s[first]))[v_session]
+    del gap_s, first
+    # Nothing after the customer drops out or after the end: kept views are a prefix per session.
+    keep = v_time < bound[v_session]
+    v_session, v_time = v_session[keep], v_time[keep]
+    del keep
+    m = v_session.size
+    shift = rng.integers(1, len(CATEGORIES), m, dtype=np.int8)
+    shift[rng.random(m, dtype=np.float32) < 0.7] = 0  # the favourite category
+    v_cat = (fav[v_session] + shift) % np.int8(len(CATEGORIES))
+    del shift
 
-    # Interleave: session_start, then each view followed by its add_to_cart, if any.
-    per_view = 1 + cart.astype(np.int64)
-    per_session = 1 + np.bincount(v_session, weights=per_view, minlength=n_s).astype(np.int64)
+    # An add_to_cart falls between its view and the next one (or a tail after the last view).
+    last = np.ones(m, dtype=bool)
+    last[:-1] = v_session[1:] != v_session[:-1]
+    cart = np.flatnonzero(rng.random(m, dtype=np.float32) < p_cart[v_session])
+    c_next = np.empty(cart.size, dtype=np.int64)
+    c_last = last[cart]
+    c_next[~c_last] = v_time[cart[~c_last] + 1]
+    c_next[c_last] = v_time[cart[c_last]] + 5 + _exp_seconds(rng, 30.0, int(c_last.sum()))
+    c_time = (
+        v_time[cart] + 1 + (rng.random(cart.size) * (c_next - v_time[cart] - 1)).astype(np.int64)
+    )
+    ok = c_time < bound[v_session[cart]]
+    cart, c_time = cart[ok], c_time[ok]
+    del c_next, c_last, ok
+
+    # Interleave in session order: session_start, then each view followed by its cart, if any.
+    is_cart = np.zeros(m, dtype=np.int64)
+    is_cart[cart] = 1
+    carts_before = np.cumsum(is_cart) - is_cart
+    del is_cart
+    v_pos = np.arange(m, dtype=np.int64) + carts_before + v_session + 1
+    del carts_before
+    c_pos = v_pos[cart] + 1
+    views_per = np.bincount(v_session, minlength=n_s)
+    carts_per = np.bincount(v_session[cart], minlength=n_s)
+    per_session = 1 + views_per + carts_per
     s_pos = np.cumsum(per_session) - per_session
-    vcs = np.cumsum(per_view) - per_view
-    v_pos = s_pos[v_session] + 1 + vcs - vcs[first][v_session]
     total = int(per_session.sum())
     time = np.empty(total, dtype=np.int64)
-    kind = np.empty(total, dtype=np.int64)
-    cat = np.empty(total, dtype=np.int64)
-    sess = np.empty(total, dtype=np.int64)
+    kind = np.empty(total, dtype=np.int8)
+    cat = np.empty(total, dtype=np.int8)
+    sess = np.empty(total, dtype=np.int32)
     time[s_pos], kind[s_pos], cat[s_pos], sess[s_pos] = s_start, 0, -1, np.arange(n_s)
     time[v_pos], kind[v_pos], cat[v_pos], sess[v_pos] = v_time, 1, v_cat, v_session
-    c_pos = v_pos[cart] + 1
-    time[c_pos], kind[c_pos], cat[c_pos], sess[c_pos] = (
-        c_time[cart],
-        2,
-        v_cat[cart],
-        v_session[cart],
-    )
+    time[c_pos], kind[c_pos], cat[c_pos] = c_time, 2, v_cat[cart]
+    sess[c_pos] = v_session[cart]
+    del v_pos, c_pos, v_time, v_cat, v_session, c_time, cart
 
-    # Nothing after the customer drops out or after the end; within a session rows are in time
-    # order, so what is kept is a prefix of each session.
-    keep = time < cust["win_end"][who][sess]
-    time, kind, cat, sess = time[keep], kind[keep], cat[keep], sess[keep]
-    end_of_session = np.append(sess[1:] != sess[:-1], True)
-    dwell = np.append(np.diff(time), 0).astype(np.float64)
-    dwell[end_of_session] = 5 + rng.exponential(30.0, int(end_of_session.sum())).round()
-    dwell[~app[sess]] = np.nan
+    # App rows carry the seconds until the session's next row (a tail for the last row).
+    dwell = np.empty(total, dtype=np.int32)
+    if total:
+        dwell[:-1] = np.diff(time)
+        ends = s_pos + per_session - 1
+        dwell[ends] = 5 + _exp_seconds(rng, 30.0, ends.size)
+        dwell[~app[sess]] = -1
 
     order = np.argsort(time, kind="stable")
+    sess = sess[order]
     return {
-        "who": who[sess][order],
+        "who": who[sess],
         "time": time[order],
         "kind": kind[order],
         "category": cat[order],
-        "session": sess[order],
-        "channel": app[sess][order].astype(np.int64),
+        "session": sess,
+        "channel": app[sess],
         "duration": dwell[order],
-        "n_sessions": np.asarray(n_s),
+        "n_sessions": n_s,
     }
 
 
+def _exp_seconds(rng: np.random.Generator, mean: float, size: int) -> np.ndarray:
+    """Whole seconds from an exponential distribution."""
+    return (rng.standard_exponential(size, dtype=np.float32) * np.float32(mean)).astype(np.int64)
+
+
 def _events_frame(ev: dict, customer_ids: pa.Array) -> pd.DataFrame:
-    width = max(8, len(str(int(ev["n_sessions"]))))
-    session_ids = _ids(ev["session"] + 1, "S", width)
-    return pd.DataFrame(
-        {
-            "customer_id": _str(customer_ids.take(pa.array(ev["who"]))),
-            "occurred_at": _ts(ev["time"]),
-            "event_type": _text(ev["kind"], EVENT_TYPES),
-            "category": _text(ev["category"], CATEGORIES),
-            "session_id": _str(session_ids),
-            "duration_s": ev["duration"],
-            "channel": _text(ev["channel"], SESSION_CHANNELS),
-        }
-    )
+    """The events table; consumes ``ev`` so each array is freed once its column exists."""
+    n_s = ev.pop("n_sessions")
+    session_ids = _ids(np.arange(1, n_s + 1, dtype=np.int64), "S", max(8, len(str(n_s))))
+    columns: dict[str, object] = {}
+    columns["customer_id"] = _str(customer_ids.take(pa.array(ev.pop("who"))))
+    columns["occurred_at"] = _ts(ev.pop("time"))
+    columns["event_type"] = _text(ev.pop("kind"), EVENT_TYPES)
+    columns["category"] = _text(ev.pop("category"), CATEGORIES)
+    columns["session_id"] = _str(session_ids.take(pa.array(ev.pop("session"))))
+    del session_ids
+    dwell = ev.pop("duration")
+    duration = dwell.astype(np.float64)
+    duration[dwell < 0] = np.nan
+    del dwell
+    columns["duration_s"] = duration
+    columns["channel"] = _text(ev.pop("channel").view(np.int8), SESSION_CHANNELS)
+    return pd.DataFrame(columns, copy=False)
 
 
 # --------------------------------------------------------------------------- offers
 
 
-def _offers_frame(off: dict, cust: dict, customer_ids: pa.Array) -> pd.DataFrame:
+def _offers_frame(off: dict, customer_ids: pa.Array) -> pd.DataFrame:
     m = off["who"].size
     month = off["sent"].astype("datetime64[s]").astype("datetime64[M]").astype(np.int64)
     key = month * 3 + off["kind"]
@@ -935,8 +1014,11 @@ def _sigmoid(x: np.ndarray | float) -> np.ndarray:
 def _ts(seconds: np.ndarray) -> pd.Series:
     """Whole seconds since the epoch (``_NAT`` for missing) as ``datetime64[us, UTC]``."""
     s = np.asarray(seconds, dtype=np.int64)
-    us = np.where(s == _NAT, _NAT, s * 1_000_000)
-    return pd.Series(us.view("datetime64[us]"), dtype="datetime64[us, UTC]")
+    missing = s == _NAT
+    us = s * 1_000_000
+    if missing.any():
+        us[missing] = _NAT
+    return pd.Series(us.view("datetime64[us]"), dtype="datetime64[us, UTC]", copy=False)
 
 
 def _str(values: pa.Array | pa.ChunkedArray) -> pd.arrays.ArrowStringArray:
@@ -944,18 +1026,21 @@ def _str(values: pa.Array | pa.ChunkedArray) -> pd.arrays.ArrowStringArray:
 
 
 def _text(codes: np.ndarray, labels: Sequence[str]) -> pd.arrays.ArrowStringArray:
-    """Labels by code; negative codes are missing."""
-    codes = np.asarray(codes, dtype=np.int64)
+    """Labels by (integer) code; negative codes are missing."""
+    codes = np.asarray(codes)
     mask = codes < 0
     idx = pa.array(codes, mask=mask) if mask.any() else pa.array(codes)
-    return _str(pa.array(list(labels), pa.string()).take(idx))
+    dictionary = pa.array(list(labels), pa.large_string())
+    return _str(pa.DictionaryArray.from_arrays(idx, dictionary).cast(pa.large_string()))
 
 
 def _ids(numbers: np.ndarray, prefix: str, width: int) -> pa.Array:
     """``prefix`` + the number, zero-padded to ``width`` digits."""
-    text = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string())
+    text = pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.large_string())
     if width:
         text = pc.utf8_lpad(text, width=width, padding="0")
     if prefix:
-        text = pc.binary_join_element_wise(prefix, text, "")
+        text = pc.binary_join_element_wise(
+            pa.scalar(prefix, pa.large_string()), text, pa.scalar("", pa.large_string())
+        )
     return text

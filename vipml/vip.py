@@ -57,6 +57,13 @@ def vip_bar(spend: pd.Series, rule: VipConfig) -> float:
     return float(positive[min(k, len(positive)) - 1])
 
 
+def apply_rule(spend: np.ndarray, rule: VipConfig) -> tuple[float, np.ndarray]:
+    """The VIP bar and who clears it, for the spend of the customers being rated (one per entry)."""
+    spend = np.asarray(spend, dtype=np.float64)
+    bar = vip_bar(pd.Series(spend), rule)
+    return bar, (spend >= bar) & (spend > 0)
+
+
 def vip_status(
     tables: Tables,
     *,
@@ -104,8 +111,7 @@ def vip_status(
         is_vip = tiers.reindex(ids).isin(wanted).to_numpy()
         bar = np.nan
     else:
-        bar = vip_bar(spend, rule)
-        is_vip = (spend.to_numpy() >= bar) & (spend.to_numpy() > 0)
+        bar, is_vip = apply_rule(spend.to_numpy(), rule)
     return pd.DataFrame(
         {"vip_spend": spend.to_numpy(), "vip_bar": bar, "is_vip": is_vip}, index=ids
     )

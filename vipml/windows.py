@@ -6,7 +6,7 @@
 * A label reads ``[as_of, as_of + horizon)``.
 
 Every timestamp in vipml is UTC (``tables.py`` converts on load); cutoffs given as dates or naive
-strings are taken as UTC midnight.
+strings are taken as UTC midnight, and are rounded down to the millisecond.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def as_cutoff(value: object, *, name: str = "as_of") -> pd.Timestamp:
     if ts is pd.NaT:
         raise ConfigError(f"{name} = {value!r} is not a date; give one like 2024-06-01")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.as_unit("us")
+    return ts.floor("ms").as_unit("us")  # whole milliseconds: the unit rows are ordered in
 
 
 def as_cutoffs(values: Iterable[object], *, name: str = "cutoffs") -> list[pd.Timestamp]:

@@ -135,7 +135,7 @@ def test_a_row_before_as_of_changes_what_it_should():
 def test_the_cutoff_instant_is_not_input():
     raw = raw_tables()
     at = build_features(load_tables(raw)[0], as_of=AS_OF)
-    just_after = build_features(load_tables(raw)[0], as_of=AS_OF + pd.Timedelta(microseconds=1))
+    just_after = build_features(load_tables(raw)[0], as_of=AS_OF + pd.Timedelta(milliseconds=1))
     assert at.loc["a", "orders_all"] == 3 and just_after.loc["a", "orders_all"] == 4  # o7 at 00:00
 
 

@@ -3,26 +3,90 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vipml.config import Config
-from vipml.features.engine import CustomerIndex
+from vipml.features.engine import CustomerIndex, Timeline
 from vipml.features.registry import Feature
-from vipml.tables import Tables
+from vipml.tables import Tables, order_values
 from vipml.windows import DAY_US, Window, to_us
 
 
 @dataclass
 class Context:
-    """Everything a family may read: the tables, the config, the customers and the windows."""
+    """Everything a family may read: the tables, the config, the customers and the windows.
+
+    Work several families need (customer codes, the sorted orders) is done once and cached here.
+    """
 
     tables: Tables
     config: Config
     customers: CustomerIndex
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, tables: Tables, config: Config) -> Context:
+        """Encode every table's customer ids once."""
+        columns = {name: frame["customer_id"] for name, frame in tables if "customer_id" in frame}
+        return cls(tables=tables, config=config, customers=CustomerIndex(columns))
+
+    def table_codes(self, table: str) -> np.ndarray:
+        """Customer codes of a table's rows."""
+        return self.customers.of(table)
+
+    def known(self, as_of: pd.Timestamp) -> np.ndarray:
+        """Codes of the customers known strictly before ``as_of`` (signed up, ordered, browsed or
+        got an offer), sorted by customer id. Same rule as :meth:`vipml.tables.Tables.known_at`."""
+        key = f"known:{to_us(as_of)}"
+        found = self.cache.get(key)
+        if found is None:
+            seen = np.zeros(len(self.customers), dtype=bool)
+            end = to_us(as_of)
+            for name, column in (
+                ("customers", "signup_at"),
+                ("orders", "ordered_at"),
+                ("events", "occurred_at"),
+                ("offers", "sent_at"),
+            ):
+                frame = self.tables.get(name)
+                if frame is None or column not in frame or not len(frame):
+                    continue
+                times = frame[column]
+                ok = times.notna().to_numpy()
+                before = np.zeros(len(frame), dtype=bool)
+                before[ok] = us(times[ok]) < end
+                seen[self.table_codes(name)[before]] = True
+            codes = np.flatnonzero(seen)
+            found = codes[np.argsort(self.customers.ids[codes].to_numpy(), kind="stable")]
+            self.cache = {k: v for k, v in self.cache.items() if not k.startswith("known:")}
+            self.cache[key] = found
+        return found
+
+    def orders_timeline(self) -> Timeline:
+        """Every order row sorted by customer and time, with purchase, return and habit columns."""
+        found = self.cache.get("orders")
+        if found is None:
+            orders = self.tables.orders
+            t = us(orders["ordered_at"])
+            vals = order_values(orders)
+            weekday, hour = weekday_hour(t, orders["ordered_at"], self.config.timezone)
+            lo, hi = self.config.features.evening_hours
+            cols = {
+                **vals,
+                "weekend": (weekday >= 5) * vals["purchase"],
+                "evening": ((hour >= lo) & (hour < hi)) * vals["purchase"],
+            }
+            if "discount" in orders:
+                cols["discount"] = (
+                    np.nan_to_num(orders["discount"].to_numpy(dtype=np.float64)) * vals["purchase"]
+                )
+            found = Timeline(self.table_codes("orders"), t, len(self.customers), cols)
+            self.cache["orders"] = found
+        return found
 
     @property
     def windows(self) -> tuple[Window, ...]:
@@ -30,7 +94,7 @@ class Context:
         return (*(Window(d) for d in self.config.features.windows), Window(None))
 
     def codes(self, frame: pd.DataFrame) -> np.ndarray:
-        """Customer codes of a table's rows."""
+        """Customer codes of any frame's ``customer_id`` column (hashes it: prefer table_codes)."""
         return self.customers.codes(frame["customer_id"])
 
 
@@ -81,6 +145,17 @@ def local_times(times: pd.Series, timezone: str) -> pd.DatetimeIndex:
     """UTC times as wall-clock times of the config's zone (for habits like weekday and hour)."""
     idx = pd.DatetimeIndex(times)
     return idx if timezone == "UTC" else idx.tz_convert(timezone)
+
+
+def weekday_hour(
+    t_us: np.ndarray, times: pd.Series, timezone: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local weekday (Monday 0) and hour of each time; integer arithmetic when the zone is UTC."""
+    if timezone == "UTC":
+        days = t_us // DAY_US
+        return (days + 3) % 7, (t_us // 3_600_000_000) % 24  # 1970-01-01 was a Thursday
+    local = local_times(times, timezone)
+    return np.asarray(local.day_of_week), np.asarray(local.hour)
 
 
 def us(times: pd.Series) -> np.ndarray:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from vipml.features.base import Context, Family, days_between, ratio, us
-from vipml.features.engine import PairTimeline, Timeline
+from vipml.features.engine import PairCounts, Timeline, arrow_of
 from vipml.features.registry import Feature, windowed
 from vipml.windows import Window, to_us
 
@@ -28,7 +29,7 @@ def _f(name: str, en: str, ko: str, unit: str = "count", fill: float | None = 0.
 @dataclass
 class _State:
     events: Timeline
-    views: PairTimeline | None
+    views: PairCounts | None
     orders: Timeline | None
     has_duration: bool
 
@@ -111,39 +112,40 @@ class BehaviourFamily(Family):
     def prepare(self, ctx: Context) -> _State:
         ev = ctx.tables.events
         cfg = ctx.config.features
-        codes = ctx.codes(ev)
+        codes = ctx.table_codes("events")
         t = us(ev["occurred_at"])
-        kind = ev["event_type"].astype("str").str.lower()
+        kind = ev["event_type"]
         is_view = kind.isin([v.lower() for v in cfg.view_events]).to_numpy()
-        if "session_id" in ev:
-            # the first event of each session, in time order
-            order = np.argsort(t, kind="stable")
-            key = pd.DataFrame({"c": codes[order], "s": ev["session_id"].to_numpy()[order]})
-            session = np.zeros(len(ev), dtype=bool)
-            session[order] = ~key.duplicated().to_numpy() & key["s"].notna().to_numpy()
-        else:
-            session = kind.isin([v.lower() for v in cfg.session_events]).to_numpy()
-        cols = {"view": is_view.astype(np.float64), "session": session.astype(np.float64)}
+        cols = {"view": is_view.astype(np.float64)}
+        if "session_id" not in ev:
+            cols["session"] = kind.isin([v.lower() for v in cfg.session_events]).to_numpy(
+                np.float64
+            )
         has_duration = "duration_s" in ev
         if has_duration:
             dur = np.nan_to_num(ev["duration_s"].to_numpy(dtype=np.float64))
             if "channel" in ev:
-                dur = dur * (ev["channel"].astype("str").str.lower() == "app").to_numpy()
+                dur = dur * (ev["channel"] == "app").to_numpy()
             cols["minutes"] = np.clip(dur, 0, None) / 60.0
         n = len(ctx.customers)
         events = Timeline(codes, t, n, cols)
+        if "session_id" in ev:  # a session counts at its first event, in time order
+            sess = pc.dictionary_encode(arrow_of(ev["session_id"]))
+            sess_codes = np.concatenate(
+                [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in sess.chunks]
+                or [np.zeros(0, dtype=np.int32)]
+            ).astype(np.int64)
+            in_order = sess_codes[codes >= 0][events.order]
+            first = (
+                ~pd.Series(events.codes * (int(in_order.max(initial=0)) + 2) + in_order)
+                .duplicated()
+                .to_numpy()
+            )
+            events.columns["session"] = (first & (in_order >= 0)).astype(np.float64)
         views = None
         if "category" in ev:
-            views = PairTimeline(
-                codes[is_view], ev["category"][is_view].reset_index(drop=True), t[is_view], n
-            )
-        orders = None
-        if ctx.tables.orders is not None:
-            o = ctx.tables.orders
-            buy = (o["amount"].to_numpy() > 0) & ~o["is_cancelled"].to_numpy(dtype=bool)
-            orders = Timeline(
-                ctx.codes(o)[buy], us(o["ordered_at"])[buy], n, {"one": np.ones(int(buy.sum()))}
-            )
+            views = PairCounts(codes[is_view], ev["category"][is_view], t[is_view], n)
+        orders = ctx.orders_timeline() if ctx.tables.orders is not None else None
         return _State(events, views, orders, has_duration)
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
@@ -164,6 +166,6 @@ class BehaviourFamily(Family):
             out["top_view_category_share_90d"] = s["top_share"]
             out["view_category_count_90d"] = s["distinct"]
         if state.orders is not None:
-            orders_90 = state.orders.sum("one", *state.orders.window(as_of, 90))
+            orders_90 = state.orders.sum("purchase", *state.orders.window(as_of, 90))
             out["views_per_order_90d"] = ratio(out["views_90d"], orders_90)
         return out

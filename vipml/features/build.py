@@ -58,14 +58,14 @@ def _plan(tables: Tables, config: Config) -> tuple[list[Family], dict[str, str]]
 
 
 def _context(tables: Tables, config: Config) -> Context:
-    return Context(tables=tables, config=config, customers=CustomerIndex(tables.customer_ids()))
+    return Context.create(tables, config)
 
 
 def feature_spec(tables: Tables, config: Config | str | None = None) -> FeatureSpec:
     """The columns :func:`build_features` makes on these tables, with their descriptions."""
     config = as_config(config)
     families, absent = _plan(tables, config)
-    ctx = _context(tables, config)
+    ctx = Context(tables=tables, config=config, customers=CustomerIndex({}))
     spec = FeatureSpec(families=[f.name for f in families], absent=absent)
     for family in families:
         spec.features.extend(family.features(ctx))
@@ -92,8 +92,8 @@ class _Builder:
             self.states[family.name] = family.prepare(self.ctx)
 
     def frame(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        known = self.tables.known_at(as_of)
-        rows = self.ctx.customers.ids.get_indexer(known)
+        rows = self.ctx.known(as_of)
+        known = pd.Index(self.ctx.customers.ids[rows], name="customer_id")
         values: dict[str, np.ndarray] = {}
         for family in self.families:
             values.update(family.compute(self.states[family.name], self.ctx, as_of))

@@ -16,22 +16,73 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vipml.windows import DAY_US, to_us
 
 
 class CustomerIndex:
-    """The customers of a data set, each with an integer code (its position in sorted order)."""
+    """The customers of a data set, each with an integer code.
 
-    def __init__(self, ids: pd.Index) -> None:
-        self.ids = pd.Index(ids, name="customer_id").astype("str")
+    Codes come from one dictionary encoding (Arrow) of every table's ``customer_id`` column, so
+    each id column is hashed once; ``ids`` lists the customers by code.
+    """
+
+    def __init__(self, columns: Mapping[str, pd.Series]) -> None:
+        arrays = [arrow_of(s) for s in columns.values()]
+        chunks = [c.cast(pa.large_string()) for a in arrays for c in a.chunks if len(c)]
+        self._codes: dict[str, np.ndarray] = {}
+        if not chunks:
+            self.ids = pd.Index([], dtype="str", name="customer_id")
+            for name in columns:
+                self._codes[name] = np.zeros(0, dtype=np.int64)
+            return
+        encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+        vocab = encoded.chunks[-1].dictionary
+        flat = np.concatenate(
+            [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+        )
+        self.ids = pd.Index(pd.array(vocab, dtype="str"), name="customer_id")
+        start = 0
+        for name, s in columns.items():
+            self._codes[name] = flat[start : start + len(s)].astype(np.int64)
+            start += len(s)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def of(self, table: str) -> np.ndarray:
+        """Codes of a table's ``customer_id`` column, row by row."""
+        return self._codes[table]
+
     def codes(self, values: pd.Series) -> np.ndarray:
         """Integer code of each value; -1 for ids not in the index."""
         return self.ids.get_indexer(values.astype("str")).astype(np.int64)
+
+
+def arrow_of(s: pd.Series) -> pa.ChunkedArray:
+    """The Arrow text data behind a column (no copy when pandas holds Arrow strings)."""
+    arr = pa.array(s.array) if s.dtype == "str" else pa.array(s.astype("str").array)
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+
+def sort_order(codes: np.ndarray, times_us: np.ndarray, *, stable: bool = False) -> np.ndarray:
+    """Row order by customer, then time (to the millisecond), as one integer-key sort.
+
+    Rows within the same millisecond of one customer keep no particular order unless ``stable``;
+    cutoffs are whole milliseconds (:func:`vipml.windows.as_cutoff`), so "before T" is a prefix
+    of each customer's rows either way.
+    """
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rel = (times_us - times_us.min()) // 1000
+    bits_t = max(int(rel.max()).bit_length(), 1)
+    bits_c = max(int(codes.max()).bit_length(), 1)
+    if bits_t + bits_c > 62:
+        return np.lexsort((times_us, codes))
+    key = (codes.astype(np.int64) << bits_t) | rel
+    return np.argsort(key, kind="stable" if stable else "quicksort")
 
 
 class Timeline:
@@ -43,21 +94,46 @@ class Timeline:
         times_us: np.ndarray,
         n_groups: int,
         columns: Mapping[str, np.ndarray] | None = None,
+        *,
+        stable: bool = False,
     ) -> None:
         keep = codes >= 0
         if not keep.all():
             codes, times_us = codes[keep], times_us[keep]
             columns = {k: np.asarray(v)[keep] for k, v in (columns or {}).items()}
-        order = np.lexsort((times_us, codes))
-        self.codes = codes[order]
-        self.times = times_us[order]
+        order = sort_order(codes, times_us, stable=stable)
+        self.order = order
+        self._set(
+            codes[order],
+            times_us[order],
+            n_groups,
+            {k: np.asarray(v)[order] for k, v in (columns or {}).items()},
+        )
+
+    def _set(
+        self, codes: np.ndarray, times: np.ndarray, n_groups: int, columns: dict[str, np.ndarray]
+    ) -> None:
+        self.codes = codes
+        self.times = times
         self.n_groups = n_groups
         bounds = np.searchsorted(self.codes, np.arange(n_groups + 1))
         self.start = bounds[:-1]
         self.end = bounds[1:]
-        self.columns = {k: np.asarray(v)[order] for k, v in (columns or {}).items()}
+        self.columns = columns
         self._prefix: dict[str, np.ndarray] = {}
         self._pos: dict[int, np.ndarray] = {}
+
+    def filter(self, mask: np.ndarray, columns: list[str] | None = None) -> Timeline:
+        """The rows where ``mask`` (in this timeline's order) holds; no new sort."""
+        out = Timeline.__new__(Timeline)
+        names = list(self.columns) if columns is None else columns
+        out._set(
+            self.codes[mask],
+            self.times[mask],
+            self.n_groups,
+            {k: self.columns[k][mask] for k in names},
+        )
+        return out
 
     def __len__(self) -> int:
         return len(self.times)
@@ -137,9 +213,9 @@ class Timeline:
         return gaps
 
 
-class PairTimeline:
-    """Rows keyed by (customer, value) pairs, e.g. (customer, category), for breadth, entropy and
-    the top value as of T, without one column per value."""
+class PairCounts:
+    """Weights per (customer, value) pair, e.g. (customer, category), in any window: breadth,
+    entropy and the top value as of T, with no column per value and no sort."""
 
     def __init__(
         self,
@@ -149,54 +225,59 @@ class PairTimeline:
         n_customers: int,
         weights: np.ndarray | None = None,
     ) -> None:
+        values = pd.Series(values).reset_index(drop=True)
         ok = (customer_codes >= 0) & values.notna().to_numpy()
-        value_codes, self.vocabulary = pd.factorize(values[ok].astype("str"), sort=True)
-        cust = customer_codes[ok]
+        codes, vocab = pd.factorize(values[ok].astype("str"), sort=True)
+        self.vocabulary = np.asarray(vocab, dtype=object)
         n_values = max(len(self.vocabulary), 1)
-        pair = cust * n_values + value_codes
-        pair_ids, pair_codes = np.unique(pair, return_inverse=True)
-        self.pair_customer = pair_ids // n_values
-        self.pair_value = pair_ids % n_values
-        cols = {"w": np.ones(int(ok.sum())) if weights is None else np.asarray(weights)[ok]}
-        self.timeline = Timeline(pair_codes.astype(np.int64), times_us[ok], len(pair_ids), cols)
+        if n_customers * n_values > 50_000_000:  # keep the most frequent values, lump the rest
+            keep = max(50_000_000 // max(n_customers, 1) - 1, 1)
+            freq = np.bincount(codes, minlength=n_values)
+            top = np.sort(np.argsort(-freq, kind="stable")[:keep])
+            remap = np.full(n_values, len(top), dtype=np.int64)
+            remap[top] = np.arange(len(top))
+            codes = remap[codes]
+            self.vocabulary = np.append(self.vocabulary[top], "other")
+            n_values = len(self.vocabulary)
+        self.n_values = n_values
         self.n_customers = n_customers
+        self.pair = customer_codes[ok] * n_values + codes
+        self.times = times_us[ok]
+        self.weights = (
+            np.ones(len(self.pair))
+            if weights is None
+            else np.asarray(weights, dtype=np.float64)[ok]
+        )
 
     def counts(self, as_of: pd.Timestamp, days: int | None = None) -> np.ndarray:
-        """Per pair: weight of its rows in the window."""
-        lo, hi = self.timeline.window(as_of, days)
-        return self.timeline.sum("w", lo, hi)
+        """Weights per customer (rows) and value (columns) over ``[as_of - days, as_of)``."""
+        end = to_us(as_of)
+        mask = self.times < end
+        if days is not None:
+            mask &= self.times >= end - days * DAY_US
+        flat = np.bincount(
+            self.pair[mask], weights=self.weights[mask], minlength=self.n_customers * self.n_values
+        )
+        return flat.reshape(self.n_customers, self.n_values)
 
     def summary(self, as_of: pd.Timestamp, days: int | None = None) -> dict[str, np.ndarray]:
-        """Per customer: distinct values, entropy (nats), top value and its share of the weight."""
-        c = self.counts(as_of, days)
-        n = self.n_customers
-        present = c > 0
-        total = np.bincount(self.pair_customer, weights=c, minlength=n)
-        distinct = np.bincount(self.pair_customer, weights=present.astype(float), minlength=n)
-        clog = np.where(present, c * np.log(np.where(present, c, 1.0)), 0.0)
-        sum_clog = np.bincount(self.pair_customer, weights=clog, minlength=n)
+        """Per customer: distinct values, entropy (nats), top value (ties: alphabetical) and its share."""
+        m = self.counts(as_of, days)
+        total = m.sum(axis=1)
+        distinct = (m > 0).sum(axis=1).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = np.where(
-                total > 0,
-                np.log(np.where(total > 0, total, 1.0))
-                - sum_clog / np.where(total > 0, total, 1.0),
-                np.nan,
-            )
+            p = np.where(total[:, None] > 0, m / np.where(total > 0, total, 1.0)[:, None], 0.0)
+            plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        entropy = np.where(total > 0, -plogp.sum(axis=1), np.nan)
         entropy = np.where(np.abs(entropy) < 1e-12, 0.0, entropy)
-        # top value: highest weight, ties to the alphabetically first value
-        order = np.lexsort((self.pair_value, -c, self.pair_customer))
-        cust_sorted = self.pair_customer[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = cust_sorted[1:] != cust_sorted[:-1]
-        top_rows = order[first]
-        top_value = np.full(n, None, dtype=object)
-        top_weight = np.zeros(n)
-        winners = c[top_rows] > 0
-        vocab = np.asarray(self.vocabulary, dtype=object)
-        top_value[self.pair_customer[top_rows[winners]]] = vocab[self.pair_value[top_rows[winners]]]
-        top_weight[self.pair_customer[top_rows[winners]]] = c[top_rows[winners]]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(total > 0, top_weight / np.where(total > 0, total, 1.0), np.nan)
+        if self.n_values and len(self.vocabulary):
+            top = m.argmax(axis=1)
+            top_weight = m[np.arange(len(m)), top]
+            top_value = np.where(total > 0, self.vocabulary[top], None)
+        else:
+            top_weight = np.zeros(len(m))
+            top_value = np.full(len(m), None, dtype=object)
+        share = np.where(total > 0, top_weight / np.where(total > 0, total, 1.0), np.nan)
         return {
             "distinct": distinct,
             "entropy": entropy,

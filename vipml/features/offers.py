@@ -102,22 +102,23 @@ class OffersFamily(Family):
 
     def prepare(self, ctx: Context) -> _State:
         offers = ctx.tables.offers
+        codes = ctx.table_codes("offers")
         if "group" in offers:
-            offers = offers[(offers["group"] != "control").to_numpy()].reset_index(drop=True)
-        codes = ctx.codes(offers)
+            delivered = (offers["group"] != "control").to_numpy()
+            offers, codes = offers[delivered].reset_index(drop=True), codes[delivered]
         types = offers["offer_type"].astype("str").to_numpy()
         cols = {"one": np.ones(len(offers))}
         for kind in OFFER_TYPES:
             cols[kind] = (types == kind).astype(np.float64)
         n = len(ctx.customers)
-        sent = Timeline(codes, us(offers["sent_at"]), n, cols)
+        sent = Timeline(codes, us(offers["sent_at"]), n, cols, stable=True)
         responses = {}
         for e in self._events(ctx):
             at = offers[f"{e}_at"]
             ok = at.notna().to_numpy()
             rcols = {k: v[ok] for k, v in cols.items()}
             rcols["type_code"] = pd.Index(OFFER_TYPES).get_indexer(types[ok]).astype(np.float64)
-            responses[e] = Timeline(codes[ok], us(at[ok]), n, rcols)
+            responses[e] = Timeline(codes[ok], us(at[ok]), n, rcols, stable=True)
         return _State(sent, responses, types)
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.features.base import Context, Family, ratio, us
-from vipml.features.engine import PairTimeline, Timeline
+from vipml.features.engine import PairCounts, Timeline
 from vipml.features.registry import Feature
 from vipml.tables import order_values
 
@@ -29,7 +29,7 @@ def _f(name: str, en: str, ko: str, unit: str = "count", fill: float | None = 0.
 class _State:
     items: Timeline
     orders: Timeline
-    categories: PairTimeline | None
+    categories: PairCounts | None
     has_tier: bool
 
 
@@ -157,7 +157,7 @@ class ProductFamily(Family):
         )
         cats = None
         if "category" in joined:
-            cats = PairTimeline(codes, joined["category"], t, n, weights=qty)
+            cats = PairCounts(codes, joined["category"], t, n, weights=qty)
         return _State(items_tl, orders_tl, cats, has_tier)
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:

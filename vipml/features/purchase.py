@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vipml.features.base import Context, Family, days_between, local_times, ratio, us
-from vipml.features.engine import PairTimeline, Timeline
+from vipml.features.base import Context, Family, days_between, ratio, us
+from vipml.features.engine import PairCounts, Timeline
 from vipml.features.registry import Feature, windowed
 from vipml.tables import order_values
 from vipml.windows import DAY_US, to_us
@@ -32,7 +32,7 @@ def _f(
 class _State:
     rows: Timeline  # every order row: purchases, returns, cancellations
     buys: Timeline  # purchases only, for recency, tenure, intervals and maxima
-    channels: PairTimeline | None
+    channels: PairCounts | None
     signup_us: np.ndarray | None
     has_discount: bool
 
@@ -155,40 +155,26 @@ class PurchaseFamily(Family):
 
     def prepare(self, ctx: Context) -> _State:
         orders = ctx.tables.orders
-        codes = ctx.codes(orders)
-        t = us(orders["ordered_at"])
-        vals = order_values(orders)
-        local = local_times(orders["ordered_at"], ctx.config.timezone)
-        lo, hi = ctx.config.features.evening_hours
-        cols = {
-            **vals,
-            "weekend": (local.day_of_week >= 5).astype(np.float64) * vals["purchase"],
-            "evening": ((local.hour >= lo) & (local.hour < hi)).astype(np.float64)
-            * vals["purchase"],
-        }
-        has_discount = "discount" in orders
-        if has_discount:
-            cols["discount"] = (
-                np.nan_to_num(orders["discount"].to_numpy(dtype=np.float64)) * vals["purchase"]
-            )
+        rows = ctx.orders_timeline()
         n = len(ctx.customers)
-        rows = Timeline(codes, t, n, cols)
-        buy = vals["purchase"] > 0
-        buys = Timeline(codes[buy], t[buy], n, {"gross": vals["gross"][buy]})
+        buy = rows.columns["purchase"] > 0
+        buys = rows.filter(buy, ["gross"])
         channels = None
         if "channel" in orders:
-            channels = PairTimeline(
-                codes[buy], orders["channel"][buy].reset_index(drop=True), t[buy], n
-            )
+            codes = ctx.table_codes("orders")
+            t = us(orders["ordered_at"])
+            bought = order_values(orders)["purchase"] > 0
+            channels = PairCounts(codes[bought], orders["channel"][bought], t[bought], n)
         signup = None
         cust = ctx.tables.customers
         if cust is not None and "signup_at" in cust:
-            s = pd.Series(cust["signup_at"].to_numpy(), index=cust["customer_id"].to_numpy())
-            s = s[~s.index.duplicated()].reindex(ctx.customers.ids)
-            signup = np.where(
-                s.isna(), np.iinfo(np.int64).max, us(s.fillna(pd.Timestamp(0, tz="UTC")))
-            )
-        return _State(rows, buys, channels, signup, has_discount)
+            first = ~pd.Index(ctx.table_codes("customers")).duplicated()
+            codes = ctx.table_codes("customers")[first]
+            values = us(cust["signup_at"].fillna(pd.Timestamp(0, tz="UTC")))[first]
+            known = cust["signup_at"].notna().to_numpy()[first]
+            signup = np.full(n, np.iinfo(np.int64).max)
+            signup[codes[known]] = values[known]
+        return _State(rows, buys, channels, signup, "discount" in orders)
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
         rows, buys = state.rows, state.buys

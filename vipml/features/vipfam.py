@@ -7,7 +7,7 @@ import pandas as pd
 
 from vipml.features.base import Context, Family
 from vipml.features.registry import Feature
-from vipml.vip import vip_status
+from vipml.vip import apply_rule, vip_status
 
 F = "vip"
 
@@ -52,13 +52,26 @@ class VipFamily(Family):
         return None
 
     def compute(self, state: None, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
+        rule = ctx.config.vip
+        days = rule.window_days
+        n = len(ctx.customers)
+        if rule.rule == "tier":
+            status = vip_status(
+                ctx.tables, as_of=as_of, config=ctx.config, customers=ctx.customers.ids
+            )
+            is_vip = status["is_vip"].to_numpy(dtype=np.float64)
+            spend = status["vip_spend"].to_numpy()
+            return {"is_vip": is_vip, f"vip_spend_{days}d": spend, "vip_gap": np.full(n, np.nan)}
+        rows = ctx.orders_timeline()
+        spend = rows.sum("net", *rows.window(as_of, days))
         # rated among the customers known at as_of, so later arrivals cannot move the bar
-        status = vip_status(ctx.tables, as_of=as_of, config=ctx.config).reindex(ctx.customers.ids)
-        status["is_vip"] = status["is_vip"].fillna(False).astype(bool)
-        days = ctx.config.vip.window_days
-        gap = np.clip(status["vip_bar"].to_numpy() - status["vip_spend"].to_numpy(), 0, None)
+        known = ctx.known(as_of)
+        bar, is_vip = apply_rule(spend[known], rule)
+        flags = np.zeros(n)
+        flags[known] = is_vip
+        gap = np.clip(bar - spend, 0, None)
         return {
-            "is_vip": status["is_vip"].to_numpy(dtype=np.float64),
-            f"vip_spend_{days}d": status["vip_spend"].to_numpy(),
+            "is_vip": flags,
+            f"vip_spend_{days}d": spend,
             "vip_gap": np.where(np.isfinite(gap), gap, np.nan),
         }
