@@ -177,3 +177,12 @@ def test_a_crashed_writer_leaves_the_old_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert pd.read_parquet(target)["x"].tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--customers", "800"]) == 0
+    out = capsys.readouterr().out
+    assert "features:" in out and (tmp_path / "features.parquet").is_file()
+    assert (tmp_path / "validation.json").is_file() and (
+        tmp_path / "data" / "orders.parquet"
+    ).is_file()

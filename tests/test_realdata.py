@@ -57,3 +57,20 @@ def test_cli_reports_the_cdnow_counts_from_any_folder(data_dir, tmp_path, monkey
 def test_shipped_configs_are_valid():
     for path in (ROOT / "configs").glob("*.yaml"):
         load_config(path)
+
+
+def test_loaders_for_the_public_data(data_dir):
+    from vipml.datasets import load_cdnow, load_hillstrom
+
+    tables, report = load_cdnow(data_dir)
+    assert len(tables.orders) == 6919 and report.customers == 2357
+    tables, _ = load_hillstrom(data_dir)
+    assert len(tables.offers) == 64_000 and tables.orders is None
+
+
+def test_loaders_say_where_to_point_when_the_data_is_absent(tmp_path):
+    from vipml import DataError
+    from vipml.datasets import load_cdnow
+
+    with pytest.raises(DataError, match="VIPML_DATA_DIR"):
+        load_cdnow(tmp_path)

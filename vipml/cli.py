@@ -74,21 +74,31 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a retailer, write its tables and validate them."""
+    """Generate a retailer, validate it and build its features as of the last quarter."""
     from vipml.datasets import make_retailer
-    from vipml.tables import load_tables
+    from vipml.features import build_features
+    from vipml.tables import load_tables, write_frame
 
     out = Path(args.out)
     started = time.perf_counter()
     _say(f"vipml demo: generating a retailer of {args.customers:,} customers (seed {args.seed})")
     retailer = make_retailer(args.customers, seed=args.seed)
     data_dir = retailer.to_dir(out / "data")
-    _say(f"vipml demo: tables written to {data_dir}")
+    _say(f"vipml demo: tables written to {data_dir}; validating")
     tables, report = load_tables(data_dir, out=out)
     print(report.summary())
+    as_of = (retailer.end - (retailer.end - retailer.start) / 4).floor("D")
+    _say(f"vipml demo: features as of {as_of:%Y-%m-%d}")
+    feats = build_features(tables, as_of=as_of, progress=True)
+    feats_path = write_frame(feats.reset_index(), out / "features.parquet")
+    print()
+    print(
+        f"features:    {feats.shape[1]} columns x {feats.shape[0]:,} customers as of {as_of:%Y-%m-%d}"
+    )
     print()
     print(f"data:        {data_dir}")
     print(f"validation:  {out / 'validation.json'}")
+    print(f"features:    {feats_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -1044,3 +1044,62 @@ def _ids(numbers: np.ndarray, prefix: str, width: int) -> pa.Array:
             pa.scalar(prefix, pa.large_string()), text, pa.scalar("", pa.large_string())
         )
     return text
+
+
+# --------------------------------------------------------------------------- public real data
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_config(name: str) -> Path:
+    """Path of a config shipped in the project's ``configs/`` folder (e.g. ``"cdnow"``)."""
+    path = CONFIGS / f"{name}.yaml"
+    if not path.is_file():
+        found = ", ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml"))) or "none"
+        raise ConfigError(f"no shipped config '{name}' in {CONFIGS} (found: {found})")
+    return path
+
+
+def _shared(data_dir: str | Path | None, filename: str) -> Path:
+    from vipml.config import default_data_dir
+    from vipml.errors import DataError
+
+    folder = Path(data_dir).expanduser().resolve() if data_dir is not None else default_data_dir()
+    if not (folder / filename).is_file():
+        raise DataError(
+            f"{filename} not found in {folder}.\n"
+            "Fix: set VIPML_DATA_DIR to the folder holding the public data sets, or pass data_dir"
+        )
+    return folder
+
+
+def load_cdnow(data_dir: str | Path | None = None, *, out: str | Path | None = None):
+    """The CDNOW 1/10 sample (2,357 customers, 6,919 purchases, 1997-01 to 1998-06) as tables.
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding ``cdnow_sample.txt``; default ``VIPML_DATA_DIR``, else ``../shared/data``.
+    out
+        Where to write the validation report and quarantine, if anywhere.
+
+    Returns
+    -------
+    (Tables, ValidationReport)
+    """
+    from vipml.tables import load_tables
+
+    folder = _shared(data_dir, "cdnow_sample.txt")
+    return load_tables(folder, config=shipped_config("cdnow"), out=out)
+
+
+def load_hillstrom(data_dir: str | Path | None = None, *, out: str | Path | None = None):
+    """The Hillstrom e-mail campaign (64,000 customers, one offer or control each) as tables.
+
+    Returns customers (the file's attributes) and offers (arm -> group and category, ``visit`` ->
+    ``clicked_at``, ``conversion`` -> ``accepted_at``, ``spend`` kept), via ``configs/hillstrom.yaml``.
+    """
+    from vipml.tables import load_tables
+
+    folder = _shared(data_dir, "hillstrom.csv")
+    return load_tables(folder, config=shipped_config("hillstrom"), out=out)
