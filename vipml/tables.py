@@ -815,10 +815,14 @@ def _validate(
     if known_customers is not None and "customer_id" in frame and table != "customers":
         q.add(
             "unknown_customer",
-            ~frame["customer_id"].isin(known_customers) & frame["customer_id"].notna(),
+            ~_is_in(frame["customer_id"], known_customers)
+            & frame["customer_id"].notna().to_numpy(),
         )
     if known_orders is not None and table == "order_items":
-        q.add("unknown_order", ~frame["order_id"].isin(known_orders) & frame["order_id"].notna())
+        q.add(
+            "unknown_order",
+            ~_is_in(frame["order_id"], known_orders) & frame["order_id"].notna().to_numpy(),
+        )
 
     keep = q.keep
     clean = frame if keep.all() else _filter_rows(frame, keep)
@@ -843,7 +847,10 @@ def _validate(
     if spec.time and spec.time in clean and len(clean):
         report.date_min = clean[spec.time].min()
         report.date_max = clean[spec.time].max()
-    if "customer_id" in clean:
+    if "customer_id" in clean and table in (
+        "customers",
+        "orders",
+    ):  # the others: one hash pass saved
         report.customers = int(clean["customer_id"].nunique())
 
     bad_rows = _filter_rows(raw, ~keep)
@@ -920,8 +927,31 @@ def _duplicate_rows(frame: pd.DataFrame, keep: np.ndarray, spec: TableSpec) -> n
     return dup
 
 
+def _is_in(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """``values.isin(allowed)`` for text, with Arrow's hash set (pandas builds a Python list)."""
+    found = pc.is_in(
+        _arrow(values.astype("str")),
+        value_set=pa.concat_arrays(
+            [c.cast(pa.large_string()) for c in _arrow(allowed.astype("str")).chunks]
+            or [pa.array([], pa.large_string())]
+        ),
+    )
+    return np.asarray(
+        found.to_numpy(zero_copy_only=False)
+        if isinstance(found, pa.Array)
+        else np.concatenate(
+            [c.to_numpy(zero_copy_only=False) for c in found.chunks] or [np.zeros(0, dtype=bool)]
+        ),
+        dtype=bool,
+    )
+
+
 def _numbers_if_all_numeric(s: pd.Series) -> pd.Series:
     """An extra text column whose every value is a number (and none has a leading zero) as float."""
+    head = s.head(1000).astype("str").str.strip()
+    head = head[head.notna() & (head != "")]
+    if len(head) and pd.to_numeric(head, errors="coerce").isna().any():
+        return s  # a quick look finds text: no need to parse the whole column
     text = s.astype("str").str.strip()
     present = text.notna() & (text != "")
     if not present.any() or text[present].str.match(r"^-?0\d").any():
@@ -1101,7 +1131,10 @@ def load_tables(
 
     tables = Tables(**clean)
     counted = [r.customers for r in report.tables.values() if r.customers is not None]
-    report.customers = counted[0] if len(counted) == 1 else len(tables.customer_ids())
+    if known_customers is not None:  # every other table was checked against it
+        report.customers = report.tables["customers"].customers or 0
+    else:
+        report.customers = counted[0] if len(counted) == 1 else len(tables.customer_ids())
     for name, rep in report.tables.items():
         if rep.rows_in and not rep.rows_kept:
             report.warnings.append(f"every row of '{name}' was set aside")

@@ -73,35 +73,19 @@ def raw_tables() -> dict[str, pd.DataFrame]:
             ],
         }
     )
-    events = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "a", "c", "c", "c", "a"],
-            "occurred_at": [
-                "2024-05-30 10:00",
-                "2024-05-30 10:01",
-                "2024-05-30 10:05",
-                "2024-04-01 08:00",
-                "2024-05-20 21:00",
-                "2024-05-20 21:02",
-                "2024-05-25 21:00",
-                "2024-06-01 00:00",
-            ],
-            "event_type": [
-                "session_start",
-                "product_view",
-                "product_view",
-                "product_view",
-                "session_start",
-                "product_view",
-                "product_view",
-                "product_view",
-            ],
-            "session_id": ["s1", "s1", "s1", "s0", "s2", "s2", "s3", "s9"],
-            "category": [None, "shoes", "bags", "shoes", None, "tv", "tv", "shoes"],
-            "duration_s": [600.0, None, None, 120.0, 60.0, None, 30.0, 10.0],
-            "channel": ["app", "app", "app", "web", "app", "app", "app", "app"],
-        }
-    )
+    events = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "c", "c", "c", "a", "a", "c"],
+        "occurred_at": ["2024-05-30 10:00", "2024-05-30 10:01", "2024-05-30 10:05", "2024-04-01 08:00",
+                        "2024-05-20 21:00", "2024-05-20 21:02", "2024-05-25 21:00", "2024-06-01 00:00",
+                        "2024-04-01 07:59", "2024-05-25 20:59"],
+        "event_type": ["session_start", "product_view", "product_view", "product_view",
+                       "session_start", "product_view", "product_view", "product_view",
+                       "session_start", "session_start"],
+        "session_id": ["s1", "s1", "s1", "s0", "s2", "s2", "s3", "s9", "s0", "s3"],
+        "category": [None, "shoes", "bags", "shoes", None, "tv", "tv", "shoes", None, None],
+        "duration_s": [600.0, None, None, 120.0, 60.0, None, 30.0, 10.0, None, None],
+        "channel": ["app", "app", "app", "web", "app", "app", "app", "app", "web", "app"],
+    })  # fmt: skip
     offers = pd.DataFrame(
         {
             "offer_id": ["f1", "f2", "f3", "f4", "f5"],

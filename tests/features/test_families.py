@@ -184,3 +184,14 @@ def test_cutoff_is_required_and_parsed():
         "2024-06-01", tz="UTC"
     )
     assert np.isfinite(as_cutoff("2024-06-01").value)
+
+
+def test_sessions_from_session_ids_when_there_are_no_start_events(raw):
+    from vipml import load_tables
+
+    ev = raw["events"]
+    raw["events"] = ev[ev["event_type"] != "session_start"].reset_index(drop=True)
+    feats = build_features(load_tables(raw)[0], as_of=AS_OF)
+    # a: sessions s1 (05-30) and s0 (04-01); c: s2 and s3 (both in the last 30 days)
+    assert feats.loc["a", ["sessions_30d", "sessions_90d"]].tolist() == [1, 2]
+    assert feats.loc["c", ["sessions_30d", "sessions_90d"]].tolist() == [2, 2]

@@ -66,13 +66,19 @@ class Context:
             self.cache[key] = found
         return found
 
+    def order_values(self) -> dict[str, np.ndarray]:
+        """:func:`vipml.tables.order_values` of the orders table, computed once."""
+        if "order_values" not in self.cache:
+            self.cache["order_values"] = order_values(self.tables.orders)
+        return self.cache["order_values"]
+
     def orders_timeline(self) -> Timeline:
         """Every order row sorted by customer and time, with purchase, return and habit columns."""
         found = self.cache.get("orders")
         if found is None:
             orders = self.tables.orders
             t = us(orders["ordered_at"])
-            vals = order_values(orders)
+            vals = self.order_values()
             weekday, hour = weekday_hour(t, orders["ordered_at"], self.config.timezone)
             lo, hi = self.config.features.evening_hours
             cols = {

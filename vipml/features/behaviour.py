@@ -1,7 +1,8 @@
 """Behaviour family: sessions, product views, browsing depth and focus, app time, last visit.
 
-Reads ``events`` rows with ``occurred_at < as_of``. A session is a distinct ``session_id``; without
-that column, an event whose type is one of ``features.session_events``. A view is an event whose
+Reads ``events`` rows with ``occurred_at < as_of``. A session is an event whose type is one of
+``features.session_events`` (``session_start``, ``visit``); when the table has no such events, a
+distinct ``session_id`` counts at its first event. A view is an event whose
 type is one of ``features.view_events``.
 """
 
@@ -117,10 +118,10 @@ class BehaviourFamily(Family):
         kind = ev["event_type"]
         is_view = kind.isin([v.lower() for v in cfg.view_events]).to_numpy()
         cols = {"view": is_view.astype(np.float64)}
-        if "session_id" not in ev:
-            cols["session"] = kind.isin([v.lower() for v in cfg.session_events]).to_numpy(
-                np.float64
-            )
+        starts = kind.isin([v.lower() for v in cfg.session_events]).to_numpy()
+        by_start = bool(starts.any()) or "session_id" not in ev
+        if by_start:  # session-start events are there: count them (cheap)
+            cols["session"] = starts.astype(np.float64)
         has_duration = "duration_s" in ev
         if has_duration:
             dur = np.nan_to_num(ev["duration_s"].to_numpy(dtype=np.float64))
@@ -129,7 +130,7 @@ class BehaviourFamily(Family):
             cols["minutes"] = np.clip(dur, 0, None) / 60.0
         n = len(ctx.customers)
         events = Timeline(codes, t, n, cols)
-        if "session_id" in ev:  # a session counts at its first event, in time order
+        if not by_start:  # no start events: a session counts at its first event, in time order
             sess = pc.dictionary_encode(arrow_of(ev["session_id"]))
             sess_codes = np.concatenate(
                 [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in sess.chunks]
@@ -141,7 +142,7 @@ class BehaviourFamily(Family):
                 .duplicated()
                 .to_numpy()
             )
-            events.columns["session"] = (first & (in_order >= 0)).astype(np.float64)
+            events.add("session", (first & (in_order >= 0)).astype(np.float64))
         views = None
         if "category" in ev:
             views = PairCounts(codes[is_view], ev["category"][is_view], t[is_view], n)

@@ -67,26 +67,28 @@ def arrow_of(s: pd.Series) -> pa.ChunkedArray:
     return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
 
 
-def sort_order(codes: np.ndarray, times_us: np.ndarray, *, stable: bool = False) -> np.ndarray:
-    """Row order by customer, then time (to the millisecond), as one integer-key sort.
-
-    Rows within the same millisecond of one customer keep no particular order unless ``stable``;
-    cutoffs are whole milliseconds (:func:`vipml.windows.as_cutoff`), so "before T" is a prefix
-    of each customer's rows either way.
-    """
+def _sort_key(codes: np.ndarray, times_us: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """One int64 key per row, customer code in the high bits and milliseconds in the low ones;
+    None when the two do not fit in 62 bits (then a two-key sort is used)."""
     if len(codes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    rel = (times_us - times_us.min()) // 1000
+        return None
+    base = (int(times_us.min()) // 1000) * 1000
+    rel = (times_us - base) // 1000
     bits_t = max(int(rel.max()).bit_length(), 1)
     bits_c = max(int(codes.max()).bit_length(), 1)
     if bits_t + bits_c > 62:
-        return np.lexsort((times_us, codes))
-    key = (codes.astype(np.int64) << bits_t) | rel
-    return np.argsort(key, kind="stable" if stable else "quicksort")
+        return None
+    return (codes.astype(np.int64) << bits_t) | rel, base, bits_t
 
 
 class Timeline:
-    """Rows of one table sorted by customer, then time, ready for "as of T" questions."""
+    """Rows of one table sorted by customer, then time, ready for "as of T" questions.
+
+    Rows of one customer within the same millisecond keep no particular order unless ``stable``;
+    cutoffs are whole milliseconds (:func:`vipml.windows.as_cutoff`), so "before T" is a prefix
+    of each customer's rows either way. Value columns are kept in input order and gathered into
+    sorted order only when a prefix sum or a sorted copy is asked for.
+    """
 
     def __init__(
         self,
@@ -101,17 +103,25 @@ class Timeline:
         if not keep.all():
             codes, times_us = codes[keep], times_us[keep]
             columns = {k: np.asarray(v)[keep] for k, v in (columns or {}).items()}
-        order = sort_order(codes, times_us, stable=stable)
+        packed = _sort_key(codes, times_us)
+        if packed is None:
+            order = np.lexsort((times_us, codes)) if len(codes) else np.zeros(0, dtype=np.int64)
+            self._key = None
+        else:
+            key, self._base, self._bits = packed
+            order = np.argsort(key, kind="stable" if stable else "quicksort")
+            self._key = key[order]
+            del key
         self.order = order
-        self._set(
-            codes[order],
-            times_us[order],
-            n_groups,
-            {k: np.asarray(v)[order] for k, v in (columns or {}).items()},
-        )
+        self._set(codes[order], times_us[order], n_groups, dict(columns or {}), order)
 
     def _set(
-        self, codes: np.ndarray, times: np.ndarray, n_groups: int, columns: dict[str, np.ndarray]
+        self,
+        codes: np.ndarray,
+        times: np.ndarray,
+        n_groups: int,
+        raw: dict[str, np.ndarray],
+        order: np.ndarray | None,
     ) -> None:
         self.codes = codes
         self.times = times
@@ -119,19 +129,44 @@ class Timeline:
         bounds = np.searchsorted(self.codes, np.arange(n_groups + 1))
         self.start = bounds[:-1]
         self.end = bounds[1:]
-        self.columns = columns
+        self._raw = raw
+        self._raw_order = order
+        self._sorted: dict[str, np.ndarray] = {}
         self._prefix: dict[str, np.ndarray] = {}
         self._pos: dict[int, np.ndarray] = {}
+        if not hasattr(self, "_key"):
+            self._key = None
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the value columns."""
+        return list(dict.fromkeys([*self._raw, *self._sorted]))
+
+    def column(self, name: str, *, keep: bool = True) -> np.ndarray:
+        """A value column in sorted order."""
+        found = self._sorted.get(name)
+        if found is None:
+            raw = np.asarray(self._raw[name])
+            found = raw if self._raw_order is None else raw[self._raw_order]
+            if keep:
+                self._sorted[name] = found
+        return found
+
+    def add(self, name: str, sorted_values: np.ndarray) -> None:
+        """Add a column given in sorted order."""
+        self._sorted[name] = sorted_values
 
     def filter(self, mask: np.ndarray, columns: list[str] | None = None) -> Timeline:
         """The rows where ``mask`` (in this timeline's order) holds; no new sort."""
         out = Timeline.__new__(Timeline)
-        names = list(self.columns) if columns is None else columns
+        out._key = None
+        names = self.names if columns is None else columns
         out._set(
             self.codes[mask],
             self.times[mask],
             self.n_groups,
-            {k: self.columns[k][mask] for k in names},
+            {k: self.column(k)[mask] for k in names},
+            None,
         )
         return out
 
@@ -142,11 +177,17 @@ class Timeline:
         """Per group: index of its first row with time >= t (its block end when there is none)."""
         key = to_us(t) if isinstance(t, pd.Timestamp) else int(t)
         found = self._pos.get(key)
-        if found is None:
+        if found is None and self._key is not None and key % 1000 == 0:
+            # binary search per customer in the packed (customer, millisecond) key
+            rel = min(max((key - self._base) // 1000, 0), 1 << self._bits)
+            probe = (np.arange(self.n_groups, dtype=np.int64) << self._bits) + rel
+            found = np.searchsorted(self._key, probe)
+        elif found is None:
             below = np.empty(len(self.times) + 1, dtype=np.int64)
             below[0] = 0
             np.cumsum(self.times < key, out=below[1:])
             found = self.start + (below[self.end] - below[self.start])
+        if key not in self._pos:
             if len(self._pos) > 64:
                 self._pos.clear()
             self._pos[key] = found
@@ -156,7 +197,7 @@ class Timeline:
         """Prefix sums of a column (length n + 1, starting at 0)."""
         found = self._prefix.get(name)
         if found is None:
-            values = self.columns[name]
+            values = self.column(name, keep=False)
             found = np.zeros(len(values) + 1, dtype=np.float64)
             np.cumsum(values, out=found[1:], dtype=np.float64)
             self._prefix[name] = found
@@ -198,9 +239,7 @@ class Timeline:
         key = f"__max__{name}"
         found = self._prefix.get(key)
         if found is None:
-            found = (
-                pd.Series(self.columns[name]).groupby(self.codes, sort=False).cummax().to_numpy()
-            )
+            found = pd.Series(self.column(name)).groupby(self.codes, sort=False).cummax().to_numpy()
             self._prefix[key] = found
         return found
 

@@ -136,7 +136,7 @@ class OffersFamily(Family):
                 out[f"{e}_rate_{kind}"] = ratio(tl.sum(kind, rlo, rhi), sent.sum(kind, lo, hi))
             if e == "accepted":
                 out["days_since_last_accept"] = days_between(to_us(as_of), tl.last(tl.times, rhi))
-                code = tl.last(tl.columns["type_code"], rhi)
+                code = tl.last(tl.column("type_code"), rhi)
                 names = np.array(OFFER_TYPES, dtype=object)
                 out["last_accepted_offer_type"] = np.where(
                     np.isnan(code), None, names[np.nan_to_num(code).astype(int)]

@@ -157,13 +157,13 @@ class PurchaseFamily(Family):
         orders = ctx.tables.orders
         rows = ctx.orders_timeline()
         n = len(ctx.customers)
-        buy = rows.columns["purchase"] > 0
+        buy = rows.column("purchase", keep=False) > 0
         buys = rows.filter(buy, ["gross"])
         channels = None
         if "channel" in orders:
             codes = ctx.table_codes("orders")
             t = us(orders["ordered_at"])
-            bought = order_values(orders)["purchase"] > 0
+            bought = ctx.order_values()["purchase"] > 0
             channels = PairCounts(codes[bought], orders["channel"][bought], t[bought], n)
         signup = None
         cust = ctx.tables.customers
@@ -209,9 +209,10 @@ class PurchaseFamily(Family):
         before = rows.sum("gross", lo180, lo90)
         out["spend_trend_90d"] = ratio(recent - before, recent + before)
 
-        if "gap" not in buys.columns:
-            buys.columns["gap"] = buys.gaps_days()
-            buys.columns["gap2"] = buys.columns["gap"] ** 2
+        if "gap" not in buys.names:
+            gaps = buys.gaps_days()
+            buys.add("gap", gaps)
+            buys.add("gap2", gaps**2)
         n_gaps = np.maximum(b_hi - buys.start - 1, 0).astype(np.float64)
         first_next = np.minimum(buys.start + 1, b_hi)
         s1 = buys.sum("gap", first_next, np.maximum(b_hi, first_next))
