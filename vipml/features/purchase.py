@@ -16,7 +16,6 @@ import pandas as pd
 from vipml.features.base import Context, Family, days_between, ratio, us
 from vipml.features.engine import PairCounts, Timeline
 from vipml.features.registry import Feature, windowed
-from vipml.tables import order_values
 from vipml.windows import DAY_US, to_us
 
 F = "purchase"
