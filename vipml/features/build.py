@@ -8,7 +8,6 @@ it are never read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,38 +78,41 @@ def feature_spec(tables: Tables, config: Config | str | None = None) -> FeatureS
     return spec
 
 
-class _Builder:
-    """Prepared families for one data set; computes any cutoff."""
+def _build(tables: Tables, config: Config, cutoffs: Sequence[pd.Timestamp], show: bool) -> tuple[FeatureSpec, list[pd.DataFrame]]:
+    """Each family in turn: prepare once, compute every cutoff, free its state; then assemble.
 
-    def __init__(self, tables: Tables, config: Config, show: bool) -> None:
-        self.tables, self.config = tables, config
-        self.spec = feature_spec(tables, config)
-        self.ctx = _context(tables, config)
-        self.families = [FAMILIES[name] for name in self.spec.families]
-        self.states: dict[str, Any] = {}
-        for family in progress(self.families, label="features: preparing", enabled=show):
-            self.states[family.name] = family.prepare(self.ctx)
-
-    def frame(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        rows = self.ctx.known(as_of)
-        known = pd.Index(self.ctx.customers.ids[rows], name="customer_id")
-        values: dict[str, np.ndarray] = {}
-        for family in self.families:
-            values.update(family.compute(self.states[family.name], self.ctx, as_of))
+    Families run one after another so that peak memory holds one family's sorted tables, not all.
+    """
+    spec = feature_spec(tables, config)
+    ctx = _context(tables, config)
+    rows = [ctx.known(t) for t in cutoffs]
+    kept: list[dict[str, np.ndarray]] = [{} for _ in cutoffs]
+    families = [FAMILIES[name] for name in spec.families]
+    for family in progress(families, label="features", enabled=show):
+        state = family.prepare(ctx)
+        for i, t in enumerate(cutoffs):
+            for name, values in family.compute(state, ctx, t).items():
+                kept[i][name] = np.asarray(values)[rows[i]]  # only the customers known at t
+        del state
+    ctx.cache.clear()
+    frames = []
+    for i, t in enumerate(cutoffs):
         columns = {}
-        for f in self.spec.features:
-            v = np.asarray(values[f.name])[rows]
+        for f in spec.features:
+            v = kept[i].pop(f.name)
             if f.kind == "categorical":
                 columns[f.name] = pd.array(v, dtype="str")
             else:
-                v = v.astype(np.float64)
+                v = v.astype(np.float64, copy=False)
                 if f.fill is not None:
                     v = np.where(np.isnan(v), f.fill, v)
                 columns[f.name] = v
-        frame = pd.DataFrame(columns, index=known, columns=self.spec.names)
-        frame.attrs["feature_spec"] = self.spec.to_dict()
-        frame.attrs["as_of"] = as_of.isoformat()
-        return frame
+        index = pd.Index(ctx.customers.ids[rows[i]], name="customer_id")
+        frame = pd.DataFrame(columns, index=index, columns=spec.names, copy=False)
+        frame.attrs["feature_spec"] = spec.to_dict()
+        frame.attrs["as_of"] = t.isoformat()
+        frames.append(frame)
+    return spec, frames
 
 
 def build_features(
@@ -137,8 +139,7 @@ def build_features(
         float64, categorical ones str. ``frame.attrs["feature_spec"]`` holds the spec.
     """
     cutoff = as_cutoff(as_of)
-    builder = _Builder(tables, as_config(config), progress)
-    return builder.frame(cutoff)
+    return _build(tables, as_config(config), [cutoff], progress)[1][0]
 
 
 def build_snapshots(
@@ -156,18 +157,13 @@ def build_snapshots(
         Index (``as_of``, ``customer_id``); each cutoff's rows equal :func:`build_features` at
         that cutoff.
     """
-    from vipml.progress import progress as bar
-
     times: Sequence[pd.Timestamp] = as_cutoffs(cutoffs)
-    builder = _Builder(tables, as_config(config), progress)
-    frames = []
-    for t in bar(times, label="features: cutoffs", enabled=progress):
-        f = builder.frame(t)
+    spec, frames = _build(tables, as_config(config), times, progress)
+    for t, f in zip(times, frames, strict=True):
         f.index = pd.MultiIndex.from_arrays(
             [pd.DatetimeIndex([t] * len(f), name="as_of"), f.index], names=["as_of", "customer_id"]
         )
-        frames.append(f)
-    out = pd.concat(frames) if frames else pd.DataFrame()
-    out.attrs["feature_spec"] = builder.spec.to_dict()
+    out = pd.concat(frames)
+    out.attrs["feature_spec"] = spec.to_dict()
     out.attrs["cutoffs"] = [t.isoformat() for t in times]
     return out
