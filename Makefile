@@ -33,6 +33,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_tables.py
+	$(BIN)/python benchmarks/bench_features.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache build *.egg-info
