@@ -78,7 +78,9 @@ def feature_spec(tables: Tables, config: Config | str | None = None) -> FeatureS
     return spec
 
 
-def _build(tables: Tables, config: Config, cutoffs: Sequence[pd.Timestamp], show: bool) -> tuple[FeatureSpec, list[pd.DataFrame]]:
+def _build(
+    tables: Tables, config: Config, cutoffs: Sequence[pd.Timestamp], show: bool
+) -> tuple[FeatureSpec, list[pd.DataFrame]]:
     """Each family in turn: prepare once, compute every cutoff, free its state; then assemble.
 
     Families run one after another so that peak memory holds one family's sorted tables, not all.

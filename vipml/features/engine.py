@@ -234,14 +234,17 @@ class Timeline:
         picked = values[np.where(has, self.start, 0)]
         return np.where(has, picked.astype(np.float64), np.nan)
 
-    def running_max(self, name: str) -> np.ndarray:
-        """Per row: the maximum of a column over its group's rows so far."""
-        key = f"__max__{name}"
-        found = self._prefix.get(key)
-        if found is None:
-            found = pd.Series(self.column(name)).groupby(self.codes, sort=False).cummax().to_numpy()
-            self._prefix[key] = found
-        return found
+    def max_before(self, name: str, hi: np.ndarray) -> np.ndarray:
+        """Per group: the largest value of a column over its rows before ``hi`` (NaN if none)."""
+        values = self.column(name)
+        if not len(values):
+            return np.full(self.n_groups, np.nan)
+        idx = np.arange(len(values))
+        grp_hi = np.repeat(hi, self.end - self.start)
+        masked = np.where(idx < grp_hi, values, -np.inf)
+        starts = np.minimum(self.start, len(values) - 1)
+        out = np.maximum.reduceat(masked, starts)
+        return np.where(hi > self.start, out, np.nan)
 
     def gaps_days(self) -> np.ndarray:
         """Per row: days since the group's previous row (0 for a group's first row)."""
@@ -265,9 +268,24 @@ class PairCounts:
         weights: np.ndarray | None = None,
     ) -> None:
         values = pd.Series(values).reset_index(drop=True)
-        ok = (customer_codes >= 0) & values.notna().to_numpy()
-        codes, vocab = pd.factorize(values[ok].astype("str"), sort=True)
-        self.vocabulary = np.asarray(vocab, dtype=object)
+        encoded = pc.dictionary_encode(arrow_of(values))
+        raw = np.concatenate(
+            [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+            or [np.zeros(0, dtype=np.int32)]
+        ).astype(np.int64)
+        vocab = encoded.chunks[-1].dictionary.to_pylist() if encoded.num_chunks else []
+        alphabetical = (
+            np.argsort(np.asarray(vocab, dtype=object), kind="stable")
+            if vocab
+            else np.zeros(0, int)
+        )
+        rank = np.empty(len(vocab), dtype=np.int64)
+        rank[alphabetical] = np.arange(len(vocab))
+        ok = (customer_codes >= 0) & (raw >= 0)
+        codes = rank[raw[ok]] if len(vocab) else raw[ok]
+        self.vocabulary = (
+            np.asarray(vocab, dtype=object)[alphabetical] if vocab else np.zeros(0, dtype=object)
+        )
         n_values = max(len(self.vocabulary), 1)
         if n_customers * n_values > 50_000_000:  # keep the most frequent values, lump the rest
             keep = max(50_000_000 // max(n_customers, 1) - 1, 1)

@@ -198,7 +198,7 @@ class PurchaseFamily(Family):
                 known, (T - np.where(known, state.signup_us, T)) / DAY_US, np.nan
             )
         out["aov_all"] = ratio(gross, n_buys)
-        out["max_order_value_all"] = buys.last(buys.running_max("gross"), b_hi)
+        out["max_order_value_all"] = buys.max_before("gross", b_hi)
 
         recent = (
             out["spend_90d"] if "spend_90d" in out else rows.sum("gross", *rows.window(as_of, 90))
