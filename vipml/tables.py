@@ -209,9 +209,17 @@ class TableReport:
     cancellations: int = 0
     date_min: pd.Timestamp | None = None
     date_max: pd.Timestamp | None = None
-    customers: int | None = None
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    ids: pd.Series | None = field(default=None, repr=False, compare=False)
+    _customers: int | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def customers(self) -> int | None:
+        """Distinct customers among the kept rows (counted when first asked for)."""
+        if self._customers is None and self.ids is not None:
+            self._customers = int(self.ids.nunique())
+        return self._customers
 
     @property
     def rows_quarantined(self) -> int:
@@ -242,9 +250,27 @@ class ValidationReport:
     """Counts per table and reason, the date range and the number of customers."""
 
     tables: dict[str, TableReport] = field(default_factory=dict)
-    customers: int = 0
     warnings: list[str] = field(default_factory=list)
     quarantine_dir: Path | None = None
+    clean: Tables | None = field(default=None, repr=False, compare=False)
+    _customers: int | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def customers(self) -> int:
+        """Distinct customers over every table (counted when first asked for)."""
+        if self._customers is None:
+            with_ids = [t for t in self.tables.values() if t.ids is not None]
+            if "customers" in self.tables and self.tables["customers"].rows_kept:
+                self._customers = (
+                    self.tables["customers"].customers or 0
+                )  # the others were checked against it
+            elif len(with_ids) == 1:
+                self._customers = with_ids[0].customers or 0
+            elif self.clean is not None:
+                self._customers = len(self.clean.customer_ids())
+            else:
+                self._customers = 0
+        return self._customers
 
     @property
     def date_range(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -754,37 +780,46 @@ def _validate(
     q = _Quarantine(len(raw))
     out: dict[str, pd.Series] = {}
 
-    for col in raw.columns:
+    def one(col: str) -> tuple[pd.Series, list[tuple[str, Any]], int]:
+        """Coerce one column: its values, its quarantine reasons, its count of values set missing."""
         s = raw[col]
+        reasons: list[tuple[str, Any]] = []
+        nulled = 0
         if col in spec.ids:
             s = coerce_id(s)
             if col in spec.required:
-                q.add(f"missing_{col}", s.isna())
-        elif col in spec.times:
+                reasons.append((f"missing_{col}", s.isna().to_numpy()))
+        elif col in spec.times or col in spec.numbers:
             absent = s.isna() if not _is_text(s) else _is_missing_text(s.astype("str"))
-            s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+            if col in spec.times:
+                s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+                what = "unparseable"
+            else:
+                s = coerce_number(s)
+                what = "non_numeric"
             bad = s.isna().to_numpy() & ~np.asarray(absent, dtype=bool)
             if col in spec.required:
-                q.add(f"missing_{col}", absent)
-                q.add(f"unparseable_{col}", bad)
-            elif bad.any():
-                report.nulled[col] = int(bad.sum())
-        elif col in spec.numbers:
-            absent = s.isna() if not _is_text(s) else _is_missing_text(s.astype("str"))
-            s = coerce_number(s)
-            bad = s.isna().to_numpy() & ~np.asarray(absent, dtype=bool)
-            if col in spec.required:
-                q.add(f"missing_{col}", absent)
-                q.add(f"non_numeric_{col}", bad)
-            elif bad.any():
-                report.nulled[col] = int(bad.sum())
+                reasons += [(f"missing_{col}", absent), (f"{what}_{col}", bad)]
+            else:
+                nulled = int(bad.sum())
         elif col in spec.texts:
             mapping = {"status": _STATUS, "offer_type": _OFFER_TYPE}.get(col)
             s = clean_text(s, lower=col in _LOWER, mapping=mapping)
             if col in spec.required:
-                q.add(f"missing_{col}", s.isna())
+                reasons.append((f"missing_{col}", s.isna().to_numpy()))
         elif _is_text(s):
             s = _numbers_if_all_numeric(s)
+        return s, reasons, nulled
+
+    # columns are independent: two threads (Arrow and numpy release the GIL); reasons are then
+    # applied in column order, so a row's first reason does not depend on thread timing
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(one, list(raw.columns)))
+    for col, (s, reasons, nulled) in zip(raw.columns, done, strict=True):
+        for reason, mask in reasons:
+            q.add(reason, mask)
+        if nulled:
+            report.nulled[str(col)] = nulled
         out[str(col)] = s
     frame = pd.DataFrame(out, copy=False)
 
@@ -847,11 +882,8 @@ def _validate(
     if spec.time and spec.time in clean and len(clean):
         report.date_min = clean[spec.time].min()
         report.date_max = clean[spec.time].max()
-    if "customer_id" in clean and table in (
-        "customers",
-        "orders",
-    ):  # the others: one hash pass saved
-        report.customers = int(clean["customer_id"].nunique())
+    if "customer_id" in clean:
+        report.ids = clean["customer_id"]  # counted only when someone asks
 
     bad_rows = _filter_rows(raw, ~keep)
     quarantined = pd.DataFrame({str(c): bad_rows[c].astype("str") for c in bad_rows.columns})
@@ -892,10 +924,17 @@ def _repeated(key: np.ndarray) -> np.ndarray:
     if not same.any():
         return np.zeros(len(key), dtype=bool)
     values = np.unique(ordered[1:][same])
-    bits = np.uint64((1 << 22) - 1)
-    seen = np.zeros(1 << 22, dtype=bool)
-    seen[(values & bits).astype(np.intp)] = True
-    out = seen[(key & bits).astype(np.intp)]  # a cheap filter, then the exact test on the few left
+    del ordered, same
+    # a cheap filter first: a 64 KiB table of the low 16 bits (it stays in cache), then the
+    # exact test on the few rows that pass
+    seen = np.zeros(1 << 16, dtype=bool)
+    seen[(values & np.uint64(0xFFFF)).astype(np.intp)] = True
+    low = (
+        key.view(np.uint16)[::4]
+        if key.dtype.byteorder in "=<" and np.little_endian
+        else (key & 0xFFFF)
+    )
+    out = np.take(seen, low)
     rows = np.flatnonzero(out)
     pos = np.minimum(np.searchsorted(values, key[rows]), len(values) - 1)
     out[rows] = values[pos] == key[rows]
@@ -911,16 +950,18 @@ def _duplicate_rows(frame: pd.DataFrame, keep: np.ndarray, spec: TableSpec) -> n
     dup = np.zeros(len(frame), dtype=bool)
     if not keep.any() or not len(frame.columns):
         return dup
-    key = np.zeros(len(frame), dtype=np.uint64)
-    used = False
+    key: np.ndarray | None = None
     for col in (*spec.times, *spec.numbers):
         if col in frame and str(frame[col].dtype) in (TS_DTYPE, "float64"):
             values = frame[col].array.asi8 if col in spec.times else frame[col].to_numpy()
             bits = np.ascontiguousarray(values).view(np.uint64)
-            key = (key * np.uint64(0x9E3779B97F4A7C15)) ^ bits
-            used = True
+            if key is None:
+                key = bits.copy()
+            else:  # in place: no temporaries of ten million rows
+                np.multiply(key, np.uint64(0x9E3779B97F4A7C15), out=key)
+                np.bitwise_xor(key, bits, out=key)
     candidates = keep.copy()
-    if used:
+    if key is not None:
         candidates &= _repeated(key)
     if candidates.any():
         dup[candidates] = frame[candidates].duplicated(keep="first").to_numpy()
@@ -1130,11 +1171,7 @@ def load_tables(
         report.tables[name] = rep
 
     tables = Tables(**clean)
-    counted = [r.customers for r in report.tables.values() if r.customers is not None]
-    if known_customers is not None:  # every other table was checked against it
-        report.customers = report.tables["customers"].customers or 0
-    else:
-        report.customers = counted[0] if len(counted) == 1 else len(tables.customer_ids())
+    report.clean = tables
     for name, rep in report.tables.items():
         if rep.rows_in and not rep.rows_kept:
             report.warnings.append(f"every row of '{name}' was set aside")
