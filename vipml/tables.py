@@ -813,9 +813,18 @@ def _validate(
 
     # columns are independent: two threads (Arrow and numpy release the GIL); reasons are then
     # applied in column order, so a row's first reason does not depend on thread timing
+    # the duplicate check's sort runs beside the text columns' coercion
+    cols = list(raw.columns)
+    typed = [c for c in cols if c in spec.times or c in spec.numbers]
+    results = {c: one(c) for c in typed}
+    key = _duplicate_key({c: results[c][0] for c in typed}, spec)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(one, list(raw.columns)))
-    for col, (s, reasons, nulled) in zip(raw.columns, done, strict=True):
+        repeated = pool.submit(_repeated, key) if key is not None else None
+        rest = [c for c in cols if c not in results]
+        results.update(zip(rest, pool.map(one, rest), strict=True))
+        candidates = repeated.result() if repeated is not None else None
+    done = [results[c] for c in cols]
+    for col, (s, reasons, nulled) in zip(cols, done, strict=True):
         for reason, mask in reasons:
             q.add(reason, mask)
         if nulled:
@@ -839,7 +848,7 @@ def _validate(
                 q.add(f"{col.removesuffix('_at')}_before_sent", early)
 
     # exact duplicates among rows still kept
-    q.add("duplicate_row", _duplicate_rows(frame, q.keep, spec))
+    q.add("duplicate_row", _duplicate_rows(frame, q.keep, candidates))
     if table == "customers":
         keep = q.keep
         dup = np.zeros(len(frame), dtype=bool)
@@ -941,30 +950,36 @@ def _repeated(key: np.ndarray) -> np.ndarray:
     return out
 
 
-def _duplicate_rows(frame: pd.DataFrame, keep: np.ndarray, spec: TableSpec) -> np.ndarray:
-    """Exact duplicates (after the first) among kept rows.
-
-    Whole-row hashing of millions of rows is slow, so a cheap key (the time and number columns,
-    hashed together as integers) picks the candidate rows first: equal rows have equal keys.
-    """
-    dup = np.zeros(len(frame), dtype=bool)
-    if not keep.any() or not len(frame.columns):
-        return dup
+def _duplicate_key(columns: Mapping[str, pd.Series], spec: TableSpec) -> np.ndarray | None:
+    """One integer per row from the time and number columns: equal rows have equal keys."""
     key: np.ndarray | None = None
     for col in (*spec.times, *spec.numbers):
-        if col in frame and str(frame[col].dtype) in (TS_DTYPE, "float64"):
-            values = frame[col].array.asi8 if col in spec.times else frame[col].to_numpy()
+        s = columns.get(col)
+        if s is not None and str(s.dtype) in (TS_DTYPE, "float64"):
+            values = s.array.asi8 if col in spec.times else s.to_numpy()
             bits = np.ascontiguousarray(values).view(np.uint64)
             if key is None:
                 key = bits.copy()
             else:  # in place: no temporaries of ten million rows
                 np.multiply(key, np.uint64(0x9E3779B97F4A7C15), out=key)
                 np.bitwise_xor(key, bits, out=key)
-    candidates = keep.copy()
-    if key is not None:
-        candidates &= _repeated(key)
-    if candidates.any():
-        dup[candidates] = frame[candidates].duplicated(keep="first").to_numpy()
+    return key
+
+
+def _duplicate_rows(
+    frame: pd.DataFrame, keep: np.ndarray, candidates: np.ndarray | None
+) -> np.ndarray:
+    """Exact duplicates (after the first) among kept rows.
+
+    Whole-row hashing of millions of rows is slow, so a cheap key (:func:`_duplicate_key`) picks
+    the candidate rows first (``candidates``; None means every row), then whole rows are compared.
+    """
+    dup = np.zeros(len(frame), dtype=bool)
+    if not keep.any() or not len(frame.columns):
+        return dup
+    rows = keep if candidates is None else keep & candidates
+    if rows.any():
+        dup[rows] = frame[rows].duplicated(keep="first").to_numpy()
     return dup
 
 
