@@ -31,7 +31,7 @@ def _f(name: str, en: str, ko: str, unit: str = "count", fill: float | None = 0.
 class _State:
     events: Timeline
     views: PairCounts | None
-    orders: Timeline | None
+    orders: bool
     has_duration: bool
 
 
@@ -146,8 +146,7 @@ class BehaviourFamily(Family):
         views = None
         if "category" in ev:
             views = PairCounts(codes[is_view], ev["category"][is_view], t[is_view], n)
-        orders = ctx.orders_timeline() if ctx.tables.orders is not None else None
-        return _State(events, views, orders, has_duration)
+        return _State(events, views, ctx.tables.orders is not None, has_duration)
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
         ev = state.events
@@ -166,7 +165,10 @@ class BehaviourFamily(Family):
             out["top_view_category"] = s["top"]
             out["top_view_category_share_90d"] = s["top_share"]
             out["view_category_count_90d"] = s["distinct"]
-        if state.orders is not None:
-            orders_90 = state.orders.sum("purchase", *state.orders.window(as_of, 90))
+        if state.orders:
+            orders_90 = ctx.cache.get(f"orders_90d:{to_us(as_of)}")
+            if orders_90 is None:
+                rows = ctx.orders_timeline()
+                orders_90 = rows.sum("purchase", *rows.window(as_of, 90))
             out["views_per_order_90d"] = ratio(out["views_90d"], orders_90)
         return out

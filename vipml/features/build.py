@@ -90,12 +90,14 @@ def _build(
     rows = [ctx.known(t) for t in cutoffs]
     kept: list[dict[str, np.ndarray]] = [{} for _ in cutoffs]
     families = [FAMILIES[name] for name in spec.families]
-    for family in progress(families, label="features", enabled=show):
+    for i, family in enumerate(progress(families, label="features", enabled=show)):
         state = family.prepare(ctx)
         for i, t in enumerate(cutoffs):
             for name, values in family.compute(state, ctx, t).items():
                 kept[i][name] = np.asarray(values)[rows[i]]  # only the customers known at t
         del state
+        if not {"purchase", "vip"} & {f.name for f in families[i + 1 :]}:
+            ctx.cache.pop("orders", None)  # the sorted orders are not needed any more
     ctx.cache.clear()
     frames = []
     for i, t in enumerate(cutoffs):

@@ -81,6 +81,15 @@ def _sort_key(codes: np.ndarray, times_us: np.ndarray) -> tuple[np.ndarray, int,
     return (codes.astype(np.int64) << bits_t) | rel, base, bits_t
 
 
+def _is_flag(values: np.ndarray) -> bool:
+    """True for a column holding only 0 and 1."""
+    return (
+        bool(len(values))
+        and values.dtype.kind in "biuf"
+        and not ((values != 0) & (values != 1)).any()
+    )
+
+
 class Timeline:
     """Rows of one table sorted by customer, then time, ready for "as of T" questions.
 
@@ -123,10 +132,9 @@ class Timeline:
         raw: dict[str, np.ndarray],
         order: np.ndarray | None,
     ) -> None:
-        self.codes = codes
         self.times = times
         self.n_groups = n_groups
-        bounds = np.searchsorted(self.codes, np.arange(n_groups + 1))
+        bounds = np.searchsorted(codes, np.arange(n_groups + 1))
         self.start = bounds[:-1]
         self.end = bounds[1:]
         self._raw = raw
@@ -136,6 +144,11 @@ class Timeline:
         self._pos: dict[int, np.ndarray] = {}
         if not hasattr(self, "_key"):
             self._key = None
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Group code of each row, in sorted order (rebuilt from the block bounds)."""
+        return np.repeat(np.arange(self.n_groups, dtype=np.int64), self.end - self.start)
 
     @property
     def names(self) -> list[str]:
@@ -198,15 +211,17 @@ class Timeline:
         found = self._prefix.get(name)
         if found is None:
             values = self.column(name, keep=False)
-            found = np.zeros(len(values) + 1, dtype=np.float64)
-            np.cumsum(values, out=found[1:], dtype=np.float64)
+            # 0/1 columns count rows: int32 prefix sums are exact and half the size
+            counts = values.dtype == bool or (len(values) < 2**31 and _is_flag(values))
+            found = np.zeros(len(values) + 1, dtype=np.int32 if counts else np.float64)
+            np.cumsum(values, out=found[1:], dtype=found.dtype)
             self._prefix[name] = found
         return found
 
     def sum(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Per group: sum of a column over rows ``lo <= i < hi``."""
         p = self.prefix(name)
-        return p[hi] - p[lo]
+        return (p[hi] - p[lo]).astype(np.float64, copy=False)
 
     def window(self, as_of: pd.Timestamp, days: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Per group: the row range ``[lo, hi)`` of ``[as_of - days, as_of)`` (all history if None)."""
@@ -313,8 +328,10 @@ class PairCounts:
         if days is not None:
             mask &= self.times >= end - days * DAY_US
         flat = np.bincount(
-            self.pair[mask], weights=self.weights[mask], minlength=self.n_customers * self.n_values
-        )
+            self.pair[mask],
+            weights=None if self.weights is None else self.weights[mask],
+            minlength=self.n_customers * self.n_values,
+        ).astype(np.float64, copy=False)
         return flat.reshape(self.n_customers, self.n_values)
 
     def summary(self, as_of: pd.Timestamp, days: int | None = None) -> dict[str, np.ndarray]:
