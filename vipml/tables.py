@@ -355,7 +355,7 @@ class ValidationReport:
 def order_values(orders: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per order row: what it adds to purchases, returns and net spend.
 
-    * ``purchase``: 1 for a bought order (positive amount, not cancelled), also when later returned;
+    * ``purchase``: True for a bought order (positive amount, not cancelled), also when later returned;
     * ``gross``: its amount when a purchase, else 0;
     * ``returned``: the value given back (a negative line, or a purchase whose status is returned);
     * ``net``: gross - returned; cancelled rows add nothing anywhere.
@@ -371,12 +371,12 @@ def order_values(orders: pd.DataFrame) -> dict[str, np.ndarray]:
     gross = np.where(purchase, amount, 0.0)
     returned = np.where(is_return & ~cancelled, np.abs(amount), 0.0)
     return {
-        "purchase": purchase.astype(np.float64),
+        "purchase": purchase,
         "gross": gross,
         "returned": returned,
         "net": gross - returned,
-        "return_row": (is_return & ~cancelled).astype(np.float64),
-        "cancel_row": cancelled.astype(np.float64),
+        "return_row": is_return & ~cancelled,
+        "cancel_row": cancelled,
     }
 
 

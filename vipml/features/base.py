@@ -83,8 +83,8 @@ class Context:
             lo, hi = self.config.features.evening_hours
             cols = {
                 **vals,
-                "weekend": (weekday >= 5) * vals["purchase"],
-                "evening": ((hour >= lo) & (hour < hi)) * vals["purchase"],
+                "weekend": (weekday >= 5) & vals["purchase"],
+                "evening": (hour >= lo) & (hour < hi) & vals["purchase"],
             }
             if "discount" in orders:
                 cols["discount"] = (

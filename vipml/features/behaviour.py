@@ -117,11 +117,11 @@ class BehaviourFamily(Family):
         t = us(ev["occurred_at"])
         kind = ev["event_type"]
         is_view = kind.isin([v.lower() for v in cfg.view_events]).to_numpy()
-        cols = {"view": is_view.astype(np.float64)}
+        cols = {"view": is_view}
         starts = kind.isin([v.lower() for v in cfg.session_events]).to_numpy()
         by_start = bool(starts.any()) or "session_id" not in ev
         if by_start:  # session-start events are there: count them (cheap)
-            cols["session"] = starts.astype(np.float64)
+            cols["session"] = starts
         has_duration = "duration_s" in ev
         if has_duration:
             dur = np.nan_to_num(ev["duration_s"].to_numpy(dtype=np.float64))
@@ -142,7 +142,7 @@ class BehaviourFamily(Family):
                 .duplicated()
                 .to_numpy()
             )
-            events.add("session", (first & (in_order >= 0)).astype(np.float64))
+            events.add("session", first & (in_order >= 0))
         views = None
         if "category" in ev:
             views = PairCounts(codes[is_view], ev["category"][is_view], t[is_view], n)

@@ -211,6 +211,7 @@ class Timeline:
         found = self._prefix.get(name)
         if found is None:
             values = self.column(name, keep=False)
+            self._raw.pop(name, None)  # sums need only the prefix from now on
             # 0/1 columns count rows: int32 prefix sums are exact and half the size
             counts = values.dtype == bool or (len(values) < 2**31 and _is_flag(values))
             found = np.zeros(len(values) + 1, dtype=np.int32 if counts else np.float64)
