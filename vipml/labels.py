@@ -1,0 +1,169 @@
+"""Labels: what happened in ``[as_of, as_of + horizon)``, and nothing after it.
+
+* :func:`vip_conversion_labels`: among customers known before ``as_of`` who are not VIP at
+  ``as_of``, who is a VIP at ``as_of + horizon`` under the configured rule. The spend that decides
+  it is read from ``[as_of + horizon - w, as_of + horizon)`` with ``w = min(vip.window_days,
+  horizon)``, so it never reaches back before ``as_of``; ``top_share`` ranks the cohort known at
+  ``as_of``, so later arrivals cannot move the bar.
+* :func:`churn_labels`: among customers with a purchase before ``as_of``, no purchase in the
+  horizon.
+* :func:`upsell_labels`: per offer sent (not held out) in ``[start, end)``, accepted within the
+  acceptance window after it was sent; the offer's own attributes come along, and ``as_of`` (the
+  start of the send day) is the cutoff its features are built at.
+
+Whether a customer is eligible (known, not yet VIP, active) is decided from history before
+``as_of``; the outcome only from the label window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vipml.config import Config, as_config
+from vipml.errors import ConfigError, DataError
+from vipml.tables import Tables, order_values
+from vipml.vip import vip_status
+from vipml.windows import as_cutoff, label_rows
+
+
+def _data_end(tables: Tables) -> pd.Timestamp | None:
+    ends = []
+    for name, column in (
+        ("orders", "ordered_at"),
+        ("events", "occurred_at"),
+        ("offers", "sent_at"),
+    ):
+        frame = tables.get(name)
+        if frame is not None and column in frame and frame[column].notna().any():
+            ends.append(frame[column].max())
+    return max(ends) if ends else None
+
+
+def check_observable(tables: Tables, end: pd.Timestamp, *, what: str) -> None:
+    """Raise when the data stops before ``end``: a label window there would be cut short."""
+    last = _data_end(tables)
+    if last is None or last < end - pd.Timedelta(days=1):
+        seen = "no dated rows" if last is None else f"the data ends {last:%Y-%m-%d}"
+        raise DataError(
+            f"{what} needs data up to {end:%Y-%m-%d}, but {seen}.\n"
+            "Fix: use an earlier cutoff or a shorter horizon (labels.horizon_days)"
+        )
+
+
+def vip_conversion_labels(
+    tables: Tables,
+    *,
+    as_of: object,
+    horizon_days: int,
+    config: Config | str | None = None,
+    check: bool = True,
+) -> pd.DataFrame:
+    """Who among the not-yet-VIP customers at ``as_of`` is a VIP when the horizon ends.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id`` (customers known before ``as_of`` and not VIP then); columns
+        ``label`` (0/1) and ``horizon_spend`` (net spend over the deciding window).
+    """
+    config = as_config(config)
+    t = as_cutoff(as_of)
+    if config.vip.rule == "tier":
+        raise ConfigError(
+            "vip.rule 'tier' reads one static tier column, which says nothing about when a customer "
+            "became VIP.\nFix: use rule top_share or threshold for VIP-conversion labels"
+        )
+    end = t + pd.Timedelta(days=horizon_days)
+    if check:
+        check_observable(tables, end, what=f"a {horizon_days}-day label window from {t:%Y-%m-%d}")
+    cohort = tables.known_at(t)
+    now = vip_status(tables, as_of=t, config=config, customers=cohort)
+    window = min(config.vip.window_days, horizon_days)
+    later = vip_status(tables, as_of=end, config=config, customers=cohort, window_days=window)
+    eligible = ~now["is_vip"].to_numpy()
+    out = pd.DataFrame(
+        {
+            "label": later["is_vip"].to_numpy()[eligible].astype(np.int8),
+            "horizon_spend": later["vip_spend"].to_numpy()[eligible],
+        },
+        index=cohort[eligible],
+    )
+    out.attrs.update(
+        as_of=t.isoformat(),
+        horizon_days=horizon_days,
+        vip_bar=float(later["vip_bar"].iloc[0]) if len(later) else None,
+    )
+    return out
+
+
+def churn_labels(
+    tables: Tables, *, as_of: object, horizon_days: int, check: bool = True
+) -> pd.DataFrame:
+    """Customers with a purchase before ``as_of``: 1 if they buy nothing in the horizon."""
+    t = as_cutoff(as_of)
+    orders = tables.orders
+    if orders is None:
+        raise DataError("churn labels need an orders table")
+    if check:
+        check_observable(tables, t + pd.Timedelta(days=horizon_days), what="a churn label window")
+    bought = order_values(orders)["purchase"]
+    before = bought & (orders["ordered_at"] < t).to_numpy()
+    active = pd.Index(
+        pd.unique(orders.loc[before, "customer_id"]), dtype="str", name="customer_id"
+    ).sort_values()
+    during = bought & label_rows(orders["ordered_at"], t, horizon_days)
+    again = active.isin(pd.unique(orders.loc[during, "customer_id"]))
+    return pd.DataFrame({"label": (~again).astype(np.int8)}, index=active)
+
+
+def upsell_labels(
+    tables: Tables, *, start: object, end: object, acceptance_days: int = 14, check: bool = True
+) -> pd.DataFrame:
+    """One row per offer sent in ``[start, end)`` to a customer (control offers left out).
+
+    ``label`` is 1 when ``accepted_at`` falls in ``[sent_at, sent_at + acceptance_days)``.
+    ``as_of`` is the start of the send day: features for the offer are built as of then, so
+    nothing from the send day itself (or later) leaks in.
+    """
+    offers = tables.offers
+    if offers is None:
+        raise DataError(
+            "upsell labels need an offers table (offer_id, customer_id, sent_at, offer_type)"
+        )
+    lo, hi = as_cutoff(start, name="start"), as_cutoff(end, name="end")
+    if check:
+        check_observable(
+            tables, hi + pd.Timedelta(days=acceptance_days), what="an acceptance window"
+        )
+    sent = offers["sent_at"]
+    mask = ((sent >= lo) & (sent < hi)).to_numpy()
+    if "group" in offers:
+        mask = mask & (offers["group"] != "control").fillna(True).to_numpy()
+    rows = offers[mask]
+    keep = [
+        c
+        for c in (
+            "offer_id",
+            "customer_id",
+            "sent_at",
+            "offer_type",
+            "category",
+            "channel",
+            "discount_pct",
+            "cost",
+            "campaign_id",
+        )
+        if c in rows
+    ]
+    out = rows[keep].reset_index(drop=True)
+    if "accepted_at" in rows:
+        acc = rows["accepted_at"].reset_index(drop=True)
+        window_end = out["sent_at"] + pd.Timedelta(days=acceptance_days)
+        out["label"] = ((acc >= out["sent_at"]) & (acc < window_end)).fillna(False).astype(np.int8)
+    else:
+        raise DataError(
+            "upsell labels need offers.accepted_at (when the offer was accepted, if ever)"
+        )
+    out["as_of"] = out["sent_at"].dt.floor("D")
+    return out.sort_values(["sent_at", "offer_id"], kind="stable").reset_index(drop=True)
