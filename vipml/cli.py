@@ -23,7 +23,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Load and validate the tables; print the summary; write the quarantine."""
     from vipml.tables import load_tables
 
-    tables, report = load_tables(args.data, config=args.config, out=args.out)
+    tables, report = load_tables(args.data, config=args.config, out=args.out, progress=True)
     print(report.summary())
     if args.out:
         print(f"report:     {Path(args.out) / 'validation.json'}")
@@ -45,7 +45,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     from vipml.tables import atomic_write_text, load_tables, write_frame
 
     started = time.perf_counter()
-    tables, report = load_tables(args.data, config=args.config)
+    tables, report = load_tables(args.data, config=args.config, progress=not args.quiet)
     if report.rows_quarantined:
         _say(
             f"vipml features: {report.rows_quarantined:,} rows set aside by validation "

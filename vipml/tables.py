@@ -1094,6 +1094,7 @@ def load_tables(
     *,
     config: Config | str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> tuple[Tables, ValidationReport]:
     """Load, type and validate the input tables.
 
@@ -1106,6 +1107,8 @@ def load_tables(
         A :class:`~vipml.config.Config` or a YAML path: time zone and adapters (``tables.*``).
     out
         Folder for ``quarantine/<table>.parquet`` and ``validation.json``; None writes nothing.
+    progress
+        Draw a progress bar on a terminal (reading, then validating, table by table).
 
     Returns
     -------
@@ -1122,7 +1125,9 @@ def load_tables(
     frames: dict[str, pd.DataFrame] = {}
     report = ValidationReport()
     origin: dict[str, str] = {}
-    for name, (value, src) in sources.items():
+    from vipml.progress import progress as bar
+
+    for name, (value, src) in bar(list(sources.items()), label="reading", enabled=progress):
         frame = value if isinstance(value, pd.DataFrame) else read_source(value, src, table=name)
         origin[name] = "DataFrame" if isinstance(value, pd.DataFrame) else str(value)
         frames[name] = adapt(frame, src, table=name)
@@ -1159,7 +1164,7 @@ def load_tables(
     clean: dict[str, pd.DataFrame] = {}
     quarantine: dict[str, pd.DataFrame] = {}
     known_customers: pd.Series | None = None
-    for name in TABLE_NAMES:
+    for name in bar([n for n in TABLE_NAMES if n in frames], label="validating", enabled=progress):
         if name not in frames:
             continue
         src = sources[name][1]
