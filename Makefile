@@ -32,6 +32,7 @@ format: $(STAMP)
 	$(BIN)/ruff format vipml tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_tables.py
 	$(BIN)/python benchmarks/bench_features.py
 

@@ -163,6 +163,38 @@ class FeaturesConfig(StrictModel):
         return sorted(set(value))
 
 
+class LabelsConfig(StrictModel):
+    """What is predicted and over which horizon."""
+
+    horizon_days: int = Field(90, gt=0, description="Labels read [T, T + horizon_days).")
+    acceptance_days: int = Field(
+        14, gt=0, description="Upsell: an offer accepted within this many days."
+    )
+
+
+class TrainConfig(StrictModel):
+    """Time-ordered training: cutoffs, folds, LightGBM and calibration."""
+
+    task: Literal["vip", "churn"] = Field("vip", description="What the model predicts.")
+    cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
+    n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")
+    step_days: int | None = Field(
+        None, gt=0, description="Days between cutoffs; default the horizon."
+    )
+    last_cutoff: str | None = Field(None, description="Latest cutoff; default: data end - horizon.")
+    min_history_days: int = Field(30, ge=0, description="History before the first cutoff.")
+    min_positives: int = Field(20, ge=1, description="Positives needed in each fold.")
+    calibration: Literal["auto", "isotonic", "platt", "none"] = Field(
+        "auto",
+        description="auto picks isotonic or Platt by cross-validated Brier on the validation fold.",
+    )
+    num_leaves: int = Field(31, ge=2)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    n_estimators: int = Field(500, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    min_child_samples: int = Field(20, ge=1)
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -177,6 +209,8 @@ class Config(StrictModel):
     tables: TablesConfig = Field(default_factory=TablesConfig)
     vip: VipConfig = Field(default_factory=VipConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = (
         Field(
             default_factory=lambda: ["orders"],

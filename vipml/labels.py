@@ -27,7 +27,8 @@ from vipml.vip import vip_status
 from vipml.windows import as_cutoff, label_rows
 
 
-def _data_end(tables: Tables) -> pd.Timestamp | None:
+def data_end(tables: Tables) -> pd.Timestamp | None:
+    """The latest dated row over orders, events and offers."""
     ends = []
     for name, column in (
         ("orders", "ordered_at"),
@@ -42,7 +43,7 @@ def _data_end(tables: Tables) -> pd.Timestamp | None:
 
 def check_observable(tables: Tables, end: pd.Timestamp, *, what: str) -> None:
     """Raise when the data stops before ``end``: a label window there would be cut short."""
-    last = _data_end(tables)
+    last = data_end(tables)
     if last is None or last < end - pd.Timedelta(days=1):
         seen = "no dated rows" if last is None else f"the data ends {last:%Y-%m-%d}"
         raise DataError(

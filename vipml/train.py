@@ -1,0 +1,395 @@
+"""Time-ordered training: snapshots at several cutoffs, LightGBM, calibration, baselines, metrics.
+
+The cutoffs are spaced at least one horizon apart, so the label window of a cutoff ends before the
+next cutoff begins: no label window overlaps a later fold's features. The latest cutoff is the
+test fold, the one before it the validation fold (early stopping and calibration), the others
+train. Two baselines are trained and scored on the same split: an RFM heuristic and a logistic
+regression.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from vipml.config import Config, as_config
+from vipml.errors import DataError, NotFittedError
+from vipml.features import build_snapshots
+from vipml.features.registry import FeatureSpec
+from vipml.labels import churn_labels, data_end, vip_conversion_labels
+from vipml.metrics import evaluate
+from vipml.tables import Tables
+from vipml.windows import as_cutoff, as_cutoffs
+
+
+@dataclass
+class Plan:
+    """Cutoffs and horizon of a training run, and what had to give way."""
+
+    cutoffs: list[pd.Timestamp]
+    horizon_days: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def folds(self) -> dict[str, list[pd.Timestamp]]:
+        """train / valid / test cutoffs."""
+        return {"train": self.cutoffs[:-2], "valid": [self.cutoffs[-2]], "test": [self.cutoffs[-1]]}
+
+
+def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
+    """Cutoffs for training, the latest one a horizon before the data ends.
+
+    When the history is too short for ``n_cutoffs`` cutoffs a horizon apart, the plan keeps the
+    cutoffs that fit; when fewer than three fit, it shortens the horizon to the longest that
+    gives three, and says so in ``notes``.
+    """
+    config = as_config(config)
+    tc = config.train
+    horizon = config.labels.horizon_days
+    notes: list[str] = []
+    if tc.cutoffs:
+        cutoffs = as_cutoffs(tc.cutoffs)
+        if len(cutoffs) < 3:
+            raise DataError(
+                f"train.cutoffs lists {len(cutoffs)} dates; train, validation and test need 3"
+            )
+        gaps = np.diff([c.value for c in cutoffs]) / 86_400e9
+        if (gaps < horizon).any():
+            raise DataError(
+                f"train.cutoffs are {int(gaps.min())} days apart, less than the {horizon}-day horizon: "
+                "a label window would overlap the next fold's features.\n"
+                "Fix: space the cutoffs at least labels.horizon_days apart, or shorten the horizon"
+            )
+        return Plan(cutoffs, horizon, notes)
+    end = data_end(tables)
+    start = _data_start(tables)
+    if end is None or start is None:
+        raise DataError("no dated rows: cannot plan training cutoffs")
+    first_allowed = start + pd.Timedelta(days=tc.min_history_days)
+    while True:
+        step = tc.step_days or horizon
+        if step < horizon:
+            raise DataError(
+                f"train.step_days ({step}) is shorter than labels.horizon_days ({horizon})"
+            )
+        last = (
+            as_cutoff(tc.last_cutoff)
+            if tc.last_cutoff
+            else (end - pd.Timedelta(days=horizon)).ceil("D")
+        )
+        cutoffs = [last - pd.Timedelta(days=step * k) for k in range(tc.n_cutoffs)][::-1]
+        fit = [c for c in cutoffs if c >= first_allowed]
+        if len(fit) >= 3 or horizon <= 7:
+            break
+        horizon = max(7, int(horizon * 0.8))
+    if len(fit) < 3:
+        raise DataError(
+            f"the data ({start:%Y-%m-%d} .. {end:%Y-%m-%d}) is too short for three cutoffs a horizon apart.\n"
+            "Fix: give more history, or set labels.horizon_days and train.step_days shorter"
+        )
+    if horizon != config.labels.horizon_days:
+        notes.append(
+            f"horizon shortened from {config.labels.horizon_days} to {horizon} days: the history "
+            f"({start:%Y-%m-%d} .. {end:%Y-%m-%d}) is too short for three cutoffs with the longer one"
+        )
+    if len(fit) < tc.n_cutoffs:
+        notes.append(f"{len(fit)} of {tc.n_cutoffs} cutoffs fit in the history")
+    return Plan(fit, horizon, notes)
+
+
+def _data_start(tables: Tables) -> pd.Timestamp | None:
+    starts = []
+    for name, column in (
+        ("orders", "ordered_at"),
+        ("events", "occurred_at"),
+        ("offers", "sent_at"),
+    ):
+        frame = tables.get(name)
+        if frame is not None and column in frame and frame[column].notna().any():
+            starts.append(frame[column].min())
+    return min(starts) if starts else None
+
+
+def labels_for(
+    tables: Tables, task: str, *, as_of: pd.Timestamp, horizon_days: int, config: Config
+) -> pd.Series:
+    """The task's labels at one cutoff (index customer_id)."""
+    if task == "vip":
+        return vip_conversion_labels(tables, as_of=as_of, horizon_days=horizon_days, config=config)[
+            "label"
+        ]
+    if task == "churn":
+        return churn_labels(tables, as_of=as_of, horizon_days=horizon_days)["label"]
+    raise DataError(f"unknown task '{task}' (vip, churn)")
+
+
+def build_dataset(
+    tables: Tables, plan: Plan, config: Config, *, progress: bool = False
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features at every cutoff joined to the labels: index (as_of, customer_id)."""
+    feats = build_snapshots(tables, cutoffs=plan.cutoffs, config=config, progress=progress)
+    parts = []
+    for t in plan.cutoffs:
+        y = labels_for(
+            tables, config.train.task, as_of=t, horizon_days=plan.horizon_days, config=config
+        )
+        y.index = pd.MultiIndex.from_arrays([pd.DatetimeIndex([t] * len(y), name="as_of"), y.index])
+        parts.append(y)
+    y = pd.concat(parts).rename("label")
+    joined = feats.join(y, how="inner")
+    X = joined.drop(columns="label")
+    X.attrs = feats.attrs
+    return X, joined["label"].astype(np.int8)
+
+
+def rfm_score(X: pd.DataFrame) -> np.ndarray:
+    """The RFM heuristic: mean percentile rank of recency (lower is better), orders and spend."""
+    cols = {"recency_days": False, "orders_all": True, "spend_all": True}
+    missing = [c for c in cols if c not in X]
+    if missing:
+        raise DataError(f"the RFM baseline needs {', '.join(missing)} (the purchase family)")
+    ranks = [X[c].rank(pct=True, ascending=up).fillna(0.0) for c, up in cols.items()]
+    return (sum(ranks) / len(ranks)).to_numpy()
+
+
+class Calibrator:
+    """Isotonic or Platt calibration of raw scores, serialisable as plain numbers."""
+
+    def __init__(self, method: str = "isotonic") -> None:
+        self.method = method
+
+    def fit(self, score: np.ndarray, y: np.ndarray) -> Calibrator:
+        """Fit on validation scores and labels."""
+        score = np.asarray(score, dtype=np.float64)
+        if self.method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, y)
+            self.x_, self.y_ = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+        elif self.method == "platt":
+            lr = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(score)[:, None], y)
+            self.a_, self.b_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        return self
+
+    def predict(self, score: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities."""
+        score = np.asarray(score, dtype=np.float64)
+        if self.method == "isotonic":
+            if not hasattr(self, "x_"):
+                raise NotFittedError("Calibrator is not fitted: call fit(score, y) first")
+            return np.interp(score, self.x_, self.y_)
+        if self.method == "platt":
+            if not hasattr(self, "a_"):
+                raise NotFittedError("Calibrator is not fitted: call fit(score, y) first")
+            return 1.0 / (1.0 + np.exp(-(self.a_ * _logit(score) + self.b_)))
+        return score
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers, for a JSON file."""
+        data: dict[str, Any] = {"method": self.method}
+        if self.method == "isotonic":
+            data.update(x=self.x_, y=self.y_)
+        elif self.method == "platt":
+            data.update(a=self.a_, b=self.b_)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        """Read back :meth:`to_dict`."""
+        out = cls(data["method"])
+        if out.method == "isotonic":
+            out.x_, out.y_ = list(data["x"]), list(data["y"])
+        elif out.method == "platt":
+            out.a_, out.b_ = float(data["a"]), float(data["b"])
+        return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def choose_calibration(
+    score: np.ndarray, y: np.ndarray, method: str, seed: int
+) -> tuple[Calibrator, dict[str, float]]:
+    """Isotonic or Platt by 3-fold cross-validated Brier score on the validation fold."""
+    methods = ["isotonic", "platt"] if method == "auto" else [method]
+    briers: dict[str, float] = {}
+    if method == "auto" and y.sum() >= 6 and (len(y) - y.sum()) >= 6:
+        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+        for m in methods:
+            pred = np.zeros(len(y))
+            for fit_idx, test_idx in folds.split(score, y):
+                pred[test_idx] = (
+                    Calibrator(m).fit(score[fit_idx], y[fit_idx]).predict(score[test_idx])
+                )
+            briers[m] = float(brier_score_loss(y, pred))
+        best = min(briers, key=lambda k: (briers[k], k))
+    else:
+        best = methods[0]
+    return Calibrator(best).fit(score, y), briers
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    booster: lgb.Booster
+    calibrator: Calibrator
+    spec: FeatureSpec
+    categories: dict[str, list[str]]
+    plan: Plan
+    metrics: pd.DataFrame
+    backtest: pd.DataFrame
+    calibration_briers: dict[str, float]
+    best_iteration: int
+    features: list[str]
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities for a feature frame with the trained columns."""
+        return self.calibrator.predict(
+            self.booster.predict(prepare_matrix(X, self.features, self.categories))
+        )
+
+
+def prepare_matrix(
+    X: pd.DataFrame, features: list[str], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """Columns in training order; categorical ones as pandas categories fixed at training."""
+    missing = [c for c in features if c not in X]
+    if missing:
+        extra = sorted(set(X.columns) - set(features))
+        raise DataError(
+            f"the features do not match the model: missing {', '.join(sorted(missing)[:5])}"
+            + (f"; not seen in training: {', '.join(extra[:5])}" if extra else "")
+            + "\nFix: build features with the config the model was trained with"
+        )
+    M = X[features].copy()
+    for col, cats in categories.items():
+        M[col] = pd.Categorical(M[col].astype("object"), categories=cats)
+    return M
+
+
+def _fold(X: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> np.ndarray:
+    return X.index.get_level_values("as_of").isin(cutoffs)
+
+
+def train(
+    tables: Tables, config: Config | str | None = None, *, progress: bool = False
+) -> TrainResult:
+    """Train, calibrate and evaluate the configured task on time-ordered folds.
+
+    Raises
+    ------
+    DataError
+        When a fold has fewer positives than ``train.min_positives`` (the message gives the
+        counts and what to change) or the history is too short.
+    """
+    config = as_config(config)
+    tc = config.train
+    plan = plan_cutoffs(tables, config)
+    X, y = build_dataset(tables, plan, config, progress=progress)
+    spec = FeatureSpec.from_dict(X.attrs["feature_spec"])
+    folds = plan.folds
+    masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
+    for name, mask in masks.items():
+        positives = int(y[mask].sum())
+        if positives < tc.min_positives:
+            raise DataError(
+                f"the {name} fold ({', '.join(f'{c:%Y-%m-%d}' for c in folds[name])}) has {positives} "
+                f"positive labels among {int(mask.sum()):,} customers; at least {tc.min_positives} are needed.\n"
+                "Fix: a longer labels.horizon_days, a broader VIP rule (vip.share), more cutoffs "
+                "(train.n_cutoffs), or lower train.min_positives"
+            )
+    features = list(spec.names)
+    categories = {
+        c: sorted(X.loc[masks["train"], c].dropna().astype("str").unique().tolist())
+        for c in spec.categorical
+    }
+    M = prepare_matrix(X, features, categories)
+    params = {
+        "objective": "binary",
+        "learning_rate": tc.learning_rate,
+        "num_leaves": tc.num_leaves,
+        "min_child_samples": tc.min_child_samples,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": 2,
+        "verbosity": -1,
+    }
+    train_set = lgb.Dataset(
+        M[masks["train"]],
+        y[masks["train"]],
+        categorical_feature=list(categories) or "auto",
+        free_raw_data=False,
+    )
+    valid_set = lgb.Dataset(M[masks["valid"]], y[masks["valid"]], reference=train_set)
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=tc.n_estimators,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(tc.early_stopping_rounds, verbose=False)],
+    )
+    raw = booster.predict(M, num_iteration=booster.best_iteration)
+    calibrator, briers = choose_calibration(
+        raw[masks["valid"]], y[masks["valid"]].to_numpy(), tc.calibration, config.seed
+    )
+    prob = calibrator.predict(raw)
+
+    # baselines, trained and scored on the same split
+    rfm = rfm_score(X) if "recency_days" in X else np.full(len(X), np.nan)
+    numeric = [c for c in features if c not in categories]
+    logreg = make_pipeline(
+        SimpleImputer(strategy="median"),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0, random_state=config.seed),
+    )
+    logreg.fit(X.loc[masks["train"], numeric], y[masks["train"]])
+    lr = logreg.predict_proba(X[numeric])[:, 1]
+
+    test = masks["test"]
+    rows = {
+        "model": evaluate(y[test], prob[test]),
+        "logistic_regression": evaluate(y[test], lr[test]),
+    }
+    if not np.isnan(rfm).all():
+        rows["rfm_heuristic"] = evaluate(y[test], rfm[test], probabilities=False)
+    metrics = pd.DataFrame(rows).T
+    backtest = []
+    for name, cuts in folds.items():
+        for t in cuts:
+            m = _fold(X, [t])
+            backtest.append({"as_of": t, "fold": name, **evaluate(y[m], prob[m])})
+    return TrainResult(
+        booster=booster,
+        calibrator=calibrator,
+        spec=spec,
+        categories=categories,
+        plan=plan,
+        metrics=metrics,
+        backtest=pd.DataFrame(backtest),
+        calibration_briers=briers,
+        best_iteration=int(booster.best_iteration or booster.current_iteration()),
+        features=features,
+    )
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation."""
+    ra = pd.Series(a).rank().to_numpy()
+    rb = pd.Series(b).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
