@@ -114,3 +114,30 @@ def test_metrics_by_hand():
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0]), bins=2) == 0
     out = evaluate(y, s)
     assert out["roc_auc"] == pytest.approx(1 - 1 / 16)  # one negative above one positive
+
+
+def test_bundle_round_trip_without_pickle_and_refuses_other_features(
+    tmp_path, result, tables, config
+):
+    from datetime import UTC, datetime
+
+    from vipml.bundle import load_bundle, save_bundle
+
+    path = save_bundle(
+        result,
+        tables=tables,
+        config=config,
+        out=tmp_path,
+        now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    assert path.name == "vip-20260102-030405"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    bundle = load_bundle(path)
+    X, _ = build_dataset(tables, result.plan, config)
+    np.testing.assert_array_equal(bundle.predict(X), result.predict(X))
+    assert bundle.info["cutoffs"][-1] == result.plan.cutoffs[-1].isoformat()
+    assert len(bundle.info["data_fingerprint"]) == 16 and bundle.info["vipml_version"]
+    assert bundle.spec["spend_30d"].ko == "최근 30일 구매 금액"
+    with pytest.raises(DataError, match="missing spend_30d"):
+        bundle.predict(X.drop(columns=["spend_30d"]))
+    assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))

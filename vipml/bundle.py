@@ -1,0 +1,178 @@
+"""Model bundles: one folder per trained model, complete or absent, loaded without pickle.
+
+``models/<task>-<YYYYmmdd-HHMMSS>/`` holds
+
+* ``model.txt``: the LightGBM booster as text;
+* ``calibrator.json``: the calibration as plain numbers;
+* ``feature_spec.json``: feature names, en/ko descriptions, dtypes, and the categories of each
+  categorical feature as seen in training;
+* ``config.json``, ``metrics.json`` (test metrics beside the baselines), ``backtest.csv``;
+* ``bundle.json``: task, cutoffs, horizon, notes, a fingerprint of the training data, the library
+  version and the creation time.
+
+The folder is written under a temporary name and renamed into place, so a crash never leaves a
+half-written bundle. Loading reads text and JSON only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from vipml.config import Config
+from vipml.errors import DataError
+from vipml.features.registry import FeatureSpec
+from vipml.tables import Tables
+from vipml.train import Calibrator, TrainResult, prepare_matrix
+
+FILES = (
+    "model.txt",
+    "calibrator.json",
+    "feature_spec.json",
+    "config.json",
+    "metrics.json",
+    "backtest.csv",
+    "bundle.json",
+)
+
+
+def fingerprint(tables: Tables) -> str:
+    """A short hash of the training tables' contents (rows, columns and values)."""
+    digest = hashlib.sha256()
+    for name, frame in tables:
+        digest.update(name.encode())
+        digest.update(",".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Bundle:
+    """A trained model read back from its folder."""
+
+    path: Path
+    booster: lgb.Booster
+    calibrator: Calibrator
+    spec: FeatureSpec
+    categories: dict[str, list[str]]
+    features: list[str]
+    info: dict[str, Any]
+    metrics: pd.DataFrame
+
+    @property
+    def version(self) -> str:
+        """The bundle's name, used as model version in target lists."""
+        return self.path.name
+
+    def check(self, X: pd.DataFrame) -> None:
+        """Refuse features that do not match the training spec, naming the columns."""
+        missing = sorted(set(self.features) - set(X.columns))
+        extra = sorted(set(X.columns) - set(self.features))
+        if missing:
+            raise DataError(
+                f"the data's features do not match bundle {self.version}: missing "
+                f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+                + (f"; not seen in training: {', '.join(extra[:5])}" if extra else "")
+                + "\nFix: give the tables the model was trained on (same tables and columns), "
+                "and the same config"
+            )
+        for f in self.spec.features:
+            if f.name in X and f.kind == "numeric" and not pd.api.types.is_numeric_dtype(X[f.name]):
+                raise DataError(f"feature '{f.name}' should be numeric, found {X[f.name].dtype}")
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities."""
+        self.check(X)
+        raw = self.booster.predict(prepare_matrix(X, self.features, self.categories))
+        return self.calibrator.predict(raw)
+
+
+def save_bundle(
+    result: TrainResult,
+    *,
+    tables: Tables,
+    config: Config,
+    out: str | os.PathLike[str] = "models",
+    now: datetime | None = None,
+) -> Path:
+    """Write a bundle folder atomically and return its path."""
+    from vipml import __version__
+
+    now = now or datetime.now(UTC)
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"{config.train.task}-{now:%Y%m%d-%H%M%S}"
+    target = root / name
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = root / f"{name}-{suffix}"
+    tmp = root / f".{target.name}.{os.getpid()}.tmp"
+    tmp.mkdir()
+    try:
+        (tmp / "model.txt").write_text(result.booster.model_to_string(), encoding="utf-8")
+        _json(tmp / "calibrator.json", result.calibrator.to_dict())
+        spec = result.spec.to_dict()
+        spec["categories"] = result.categories
+        spec["order"] = result.features
+        _json(tmp / "feature_spec.json", spec)
+        _json(tmp / "config.json", config.model_dump(mode="json"))
+        _json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
+        result.backtest.to_csv(tmp / "backtest.csv", index=False)
+        _json(
+            tmp / "bundle.json",
+            {
+                "task": config.train.task,
+                "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
+                "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
+                "horizon_days": result.plan.horizon_days,
+                "notes": result.plan.notes,
+                "calibration": result.calibrator.method,
+                "calibration_briers": result.calibration_briers,
+                "best_iteration": result.best_iteration,
+                "data_fingerprint": fingerprint(tables),
+                "vipml_version": __version__,
+                "created_at": now.isoformat(),
+            },
+        )
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Bundle:
+    """Read a bundle folder (text and JSON only; no pickled code runs)."""
+    path = Path(path)
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+        raise DataError(f"{path} is not a complete model bundle (missing {', '.join(missing)})")
+    spec_data = json.loads((path / "feature_spec.json").read_text(encoding="utf-8"))
+    metrics = pd.DataFrame(json.loads((path / "metrics.json").read_text(encoding="utf-8"))).T
+    return Bundle(
+        path=path,
+        booster=lgb.Booster(model_str=(path / "model.txt").read_text(encoding="utf-8")),
+        calibrator=Calibrator.from_dict(
+            json.loads((path / "calibrator.json").read_text(encoding="utf-8"))
+        ),
+        spec=FeatureSpec.from_dict(spec_data),
+        categories={k: list(v) for k, v in spec_data["categories"].items()},
+        features=list(spec_data["order"]),
+        info=json.loads((path / "bundle.json").read_text(encoding="utf-8")),
+        metrics=metrics,
+    )
+
+
+def _json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
