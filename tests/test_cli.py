@@ -186,3 +186,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "validation.json").is_file() and (
         tmp_path / "data" / "orders.parquet"
     ).is_file()
+
+
+def test_train_runs_from_any_folder_and_prints_the_bundle_last(tmp_path, monkeypatch, capsys):
+    from tests.conftest import ROOT
+
+    cfg = tmp_path / "vip.yaml"
+    cfg.write_text((ROOT / "configs" / "vip.yaml").read_text().replace("customers: 20000", "customers: 4000"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "models")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("bundle: ") and (tmp_path / "models").is_dir()
+    assert any(line.startswith("rfm_heuristic") for line in out)
+    assert any(line.startswith("logistic_regression") for line in out)

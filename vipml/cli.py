@@ -73,6 +73,71 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace, *, progress: bool = True):
+    """Tables from --data, the config's data_dir, or the config's generated retailer."""
+    from vipml.config import load_config
+    from vipml.tables import load_tables
+
+    config = load_config(args.config)
+    if args.data is None and config.data_dir is None and config.generated is not None:
+        from vipml.datasets import make_retailer
+
+        g = config.generated
+        _say(f"vipml: generating a retailer of {g.customers:,} customers (seed {g.seed})")
+        retailer = make_retailer(g.customers, seed=g.seed, start=g.start, end=g.end)
+        return load_tables(retailer.tables(), config=config, progress=progress), config
+    return load_tables(args.data, config=config, progress=progress), config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train, evaluate against the baselines, write a bundle."""
+    import pandas as pd
+
+    from vipml.bundle import save_bundle
+    from vipml.train import train
+
+    started = time.perf_counter()
+    (tables, report), config = _load(args)
+    _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
+    result = train(tables, config, progress=True)
+    for note in result.plan.notes:
+        _say(f"vipml train: note: {note}")
+    cols = [
+        "rows",
+        "positives",
+        "roc_auc",
+        "pr_auc",
+        "lift_5",
+        "lift_10",
+        "lift_20",
+        "capture_10",
+        "brier",
+        "ece",
+    ]
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(
+            f"cutoffs: {', '.join(f'{c:%Y-%m-%d}' for c in result.plan.cutoffs)} "
+            f"(horizon {result.plan.horizon_days} days; test {result.plan.cutoffs[-1]:%Y-%m-%d})"
+        )
+        print(f"calibration: {result.calibrator.method}; trees: {result.best_iteration}")
+        print()
+        print("test fold:")
+        print(result.metrics[[c for c in cols if c in result.metrics]].round(4).to_string())
+        print()
+        print("backtest:")
+        bt = result.backtest.assign(as_of=result.backtest["as_of"].dt.strftime("%Y-%m-%d"))
+        print(
+            bt[["as_of", "fold", "rows", "positives", "roc_auc", "pr_auc", "lift_10", "brier"]]
+            .round(4)
+            .to_string(index=False)
+        )
+    path = save_bundle(result, tables=tables, config=config, out=args.out)
+    print()
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"bundle: {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate a retailer, validate it and build its features as of the last quarter."""
     from vipml.datasets import make_retailer
@@ -137,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="FILE", help="output .parquet or .csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("train", cmd_train, "Train a model on time-ordered folds and write a bundle.")
+    p.add_argument(
+        "--config", required=True, metavar="FILE", help="YAML config (task, labels, train)"
+    )
+    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument(
+        "--out", metavar="DIR", default="models", help="where bundles go (default: models)"
+    )
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
     p.add_argument(

@@ -188,11 +188,27 @@ class TrainConfig(StrictModel):
         "auto",
         description="auto picks isotonic or Platt by cross-validated Brier on the validation fold.",
     )
-    num_leaves: int = Field(31, ge=2)
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    n_estimators: int = Field(500, ge=1)
-    early_stopping_rounds: int = Field(50, ge=1)
-    min_child_samples: int = Field(20, ge=1)
+    num_leaves: int = Field(
+        7, ge=2, description="LightGBM: leaves per tree (small trees generalise)."
+    )
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    n_estimators: int = Field(
+        2000, ge=1, description="Upper bound; early stopping picks the number."
+    )
+    early_stopping_rounds: int = Field(100, ge=1)
+    min_child_samples: int = Field(200, ge=1, description="LightGBM: rows per leaf at least.")
+    feature_fraction: float = Field(0.7, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(10.0, ge=0)
+
+
+class GeneratedConfig(StrictModel):
+    """A generated retailer to use when no data folder is given (demos, tests, examples)."""
+
+    customers: int = Field(20_000, ge=10, description="Number of customers to generate.")
+    seed: int = Field(0, description="Seed of the generator.")
+    start: str = Field("2023-01-01", description="First day of activity.")
+    end: str = Field("2025-01-01", description="Day after the last activity.")
 
 
 class Config(StrictModel):
@@ -207,6 +223,9 @@ class Config(StrictModel):
         None, description="Folder of the input files, relative to this file; default: --data."
     )
     tables: TablesConfig = Field(default_factory=TablesConfig)
+    generated: GeneratedConfig | None = Field(
+        None, description="Use a generated retailer when neither --data nor data_dir is given."
+    )
     vip: VipConfig = Field(default_factory=VipConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
