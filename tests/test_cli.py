@@ -192,7 +192,9 @@ def test_train_runs_from_any_folder_and_prints_the_bundle_last(tmp_path, monkeyp
     from tests.conftest import ROOT
 
     cfg = tmp_path / "vip.yaml"
-    cfg.write_text((ROOT / "configs" / "vip.yaml").read_text().replace("customers: 20000", "customers: 4000"))
+    cfg.write_text(
+        (ROOT / "configs" / "vip.yaml").read_text().replace("customers: 20000", "customers: 4000")
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "models")]) == 0
     out = capsys.readouterr().out.strip().splitlines()

@@ -74,3 +74,18 @@ def test_loaders_say_where_to_point_when_the_data_is_absent(tmp_path):
 
     with pytest.raises(DataError, match="VIPML_DATA_DIR"):
         load_cdnow(tmp_path)
+
+
+def test_cdnow_vip_conversion_beats_the_rfm_baseline_on_pr_auc(data_dir, monkeypatch):
+    from vipml.train import train
+
+    monkeypatch.setenv("VIPML_DATA_DIR", str(data_dir))
+    config = load_config(ROOT / "configs" / "cdnow-vip.yaml")
+    tables, _ = load_tables(config=config)
+    result = train(tables, config)
+    assert result.plan.cutoffs[-1] == pd.Timestamp("1997-09-30", tz="UTC")
+    assert result.plan.horizon_at(result.plan.cutoffs[-1]) == 273
+    assert "91-day horizon" in result.plan.notes[0]
+    m = result.metrics
+    assert m.loc["model", "pr_auc"] > m.loc["rfm_heuristic", "pr_auc"]
+    assert m.loc["model", "rows"] == 2121  # 2,357 customers less the 236 VIPs at the cutoff

@@ -136,6 +136,7 @@ def save_bundle(
                 "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
                 "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
                 "horizon_days": result.plan.horizon_days,
+                "horizons": result.plan.horizons,
                 "notes": result.plan.notes,
                 "calibration": result.calibrator.method,
                 "calibration_briers": result.calibration_briers,

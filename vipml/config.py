@@ -182,6 +182,16 @@ class TrainConfig(StrictModel):
         None, gt=0, description="Days between cutoffs; default the horizon."
     )
     last_cutoff: str | None = Field(None, description="Latest cutoff; default: data end - horizon.")
+    fold_horizon_days: int | None = Field(
+        None,
+        gt=0,
+        description="With test_cutoff: the horizon of the training and validation folds.",
+    )
+    test_cutoff: str | None = Field(
+        None,
+        description="A fixed test cutoff with the full horizon; earlier folds use the longest "
+        "horizon whose label windows end before it.",
+    )
     min_history_days: int = Field(30, ge=0, description="History before the first cutoff.")
     min_positives: int = Field(20, ge=1, description="Positives needed in each fold.")
     calibration: Literal["auto", "isotonic", "platt", "none"] = Field(

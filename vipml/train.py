@@ -41,6 +41,13 @@ class Plan:
     cutoffs: list[pd.Timestamp]
     horizon_days: int
     notes: list[str] = field(default_factory=list)
+    horizons: list[int] | None = None  # per cutoff, when the earlier folds use a shorter one
+
+    def horizon_at(self, cutoff: pd.Timestamp) -> int:
+        """The label horizon used at a cutoff."""
+        if self.horizons is None:
+            return self.horizon_days
+        return self.horizons[self.cutoffs.index(cutoff)]
 
     @property
     def folds(self) -> dict[str, list[pd.Timestamp]]:
@@ -78,6 +85,9 @@ def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
     if end is None or start is None:
         raise DataError("no dated rows: cannot plan training cutoffs")
     first_allowed = start + pd.Timedelta(days=tc.min_history_days)
+    if tc.test_cutoff:
+        test = as_cutoff(tc.test_cutoff, name="train.test_cutoff")
+        return _plan_with_test(test, first_allowed, end, horizon, tc)
     while True:
         step = tc.step_days or horizon
         if step < horizon:
@@ -107,6 +117,68 @@ def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
     if len(fit) < tc.n_cutoffs:
         notes.append(f"{len(fit)} of {tc.n_cutoffs} cutoffs fit in the history")
     return Plan(fit, horizon, notes)
+
+
+def _plan_with_test(
+    test: pd.Timestamp, first_allowed: pd.Timestamp, end: pd.Timestamp, horizon: int, tc: Any
+) -> Plan:
+    """A fixed test cutoff with the full horizon; the earlier cutoffs a shorter horizon apart so
+    that every earlier label window ends by the test cutoff.
+
+    With ``train.fold_horizon_days`` the validation cutoff is that many days before the test and
+    the training cutoffs end that many days before the validation one, ``train.step_days`` apart
+    (training windows may overlap each other, never a later fold)."""
+    n_cutoffs = tc.n_cutoffs
+    if test + pd.Timedelta(days=horizon) > end + pd.Timedelta(days=1):
+        raise DataError(
+            f"train.test_cutoff {test:%Y-%m-%d} plus {horizon} days runs past the data's end "
+            f"({end:%Y-%m-%d}).\nFix: an earlier test_cutoff or a shorter labels.horizon_days"
+        )
+    span = (test - first_allowed) / pd.Timedelta(days=1)
+    if tc.fold_horizon_days:
+        h = tc.fold_horizon_days
+        valid = test - pd.Timedelta(days=h)
+        step_train = tc.step_days or h
+        train_cuts = []
+        t = valid - pd.Timedelta(days=h)
+        while t >= first_allowed and len(train_cuts) < max(n_cutoffs - 2, 1):
+            train_cuts.append(t)
+            t -= pd.Timedelta(days=step_train)
+        if not train_cuts:
+            raise DataError(
+                f"no training cutoff fits {h} days before the validation cutoff {valid:%Y-%m-%d}.\n"
+                "Fix: a shorter train.fold_horizon_days"
+            )
+        cuts = [*train_cuts[::-1], valid, test]
+        note = (
+            f"training and validation cutoffs use a {h}-day horizon; the test cutoff "
+            f"{test:%Y-%m-%d} keeps {horizon} days"
+        )
+        return Plan(
+            cuts, horizon, [note] if h < horizon else [], horizons=[h] * (len(cuts) - 1) + [horizon]
+        )
+    before = max(n_cutoffs - 1, 2)
+    step = 0
+    while before >= 2:
+        step = min(horizon, int(span // before))
+        if step >= 7:
+            break
+        before -= 1
+    if before < 2:
+        raise DataError(
+            f"the history before train.test_cutoff ({test:%Y-%m-%d}) is {int(span)} days: too short "
+            "for a training and a validation cutoff.\nFix: a later test_cutoff, or less "
+            "train.min_history_days"
+        )
+    earlier = [test - pd.Timedelta(days=step * k) for k in range(before, 0, -1)]
+    notes = []
+    if step < horizon:
+        notes.append(
+            f"training and validation cutoffs ({', '.join(f'{c:%Y-%m-%d}' for c in earlier)}) use a "
+            f"{step}-day horizon: the history before {test:%Y-%m-%d} is too short for {horizon} "
+            f"days; the test cutoff keeps {horizon} days"
+        )
+    return Plan([*earlier, test], horizon, notes, horizons=[step] * len(earlier) + [horizon])
 
 
 def _data_start(tables: Tables) -> pd.Timestamp | None:
@@ -143,7 +215,7 @@ def build_dataset(
     parts = []
     for t in plan.cutoffs:
         y = labels_for(
-            tables, config.train.task, as_of=t, horizon_days=plan.horizon_days, config=config
+            tables, config.train.task, as_of=t, horizon_days=plan.horizon_at(t), config=config
         )
         y.index = pd.MultiIndex.from_arrays([pd.DatetimeIndex([t] * len(y), name="as_of"), y.index])
         parts.append(y)
@@ -155,13 +227,15 @@ def build_dataset(
 
 
 def rfm_score(X: pd.DataFrame) -> np.ndarray:
-    """The RFM heuristic: mean percentile rank of recency (lower is better), orders and spend."""
+    """The RFM heuristic: mean percentile rank of recency (lower is better), orders and spend,
+    ranked among the customers of the same cutoff."""
     cols = {"recency_days": False, "orders_all": True, "spend_all": True}
     missing = [c for c in cols if c not in X]
     if missing:
         raise DataError(f"the RFM baseline needs {', '.join(missing)} (the purchase family)")
-    ranks = [X[c].rank(pct=True, ascending=up).fillna(0.0) for c, up in cols.items()]
-    return (sum(ranks) / len(ranks)).to_numpy()
+    by = X.index.get_level_values("as_of") if "as_of" in X.index.names else np.zeros(len(X))
+    ranks = [X[c].groupby(by).rank(pct=True, ascending=up).fillna(0.0) for c, up in cols.items()]
+    return (sum(ranks) / len(ranks)).to_numpy()  # percentiles within each cutoff
 
 
 class Calibrator:
