@@ -115,10 +115,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         "ece",
     ]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(
-            f"cutoffs: {', '.join(f'{c:%Y-%m-%d}' for c in result.plan.cutoffs)} "
-            f"(horizon {result.plan.horizon_days} days; test {result.plan.cutoffs[-1]:%Y-%m-%d})"
+        cuts = result.plan.cutoffs
+        listed = (
+            ", ".join(f"{c:%Y-%m-%d}" for c in cuts)
+            if len(cuts) <= 8
+            else f"{len(cuts)} from {cuts[0]:%Y-%m-%d} to {cuts[-1]:%Y-%m-%d}"
         )
+        print(f"cutoffs: {listed} (horizon {result.plan.horizon_days} days)")
         print(f"calibration: {result.calibrator.method}; trees: {result.best_iteration}")
         print()
         print("test fold:")

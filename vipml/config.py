@@ -170,12 +170,24 @@ class LabelsConfig(StrictModel):
     acceptance_days: int = Field(
         14, gt=0, description="Upsell: an offer accepted within this many days."
     )
+    offer_event: Literal["accepted", "clicked", "opened"] = Field(
+        "accepted",
+        description="Upsell: the response that counts (accepted_at, clicked_at, opened_at).",
+    )
+    observed_until: str | None = Field(
+        None,
+        description="Outcomes are known up to this date (default: the last dated row), e.g. the "
+        "end of a campaign's measurement window.",
+    )
+    offer_cutoff: Literal["day", "week"] = Field(
+        "week", description="Upsell: features as of the start of the send day or week."
+    )
 
 
 class TrainConfig(StrictModel):
     """Time-ordered training: cutoffs, folds, LightGBM and calibration."""
 
-    task: Literal["vip", "churn"] = Field("vip", description="What the model predicts.")
+    task: Literal["vip", "churn", "upsell"] = Field("vip", description="What the model predicts.")
     cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
     n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")
     step_days: int | None = Field(
@@ -240,6 +252,11 @@ class Config(StrictModel):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    undated_customers_known: bool = Field(
+        False,
+        description="Customers rows without signup_at are known at every cutoff (a list of existing "
+        "customers); by default a customer is known from its first dated row.",
+    )
     required_tables: list[Literal["customers", "orders", "order_items", "events", "offers"]] = (
         Field(
             default_factory=lambda: ["orders"],

@@ -119,7 +119,13 @@ def churn_labels(
 
 
 def upsell_labels(
-    tables: Tables, *, start: object, end: object, acceptance_days: int = 14, check: bool = True
+    tables: Tables,
+    *,
+    start: object,
+    end: object,
+    acceptance_days: int = 14,
+    event: str = "accepted",
+    check: bool = True,
 ) -> pd.DataFrame:
     """One row per offer sent in ``[start, end)`` to a customer (control offers left out).
 
@@ -158,13 +164,12 @@ def upsell_labels(
         if c in rows
     ]
     out = rows[keep].reset_index(drop=True)
-    if "accepted_at" in rows:
-        acc = rows["accepted_at"].reset_index(drop=True)
+    column = f"{event}_at"
+    if column in rows:
+        acc = rows[column].reset_index(drop=True)
         window_end = out["sent_at"] + pd.Timedelta(days=acceptance_days)
         out["label"] = ((acc >= out["sent_at"]) & (acc < window_end)).fillna(False).astype(np.int8)
     else:
-        raise DataError(
-            "upsell labels need offers.accepted_at (when the offer was accepted, if ever)"
-        )
+        raise DataError(f"upsell labels need offers.{column} (when the offer was {event}, if ever)")
     out["as_of"] = out["sent_at"].dt.floor("D")
     return out.sort_values(["sent_at", "offer_id"], kind="stable").reset_index(drop=True)

@@ -144,6 +144,7 @@ class Tables:
     order_items: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
     offers: pd.DataFrame | None = None
+    undated_known: bool = False  # customers rows without signup_at count as known from the start
 
     def __iter__(self) -> Iterator[tuple[str, pd.DataFrame]]:
         for name in TABLE_NAMES:
@@ -164,14 +165,27 @@ class Tables:
 
     def replace(self, **frames: pd.DataFrame | None) -> Tables:
         """A copy with some tables replaced."""
-        return Tables(**{**{n: getattr(self, n) for n in TABLE_NAMES}, **frames})
+        return Tables(
+            **{**{n: getattr(self, n) for n in TABLE_NAMES}, **frames},
+            undated_known=self.undated_known,
+        )
 
     def known_at(self, as_of: pd.Timestamp) -> pd.Index:
         """Customers known strictly before ``as_of``: signed up, ordered, browsed or got an offer.
 
-        A customer without ``signup_at`` and without any dated row before ``as_of`` is not known.
+        A customer without ``signup_at`` and without any dated row before ``as_of`` is not known,
+        unless the config says ``undated_customers_known: true`` (a customers table that lists
+        existing customers without their sign-up dates).
         """
         parts = []
+        cust = self.customers
+        if self.undated_known and cust is not None and len(cust):
+            undated = (
+                cust["signup_at"].isna()
+                if "signup_at" in cust
+                else pd.Series(True, index=cust.index)
+            )
+            parts.append(cust.loc[undated.to_numpy(), "customer_id"])
         for name, column in (
             ("customers", "signup_at"),
             ("orders", "ordered_at"),
@@ -1190,7 +1204,7 @@ def load_tables(
         quarantine[name] = bad
         report.tables[name] = rep
 
-    tables = Tables(**clean)
+    tables = Tables(**clean, undated_known=config.undated_customers_known)
     report.clean = tables
     for name, rep in report.tables.items():
         if rep.rows_in and not rep.rows_kept:

@@ -27,8 +27,8 @@ from sklearn.preprocessing import StandardScaler
 from vipml.config import Config, as_config
 from vipml.errors import DataError, NotFittedError
 from vipml.features import build_snapshots
-from vipml.features.registry import FeatureSpec
-from vipml.labels import churn_labels, data_end, vip_conversion_labels
+from vipml.features.registry import Feature, FeatureSpec
+from vipml.labels import churn_labels, data_end, upsell_labels, vip_conversion_labels
 from vipml.metrics import evaluate
 from vipml.tables import Tables
 from vipml.windows import as_cutoff, as_cutoffs
@@ -42,6 +42,7 @@ class Plan:
     horizon_days: int
     notes: list[str] = field(default_factory=list)
     horizons: list[int] | None = None  # per cutoff, when the earlier folds use a shorter one
+    fold_map: dict[str, list[pd.Timestamp]] | None = None  # set when folds are not by cutoff
 
     def horizon_at(self, cutoff: pd.Timestamp) -> int:
         """The label horizon used at a cutoff."""
@@ -52,6 +53,8 @@ class Plan:
     @property
     def folds(self) -> dict[str, list[pd.Timestamp]]:
         """train / valid / test cutoffs."""
+        if self.fold_map is not None:
+            return self.fold_map
         return {"train": self.cutoffs[:-2], "valid": [self.cutoffs[-2]], "test": [self.cutoffs[-1]]}
 
 
@@ -226,6 +229,153 @@ def build_dataset(
     return X, joined["label"].astype(np.int8)
 
 
+OFFER_FEATURES = (
+    Feature(
+        "offer_type",
+        "offer",
+        "offers",
+        "Type of the offer",
+        "오퍼 유형",
+        unit="category",
+        fill=None,
+        kind="categorical",
+    ),
+    Feature(
+        "offer_category",
+        "offer",
+        "offers",
+        "Category of the offer",
+        "오퍼 카테고리",
+        unit="category",
+        fill=None,
+        kind="categorical",
+    ),
+    Feature(
+        "offer_channel",
+        "offer",
+        "offers",
+        "Channel the offer was sent on",
+        "오퍼 발송 채널",
+        unit="category",
+        fill=None,
+        kind="categorical",
+    ),
+    Feature(
+        "offer_discount_pct",
+        "offer",
+        "offers",
+        "Discount of the offer (%)",
+        "오퍼 할인율(%)",
+        unit="percent",
+        fill=None,
+    ),
+)
+
+
+def build_offer_dataset(
+    tables: Tables, config: Config, *, progress: bool = False
+) -> tuple[pd.DataFrame, pd.Series, dict[str, np.ndarray], Plan]:
+    """One row per offer sent: the customer's features as of the start of the send day or week,
+    the offer's own attributes, and whether it was accepted in time.
+
+    Folds follow the send time (the last fifth of the send weeks test, the fifth before validate,
+    the rest train, each fold's acceptance windows closing before the next fold starts); when all
+    offers went out within three weeks or fewer, a seeded random split is used and noted.
+    """
+    lc = config.labels
+    offers = tables.offers
+    if offers is None:
+        raise DataError("the upsell task needs an offers table")
+    start = offers["sent_at"].min()
+    end = (
+        as_cutoff(lc.observed_until, name="labels.observed_until")
+        if lc.observed_until
+        else data_end(tables)
+    )
+    last_send = end - pd.Timedelta(days=lc.acceptance_days) + pd.Timedelta(days=1)
+    labels = upsell_labels(
+        tables,
+        start=start.floor("D"),
+        end=last_send.ceil("D"),
+        acceptance_days=lc.acceptance_days,
+        event=lc.offer_event,
+        check=False,
+    )
+    labels = labels[labels["sent_at"] < last_send].reset_index(drop=True)
+    if labels.empty:
+        raise DataError(
+            "no offers were sent early enough for their acceptance window to be observed"
+        )
+    day = labels["sent_at"].dt.floor("D")
+    labels["as_of"] = (
+        day - pd.to_timedelta(day.dt.dayofweek, unit="D") if lc.offer_cutoff == "week" else day
+    )
+    cutoffs = sorted(labels["as_of"].unique())
+    wanted = labels.groupby("as_of")["customer_id"].agg(lambda s: list(pd.unique(s))).to_dict()
+    feats = build_snapshots(tables, cutoffs=cutoffs, config=config, progress=progress, only=wanted)
+    spec = FeatureSpec.from_dict(feats.attrs["feature_spec"])
+    key = pd.MultiIndex.from_arrays([labels["as_of"], labels["customer_id"]])
+    X = feats.reindex(key)
+    X.index = pd.MultiIndex.from_arrays(
+        [labels["as_of"], labels["offer_id"]], names=["as_of", "offer_id"]
+    )
+    known = X.notna().any(axis=1).to_numpy() if len(X.columns) else np.ones(len(X), bool)
+    attrs = {
+        "offer_type": "offer_type",
+        "offer_category": "category",
+        "offer_channel": "channel",
+        "offer_discount_pct": "discount_pct",
+    }
+    added = []
+    for name, column in attrs.items():
+        if column in labels:
+            values = labels[column].to_numpy()
+            X[name] = (
+                pd.array(values, dtype="str")
+                if name != "offer_discount_pct"
+                else values.astype(float)
+            )
+            added.append(next(f for f in OFFER_FEATURES if f.name == name))
+    spec.features.extend(added)
+    spec.families.append("offer")
+    X.attrs["feature_spec"] = spec.to_dict()
+    y = pd.Series(labels["label"].to_numpy(), index=X.index, name="label").astype(np.int8)
+    X, y = X[known], y[known]
+    sent = labels.loc[known, "sent_at"].reset_index(drop=True)
+    weeks = sorted(X.index.get_level_values("as_of").unique())
+    notes: list[str] = []
+    n = len(X)
+    if len(weeks) > 3:
+        k = max(1, round(len(weeks) * 0.2))
+        test_start, valid_start = weeks[-k], weeks[-2 * k]
+        gap = pd.Timedelta(days=lc.acceptance_days)
+        when = X.index.get_level_values("as_of")
+        masks = {
+            "train": np.asarray((when < valid_start) & (sent + gap <= valid_start).to_numpy()),
+            "valid": np.asarray(
+                (when >= valid_start) & (when < test_start) & (sent + gap <= test_start).to_numpy()
+            ),
+            "test": np.asarray(when >= test_start),
+        }
+        dropped = n - sum(int(m.sum()) for m in masks.values())
+        if dropped:
+            notes.append(
+                f"{dropped:,} offers whose acceptance window reaches into the next fold are left out"
+            )
+    else:
+        rng = np.random.default_rng(config.seed)
+        draw = rng.random(n)
+        masks = {"train": draw < 0.6, "valid": (draw >= 0.6) & (draw < 0.8), "test": draw >= 0.8}
+        notes.append(
+            f"all offers were sent within {len(weeks)} week(s): no time order to split on, so a seeded "
+            "random split (60/20/20) is used"
+        )
+    when = X.index.get_level_values("as_of")
+    fold_map = {k: sorted(set(when[m])) for k, m in masks.items()}
+    plan = Plan(list(weeks), lc.acceptance_days, notes, fold_map=fold_map)
+    return X, y, masks, plan
+
+
 def rfm_score(X: pd.DataFrame) -> np.ndarray:
     """The RFM heuristic: mean percentile rank of recency (lower is better), orders and spend,
     ranked among the customers of the same cutoff."""
@@ -375,16 +525,22 @@ def train(
     """
     config = as_config(config)
     tc = config.train
-    plan = plan_cutoffs(tables, config)
-    X, y = build_dataset(tables, plan, config, progress=progress)
+    if tc.task == "upsell":
+        X, y, masks, plan = build_offer_dataset(tables, config, progress=progress)
+        folds = plan.folds
+    else:
+        plan = plan_cutoffs(tables, config)
+        X, y = build_dataset(tables, plan, config, progress=progress)
+        folds = plan.folds
+        masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
     spec = FeatureSpec.from_dict(X.attrs["feature_spec"])
-    folds = plan.folds
-    masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
     for name, mask in masks.items():
         positives = int(y[mask].sum())
         if positives < tc.min_positives:
+            dates = folds[name]
+            span = f"{dates[0]:%Y-%m-%d}" + (f" .. {dates[-1]:%Y-%m-%d}" if len(dates) > 1 else "")
             raise DataError(
-                f"the {name} fold ({', '.join(f'{c:%Y-%m-%d}' for c in folds[name])}) has {positives} "
+                f"the {name} fold ({span}) has {positives} "
                 f"positive labels among {int(mask.sum()):,} customers; at least {tc.min_positives} are needed.\n"
                 "Fix: a longer labels.horizon_days, a broader VIP rule (vip.share), more cutoffs "
                 "(train.n_cutoffs), or lower train.min_positives"
@@ -452,9 +608,14 @@ def train(
         rows["rfm_heuristic"] = evaluate(y[test], rfm[test], probabilities=False)
     metrics = pd.DataFrame(rows).T
     backtest = []
-    for name, cuts in folds.items():
-        for t in cuts:
-            m = _fold(X, [t])
+    for name, mask in masks.items():
+        when = X.index.get_level_values("as_of")[mask]
+        groups = (
+            when.to_period("M").to_timestamp().tz_localize("UTC") if tc.task == "upsell" else when
+        )
+        for t in sorted(set(groups)):
+            m = mask.copy()
+            m[mask] = groups == t
             backtest.append({"as_of": t, "fold": name, **evaluate(y[m], prob[m])})
     return TrainResult(
         booster=booster,

@@ -46,6 +46,14 @@ class Context:
         if found is None:
             seen = np.zeros(len(self.customers), dtype=bool)
             end = to_us(as_of)
+            cust = self.tables.customers
+            if self.tables.undated_known and cust is not None and len(cust):
+                undated = (
+                    cust["signup_at"].isna().to_numpy()
+                    if "signup_at" in cust
+                    else np.ones(len(cust), bool)
+                )
+                seen[self.table_codes("customers")[undated]] = True
             for name, column in (
                 ("customers", "signup_at"),
                 ("orders", "ordered_at"),

@@ -7,7 +7,7 @@ it are never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,11 @@ def feature_spec(tables: Tables, config: Config | str | None = None) -> FeatureS
 
 
 def _build(
-    tables: Tables, config: Config, cutoffs: Sequence[pd.Timestamp], show: bool
+    tables: Tables,
+    config: Config,
+    cutoffs: Sequence[pd.Timestamp],
+    show: bool,
+    only: Mapping[pd.Timestamp, Iterable[str]] | None = None,
 ) -> tuple[FeatureSpec, list[pd.DataFrame]]:
     """Each family in turn: prepare once, compute every cutoff, free its state; then assemble.
 
@@ -88,6 +92,10 @@ def _build(
     spec = feature_spec(tables, config)
     ctx = _context(tables, config)
     rows = [ctx.known(t) for t in cutoffs]
+    if only is not None:  # keep just the customers asked for at each cutoff
+        for i, t in enumerate(cutoffs):
+            wanted = ctx.customers.ids.get_indexer(pd.Index(list(only.get(t, [])), dtype="str"))
+            rows[i] = rows[i][np.isin(rows[i], wanted[wanted >= 0])]
     kept: list[dict[str, np.ndarray]] = [{} for _ in cutoffs]
     families = [FAMILIES[name] for name in spec.families]
     for i, family in enumerate(progress(families, label="features", enabled=show)):
@@ -152,8 +160,12 @@ def build_snapshots(
     cutoffs: Iterable[object],
     config: Config | str | None = None,
     progress: bool = False,
+    only: Mapping[object, Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """Features at several cutoffs, prepared once: one row per customer and cutoff.
+
+    ``only`` maps a cutoff to the customers wanted there (e.g. those sent an offer that week);
+    by default every customer known at the cutoff.
 
     Returns
     -------
@@ -162,7 +174,8 @@ def build_snapshots(
         that cutoff.
     """
     times: Sequence[pd.Timestamp] = as_cutoffs(cutoffs)
-    spec, frames = _build(tables, as_config(config), times, progress)
+    chosen = None if only is None else {as_cutoff(k): v for k, v in only.items()}
+    spec, frames = _build(tables, as_config(config), times, progress, chosen)
     for t, f in zip(times, frames, strict=True):
         f.index = pd.MultiIndex.from_arrays(
             [pd.DatetimeIndex([t] * len(f), name="as_of"), f.index], names=["as_of", "customer_id"]
