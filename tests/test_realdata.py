@@ -89,3 +89,22 @@ def test_cdnow_vip_conversion_beats_the_rfm_baseline_on_pr_auc(data_dir, monkeyp
     m = result.metrics
     assert m.loc["model", "pr_auc"] > m.loc["rfm_heuristic", "pr_auc"]
     assert m.loc["model", "rows"] == 2121  # 2,357 customers less the 236 VIPs at the cutoff
+
+
+@pytest.mark.parametrize("event", ["accepted", "clicked"])
+def test_hillstrom_offer_response_among_the_treated(data_dir, monkeypatch, event):
+    from vipml.train import train
+
+    monkeypatch.setenv("VIPML_DATA_DIR", str(data_dir))
+    config = load_config(
+        ROOT / "configs" / "hillstrom-upsell.yaml",
+        labels={"acceptance_days": 14, "offer_event": event, "observed_until": "2008-03-15"},
+    )
+    tables, _ = load_tables(config=config)
+    result = train(tables, config)
+    rows = sum(int(m.sum()) for m in [result.backtest["rows"]])
+    assert rows == 42_694  # the two e-mailed arms
+    assert "random split" in result.plan.notes[0]
+    m = result.metrics
+    assert m.loc["model", "roc_auc"] > 0.55  # better than chance on the test fifth
+    assert set(m.index) == {"model", "logistic_regression"}  # no orders: no RFM baseline

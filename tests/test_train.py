@@ -141,3 +141,30 @@ def test_bundle_round_trip_without_pickle_and_refuses_other_features(
     with pytest.raises(DataError, match="missing spend_30d"):
         bundle.predict(X.drop(columns=["spend_30d"]))
     assert not list(path.glob("*.pkl")) and not list(path.glob("*.pickle"))
+
+
+def test_upsell_rows_are_offers_with_features_before_the_send_week(retailer, tables):
+    from vipml.train import build_offer_dataset
+
+    cfg = load_config(None, labels={"acceptance_days": 14}, train={"task": "upsell"})
+    X, y, masks, plan = build_offer_dataset(tables, cfg)
+    assert X.index.names == ["as_of", "offer_id"]
+    assert {"offer_type", "offer_category", "offer_channel", "offer_discount_pct"} <= set(X.columns)
+    offers = tables.offers.set_index("offer_id")
+    sent = offers.loc[X.index.get_level_values("offer_id"), "sent_at"].to_numpy()
+    assert (X.index.get_level_values("as_of").to_numpy() <= sent).all()  # features before sending
+    assert (offers.loc[X.index.get_level_values("offer_id"), "group"] != "control").all()
+    # no training offer's acceptance window reaches into the validation fold
+    valid_start = min(plan.folds["valid"])
+    train_sent = pd.Series(sent[masks["train"]])
+    assert (train_sent + pd.Timedelta(days=14) <= valid_start).all()
+    assert not (masks["train"] & masks["test"]).any()
+
+
+def test_upsell_model_beats_both_baselines(tables):
+    cfg = load_config(None, labels={"acceptance_days": 14}, train={"task": "upsell"})
+    result = train(tables, cfg)
+    m = result.metrics
+    for baseline in ("logistic_regression", "rfm_heuristic"):
+        assert m.loc["model", "roc_auc"] > m.loc[baseline, "roc_auc"]
+        assert m.loc["model", "pr_auc"] > m.loc[baseline, "pr_auc"]

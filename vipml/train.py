@@ -308,7 +308,7 @@ def build_offer_dataset(
         )
     day = labels["sent_at"].dt.floor("D")
     labels["as_of"] = (
-        day - pd.to_timedelta(day.dt.dayofweek, unit="D") if lc.offer_cutoff == "week" else day
+        day - pd.to_timedelta(day.dt.day_of_week, unit="D") if lc.offer_cutoff == "week" else day
     )
     cutoffs = sorted(labels["as_of"].unique())
     wanted = labels.groupby("as_of")["customer_id"].agg(lambda s: list(pd.unique(s))).to_dict()
@@ -374,6 +374,13 @@ def build_offer_dataset(
     fold_map = {k: sorted(set(when[m])) for k, m in masks.items()}
     plan = Plan(list(weeks), lc.acceptance_days, notes, fold_map=fold_map)
     return X, y, masks, plan
+
+
+def _month_start(when: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The first day of each timestamp's month (UTC)."""
+    return pd.DatetimeIndex(when).tz_convert("UTC").normalize() - pd.to_timedelta(
+        pd.DatetimeIndex(when).day - 1, unit="D"
+    )
 
 
 def rfm_score(X: pd.DataFrame) -> np.ndarray:
@@ -610,9 +617,7 @@ def train(
     backtest = []
     for name, mask in masks.items():
         when = X.index.get_level_values("as_of")[mask]
-        groups = (
-            when.to_period("M").to_timestamp().tz_localize("UTC") if tc.task == "upsell" else when
-        )
+        groups = _month_start(when) if tc.task == "upsell" else when
         for t in sorted(set(groups)):
             m = mask.copy()
             m[mask] = groups == t
