@@ -168,3 +168,35 @@ def test_upsell_model_beats_both_baselines(tables):
     for baseline in ("logistic_regression", "rfm_heuristic"):
         assert m.loc["model", "roc_auc"] > m.loc[baseline, "roc_auc"]
         assert m.loc["model", "pr_auc"] > m.loc[baseline, "pr_auc"]
+
+
+def test_a_training_run_is_tracked_and_its_model_loads_through_mlflow(
+    tmp_path, monkeypatch, result, tables
+):
+    import mlflow
+
+    from vipml.bundle import save_bundle
+    from vipml.tracking import log_training
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        tracking={"registered_model": "vip-test"},
+    )
+    bundle = save_bundle(result, tables=tables, config=cfg, out=tmp_path / "models")
+    info = log_training(result, bundle, cfg)
+    assert info["tracking_uri"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = mlflow.get_run(info["run_id"])
+    assert run.data.metrics["model.roc_auc"] == pytest.approx(
+        result.metrics.loc["model", "roc_auc"]
+    )
+    assert "rfm_heuristic.pr_auc" in run.data.metrics and run.data.params["task"] == "vip"
+    model = mlflow.pyfunc.load_model("models:/vip-test/1")
+    X, _ = build_dataset(tables, result.plan, cfg)
+    sample = X.head(20)
+    got = model.predict(sample.reset_index(drop=True))["score"].to_numpy()
+    np.testing.assert_allclose(got, result.predict(sample))
+    off = load_config(None, tracking={"enabled": False})
+    assert log_training(result, bundle, off) is None

@@ -135,7 +135,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             .to_string(index=False)
         )
     path = save_bundle(result, tables=tables, config=config, out=args.out)
+    from vipml.tracking import log_training
+
+    logged = log_training(result, path, config)
     print()
+    if logged:
+        print(
+            f"mlflow: run {logged['run_id']} in {logged['tracking_uri']}; model {logged['model_uri']}"
+        )
+        print(
+            f"        browse: mlflow ui --backend-store-uri {logged['tracking_uri']}  (needs: pip install mlflow)"
+        )
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"bundle: {path}")
     return 0

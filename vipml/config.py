@@ -233,6 +233,19 @@ class GeneratedConfig(StrictModel):
     end: str = Field("2025-01-01", description="Day after the last activity.")
 
 
+class TrackingConfig(StrictModel):
+    """MLflow tracking: an embedded SQLite store by default, any URI, or off."""
+
+    enabled: bool = Field(True, description="Log runs to MLflow.")
+    uri: str | None = Field(
+        None, description="Tracking URI; default MLFLOW_TRACKING_URI, else ./mlflow.db."
+    )
+    experiment: str | None = Field(None, description="Experiment name; default vipml-<task>.")
+    registered_model: str | None = Field(
+        None, description="Registered model name; default the task."
+    )
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -252,6 +265,7 @@ class Config(StrictModel):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     undated_customers_known: bool = Field(
         False,
         description="Customers rows without signup_at are known at every cutoff (a list of existing "

@@ -1,0 +1,102 @@
+"""Experiment tracking with MLflow, from the side: nothing in the flow needs it.
+
+Where runs go, first match wins: the config's ``tracking.uri``; ``MLFLOW_TRACKING_URI``; an
+embedded SQLite store ``mlflow.db`` in the working folder (artifacts in ``./mlruns``).
+``tracking.enabled: false`` turns it off. MLflow is imported only when a run is logged, so the
+command line starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vipml.config import Config
+
+
+def tracking_uri(config: Config) -> str | None:
+    """The tracking URI in force, or None when tracking is off."""
+    if not config.tracking.enabled:
+        return None
+    if config.tracking.uri:
+        return config.tracking.uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _mlflow(uri: str) -> Any:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return mlflow
+
+
+def _experiment(mlflow: Any, name: str) -> str:
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (Path.cwd() / "mlruns").resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
+    """Log a training run: parameters, metrics beside the baselines, the backtest, the bundle,
+    and a pyfunc model registered under the task's name. Returns run id and model URI."""
+    uri = tracking_uri(config)
+    if uri is None:
+        return None
+    mlflow = _mlflow(uri)
+    task = config.train.task
+    experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
+    with mlflow.start_run(experiment_id=experiment, run_name=bundle.name) as run:
+        tc = config.train
+        mlflow.log_params(
+            {
+                "task": task,
+                "horizon_days": result.plan.horizon_days,
+                "cutoffs": len(result.plan.cutoffs),
+                "first_cutoff": f"{result.plan.cutoffs[0]:%Y-%m-%d}",
+                "test_cutoff": f"{result.plan.cutoffs[-1]:%Y-%m-%d}",
+                "calibration": result.calibrator.method,
+                "best_iteration": result.best_iteration,
+                "num_leaves": tc.num_leaves,
+                "learning_rate": tc.learning_rate,
+                "min_child_samples": tc.min_child_samples,
+                "features": len(result.features),
+                "seed": config.seed,
+                "vip_rule": config.vip.rule,
+                "vip_share": config.vip.share,
+            }
+        )
+        metrics = {}
+        for model_name, row in result.metrics.iterrows():
+            for key, value in row.items():
+                if pd.notna(value):
+                    metrics[f"{model_name}.{key}"] = float(value)
+        mlflow.log_metrics(metrics)
+        for i, row in result.backtest.iterrows():
+            for key in ("roc_auc", "pr_auc", "brier"):
+                if pd.notna(row.get(key)):
+                    mlflow.log_metric(f"backtest.{key}", float(row[key]), step=int(i))
+        mlflow.set_tags({"vipml.bundle": str(bundle), "vipml.notes": " | ".join(result.plan.notes)})
+        mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+        example = pd.DataFrame(
+            {
+                f.name: [result.categories.get(f.name, [""])[0] if f.kind == "categorical" else 0.0]
+                for f in result.spec.features
+            }
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            input_example=example,
+            python_model=str(Path(__file__).with_name("mlflow_model.py")),
+            artifacts={"bundle": str(bundle)},
+            registered_model_name=config.tracking.registered_model or task,
+            pip_requirements=["vipml", "lightgbm", "pandas", "numpy", "scikit-learn"],
+        )
+        return {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": uri}
