@@ -50,6 +50,17 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
     uri = tracking_uri(config)
     if uri is None:
         return None
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        return _log_training(result, bundle, config, uri)
+    finally:  # MLflow exports the URI to the environment; leave the caller's as it was
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def _log_training(result: Any, bundle: Path, config: Config, uri: str) -> dict[str, str]:
     mlflow = _mlflow(uri)
     task = config.train.task
     experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
