@@ -180,9 +180,26 @@ def test_a_crashed_writer_leaves_the_old_file_intact(tmp_path, monkeypatch):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--customers", "800"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path),
+                "--customers",
+                "4000",
+                "--models",
+                str(tmp_path / "models"),
+                "--no-tracking",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "features:" in out and (tmp_path / "features.parquet").is_file()
+    assert len(list((tmp_path / "models").glob("vip-*"))) == 1
+    assert len(list((tmp_path / "models").glob("upsell-*"))) == 1
+    assert out.strip().splitlines()[-1].startswith("done in")
     assert (tmp_path / "validation.json").is_file() and (
         tmp_path / "data" / "orders.parquet"
     ).is_file()

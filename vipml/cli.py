@@ -152,10 +152,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a retailer, validate it and build its features as of the last quarter."""
-    from vipml.datasets import make_retailer
+    """The whole flow on a generated retailer: validate, features, train VIP and upsell models."""
+    from vipml.bundle import save_bundle
+    from vipml.config import load_config
+    from vipml.datasets import make_retailer, shipped_config
     from vipml.features import build_features
     from vipml.tables import load_tables, write_frame
+    from vipml.tracking import log_training
+    from vipml.train import train
 
     out = Path(args.out)
     started = time.perf_counter()
@@ -173,10 +177,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"features:    {feats.shape[1]} columns x {feats.shape[0]:,} customers as of {as_of:%Y-%m-%d}"
     )
+    bundles, runs = {}, {}
+    for task in ("vip", "upsell"):
+        config = load_config(shipped_config(task), seed=args.seed)
+        if args.no_tracking:
+            config.tracking.enabled = False
+        _say(f"vipml demo: training the {task} model")
+        result = train(tables, config, progress=True)
+        bundles[task] = save_bundle(result, tables=tables, config=config, out=args.models)
+        runs[task] = log_training(result, bundles[task], config)
+        m = result.metrics
+        line = ", ".join(f"{name} {m.loc[name, 'pr_auc']:.3f}" for name in m.index)
+        print(f"{task:<12} test ROC AUC {m.loc['model', 'roc_auc']:.3f}; PR AUC {line}")
     print()
     print(f"data:        {data_dir}")
     print(f"validation:  {out / 'validation.json'}")
     print(f"features:    {feats_path}")
+    for task, path in bundles.items():
+        print(f"bundle:      {path}")
+    tracked = [r for r in runs.values() if r]
+    if tracked:
+        uri = tracked[0]["tracking_uri"]
+        print(f"mlflow:      {uri} (runs {', '.join(r['run_id'][:8] for r in tracked)})")
+        print(f"mlflow ui:   mlflow ui --backend-store-uri {uri}   (needs: pip install mlflow)")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -230,8 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", default="demo-output", help="output folder (default: demo-output)"
     )
     p.add_argument(
-        "--customers", type=int, default=5_000, help="number of customers (default: 5000)"
+        "--customers", type=int, default=10_000, help="number of customers (default: 10000)"
     )
+    p.add_argument(
+        "--models", metavar="DIR", default="models", help="where bundles go (default: models)"
+    )
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
 
