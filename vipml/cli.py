@@ -193,7 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"data:        {data_dir}")
     print(f"validation:  {out / 'validation.json'}")
     print(f"features:    {feats_path}")
-    for task, path in bundles.items():
+    for path in bundles.values():
         print(f"bundle:      {path}")
     tracked = [r for r in runs.values() if r]
     if tracked:
