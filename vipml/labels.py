@@ -27,9 +27,9 @@ from vipml.vip import vip_status
 from vipml.windows import as_cutoff, label_rows
 
 
-def data_end(tables: Tables) -> pd.Timestamp | None:
-    """The latest dated row over orders, events and offers."""
-    ends = []
+def data_span(tables: Tables) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The earliest and the latest dated row over orders, events and offers."""
+    lows, highs = [], []
     for name, column in (
         ("orders", "ordered_at"),
         ("events", "occurred_at"),
@@ -37,8 +37,14 @@ def data_end(tables: Tables) -> pd.Timestamp | None:
     ):
         frame = tables.get(name)
         if frame is not None and column in frame and frame[column].notna().any():
-            ends.append(frame[column].max())
-    return max(ends) if ends else None
+            lows.append(frame[column].min())
+            highs.append(frame[column].max())
+    return (min(lows) if lows else None, max(highs) if highs else None)
+
+
+def data_end(tables: Tables) -> pd.Timestamp | None:
+    """The latest dated row over orders, events and offers."""
+    return data_span(tables)[1]
 
 
 def check_observable(tables: Tables, end: pd.Timestamp, *, what: str) -> None:

@@ -28,7 +28,7 @@ from vipml.config import Config, as_config
 from vipml.errors import DataError, NotFittedError
 from vipml.features import build_snapshots
 from vipml.features.registry import Feature, FeatureSpec
-from vipml.labels import churn_labels, data_end, upsell_labels, vip_conversion_labels
+from vipml.labels import churn_labels, data_end, data_span, upsell_labels, vip_conversion_labels
 from vipml.metrics import evaluate
 from vipml.tables import Tables
 from vipml.windows import as_cutoff, as_cutoffs
@@ -83,8 +83,7 @@ def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
                 "Fix: space the cutoffs at least labels.horizon_days apart, or shorten the horizon"
             )
         return Plan(cutoffs, horizon, notes)
-    end = data_end(tables)
-    start = _data_start(tables)
+    start, end = data_span(tables)
     if end is None or start is None:
         raise DataError("no dated rows: cannot plan training cutoffs")
     first_allowed = start + pd.Timedelta(days=tc.min_history_days)
@@ -182,19 +181,6 @@ def _plan_with_test(
             f"days; the test cutoff keeps {horizon} days"
         )
     return Plan([*earlier, test], horizon, notes, horizons=[step] * len(earlier) + [horizon])
-
-
-def _data_start(tables: Tables) -> pd.Timestamp | None:
-    starts = []
-    for name, column in (
-        ("orders", "ordered_at"),
-        ("events", "occurred_at"),
-        ("offers", "sent_at"),
-    ):
-        frame = tables.get(name)
-        if frame is not None and column in frame and frame[column].notna().any():
-            starts.append(frame[column].min())
-    return min(starts) if starts else None
 
 
 def labels_for(
