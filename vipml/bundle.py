@@ -43,6 +43,7 @@ FILES = (
     "metrics.json",
     "backtest.csv",
     "bundle.json",
+    "reference.json",
 )
 
 
@@ -68,6 +69,8 @@ class Bundle:
     features: list[str]
     info: dict[str, Any]
     metrics: pd.DataFrame
+    reference: dict[str, Any]
+    config: dict[str, Any]
 
     @property
     def version(self) -> str:
@@ -129,6 +132,7 @@ def save_bundle(
         _json(tmp / "config.json", config.model_dump(mode="json"))
         _json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
         result.backtest.to_csv(tmp / "backtest.csv", index=False)
+        _json(tmp / "reference.json", result.reference)
         _json(
             tmp / "bundle.json",
             {
@@ -172,6 +176,8 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         features=list(spec_data["order"]),
         info=json.loads((path / "bundle.json").read_text(encoding="utf-8")),
         metrics=metrics,
+        reference=json.loads((path / "reference.json").read_text(encoding="utf-8")),
+        config=json.loads((path / "config.json").read_text(encoding="utf-8")),
     )
 
 

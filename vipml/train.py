@@ -475,6 +475,7 @@ class TrainResult:
     calibration_briers: dict[str, float]
     best_iteration: int
     features: list[str]
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for a feature frame with the trained columns."""
@@ -619,7 +620,55 @@ def train(
         calibration_briers=briers,
         best_iteration=int(booster.best_iteration or booster.current_iteration()),
         features=features,
+        reference=drift_reference(X[masks["train"]], spec),
     )
+
+
+def drift_reference(X: pd.DataFrame, spec: FeatureSpec, bins: int = 10) -> dict[str, Any]:
+    """Per feature, the training distribution that scoring compares against: decile edges and
+    shares for numbers (missing values are a bin of their own), value shares for categories."""
+    ref: dict[str, Any] = {}
+    for f in spec.features:
+        if f.name not in X:
+            continue
+        col = X[f.name]
+        if f.kind == "categorical":
+            shares = col.astype("str").fillna("<missing>").value_counts(normalize=True)
+            ref[f.name] = {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()}}
+            continue
+        values = col.to_numpy(dtype=np.float64)
+        present = values[~np.isnan(values)]
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
+        ref[f.name] = {"kind": "numeric", "edges": edges.tolist(), "shares": _bin_shares(values, edges).tolist()}
+    return ref
+
+
+def _bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Shares of values per bin (``len(edges) + 1`` bins), then the share missing."""
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+    out = np.append(counts, missing.sum()).astype(np.float64)
+    return out / max(len(values), 1)
+
+
+def population_stability(reference: dict[str, Any], X: pd.DataFrame) -> pd.Series:
+    """Population stability index of each feature against its training distribution."""
+    eps = 1e-4
+    out = {}
+    for name, ref in reference.items():
+        if name not in X:
+            continue
+        if ref["kind"] == "categorical":
+            now = X[name].astype("str").fillna("<missing>").value_counts(normalize=True)
+            keys = sorted(set(ref["shares"]) | set(now.index))
+            expected = np.array([ref["shares"].get(k, 0.0) for k in keys])
+            actual = np.array([float(now.get(k, 0.0)) for k in keys])
+        else:
+            expected = np.asarray(ref["shares"])
+            actual = _bin_shares(X[name].to_numpy(dtype=np.float64), np.asarray(ref["edges"]))
+        e, a = np.clip(expected, eps, None), np.clip(actual, eps, None)
+        out[name] = float(np.sum((a - e) * np.log(a / e)))
+    return pd.Series(out, name="psi").sort_values(ascending=False)
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
