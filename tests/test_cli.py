@@ -218,3 +218,41 @@ def test_train_runs_from_any_folder_and_prints_the_bundle_last(tmp_path, monkeyp
     assert out[-1].startswith("bundle: ") and (tmp_path / "models").is_dir()
     assert any(line.startswith("rfm_heuristic") for line in out)
     assert any(line.startswith("logistic_regression") for line in out)
+
+
+def test_score_writes_the_target_list_and_says_where_last(tmp_path, capsys):
+    from vipml.datasets import make_retailer
+
+    data = make_retailer(3000, seed=4).to_dir(tmp_path / "data")
+    cfg = tmp_path / "vip.yaml"
+    cfg.write_text(
+        "labels: {horizon_days: 90}\ntrain: {n_cutoffs: 4, min_positives: 5}\ntracking: {enabled: false}\n"
+    )
+    assert (
+        main(["train", "--config", str(cfg), "--data", str(data), "--out", str(tmp_path / "m")])
+        == 0
+    )
+    bundle = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("bundle: ")
+    out = tmp_path / "lists" / "targets.parquet"
+    assert (
+        main(
+            [
+                "score",
+                "--bundle",
+                bundle,
+                "--data",
+                str(data),
+                "--as-of",
+                "2025-01-01",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == f"targets:   {out}"
+    targets = pd.read_parquet(out)
+    assert {"customer_id", "score", "reason_1_ko", "group"} <= set(targets.columns)
+    assert (tmp_path / "lists" / "targets.drift.csv").is_file()

@@ -151,6 +151,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score customers with a bundle and write the target list atomically."""
+    from vipml.bundle import load_bundle
+    from vipml.config import load_config
+    from vipml.score import score
+    from vipml.tables import load_tables, write_frame
+
+    started = time.perf_counter()
+    bundle = load_bundle(args.bundle)
+    config = load_config(args.config) if args.config else None
+    tables, report = load_tables(args.data, config=config, progress=not args.quiet)
+    churn = load_bundle(args.churn_bundle) if args.churn_bundle else None
+    result = score(
+        tables, bundle, as_of=args.as_of, config=config, churn=churn, progress=not args.quiet
+    )
+    out = write_frame(result.targets, args.out)
+    drift_path = out.with_name(out.name.split(".")[0] + ".drift.csv")
+    write_frame(result.drift.rename_axis("feature").reset_index(), drift_path)
+    print(result.summary())
+    print(f"drift:     {drift_path}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"targets:   {out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole flow on a generated retailer: validate, features, train VIP and upsell models."""
     from vipml.bundle import save_bundle
@@ -247,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", default="models", help="where bundles go (default: models)"
     )
+
+    p = add("score", cmd_score, "Score customers with a model bundle; write the target list.")
+    p.add_argument(
+        "--bundle", required=True, metavar="DIR", help="a bundle folder from vipml train"
+    )
+    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument(
+        "--as-of", required=True, metavar="DATE", help="cutoff: features read rows before it"
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
+    p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
+    p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
     p.add_argument(

@@ -246,6 +246,147 @@ class TrackingConfig(StrictModel):
     )
 
 
+class Play(StrictModel):
+    """A recommended play and the offer type it uses."""
+
+    en: str
+    ko: str
+    offer_type: Literal["upsell", "cross_sell", "bundle"] = "upsell"
+
+
+def _default_playbook() -> dict[str, Play]:
+    return {
+        "new": Play(
+            en="Welcome-coupon upsell with a starter accessory bundle",
+            ko="웰컴 쿠폰 업셀 + 기본 액세서리 번들",
+            offer_type="bundle",
+        ),
+        "repeat": Play(
+            en="Member-only benefit on the premium line of past purchases",
+            ko="구매 이력 기반 회원 전용 혜택 + 프리미엄 라인 제안",
+            offer_type="upsell",
+        ),
+        "at_risk": Play(
+            en="Win-back coupon with a limited-time promotion",
+            ko="한정 기간 프로모션 + 재방문 쿠폰",
+            offer_type="cross_sell",
+        ),
+        "high_value": Play(
+            en="VIP concierge: limited editions and customisation",
+            ko="VIP 컨시어지: 한정판 및 맞춤 제안",
+            offer_type="upsell",
+        ),
+        "category_interest": Play(
+            en="New-arrival alert with a higher-spec product in the browsed category",
+            ko="관심 카테고리 신상품 알림 + 상위 사양 제안",
+            offer_type="upsell",
+        ),
+        "other": Play(
+            en="Recommended combinations from the best-selling category",
+            ko="인기 카테고리 추천 조합 콘텐츠",
+            offer_type="bundle",
+        ),
+    }
+
+
+def _default_driver_plays() -> dict[str, Play]:
+    return {
+        "views": Play(
+            en="Push new arrivals in the categories the customer browses",
+            ko="탐색한 카테고리의 신상품 푸시",
+            offer_type="upsell",
+        ),
+        "sessions": Play(
+            en="Push new arrivals in the categories the customer browses",
+            ko="탐색한 카테고리의 신상품 푸시",
+            offer_type="upsell",
+        ),
+        "tenure": Play(
+            en="Follow-up message seven days after sign-up with a sign-up coupon",
+            ko="가입 7일 후 가입 쿠폰 후속 메시지",
+            offer_type="bundle",
+        ),
+        "orders": Play(
+            en="Repeat-buyer-only benefits and promotions",
+            ko="재구매 고객 전용 혜택 및 프로모션",
+            offer_type="upsell",
+        ),
+        "app_minutes": Play(
+            en="In-app-only content and benefits", ko="앱 전용 콘텐츠 및 혜택", offer_type="upsell"
+        ),
+    }
+
+
+class SegmentRules(StrictModel):
+    """Primary segment by rules, first match in ``order`` wins (thresholds are the retailer's)."""
+
+    order: list[Literal["high_value", "at_risk", "category_interest", "new", "repeat"]] = Field(
+        default_factory=lambda: ["high_value", "at_risk", "category_interest", "new", "repeat"]
+    )
+    high_value_share: float = Field(
+        0.1, gt=0, lt=1, description="Top share by 365-day spend (or VIP)."
+    )
+    at_risk_days: float = Field(
+        120, gt=0, description="Days since the last order that make a customer at risk."
+    )
+    at_risk_overdue: float = Field(
+        2.0, gt=0, description="Or: days since the last order / own mean interval."
+    )
+    at_risk_churn: float = Field(
+        0.5, gt=0, lt=1, description="Or: churn score, when a churn bundle is given."
+    )
+    new_days: float = Field(90, gt=0, description="First order (or sign-up) within this many days.")
+    interest_share: float = Field(
+        0.6, gt=0, le=1, description="Share of recent views in one category."
+    )
+    interest_views: float = Field(5, ge=0, description="And at least this many views in 90 days.")
+
+
+class OfferCandidate(StrictModel):
+    """An offer the upsell scorer ranks for every customer."""
+
+    offer_type: Literal["upsell", "cross_sell", "bundle"]
+    channel: str = "email"
+    discount_pct: float = 10.0
+    cost: float | None = None
+
+
+class ScoreConfig(StrictModel):
+    """Target lists: selection, control group, value and cost, segments and plays."""
+
+    select_by: Literal["score", "expected_value"] = Field(
+        "score", description="How to rank for selection."
+    )
+    capacity: int | None = Field(None, ge=0, description="At most this many contacts.")
+    budget: float | None = Field(None, ge=0, description="At most this much contact cost.")
+    segment_caps: dict[str, int] = Field(
+        default_factory=dict, description="At most this many per segment."
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="Select only scores at least this high.")
+    control_share: float = Field(
+        0.1, ge=0, lt=1, description="Share of the selected held out, by tier."
+    )
+    value: float = Field(
+        50.0, ge=0, description="Value of a conversion when no value feature exists."
+    )
+    value_feature: str | None = Field("aov_all", description="Per-customer value of a conversion.")
+    cost: float = Field(1.0, ge=0, description="Cost of one contact.")
+    tiers: list[float] = Field(
+        default_factory=lambda: [0.1, 0.3], description="Tier A, B edges by percentile."
+    )
+    drift_threshold: float = Field(
+        0.25, gt=0, description="Warn when a feature's PSI is above this."
+    )
+    offers: list[OfferCandidate] = Field(
+        default_factory=lambda: [
+            OfferCandidate(offer_type=t) for t in ("upsell", "cross_sell", "bundle")
+        ]
+    )
+    segments: SegmentRules = Field(default_factory=SegmentRules)
+    playbook: dict[str, Play] = Field(default_factory=_default_playbook)
+    driver_plays: dict[str, Play] = Field(default_factory=_default_driver_plays)
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -266,6 +407,7 @@ class Config(StrictModel):
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
     undated_customers_known: bool = Field(
         False,
         description="Customers rows without signup_at are known at every cutoff (a list of existing "

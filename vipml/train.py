@@ -634,19 +634,32 @@ def drift_reference(X: pd.DataFrame, spec: FeatureSpec, bins: int = 10) -> dict[
         col = X[f.name]
         if f.kind == "categorical":
             shares = col.astype("str").fillna("<missing>").value_counts(normalize=True)
-            ref[f.name] = {"kind": "categorical", "shares": {str(k): float(v) for k, v in shares.items()}}
+            ref[f.name] = {
+                "kind": "categorical",
+                "shares": {str(k): float(v) for k, v in shares.items()},
+            }
             continue
         values = col.to_numpy(dtype=np.float64)
         present = values[~np.isnan(values)]
-        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
-        ref[f.name] = {"kind": "numeric", "edges": edges.tolist(), "shares": _bin_shares(values, edges).tolist()}
+        edges = (
+            np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+            if len(present)
+            else np.array([])
+        )
+        ref[f.name] = {
+            "kind": "numeric",
+            "edges": edges.tolist(),
+            "shares": _bin_shares(values, edges).tolist(),
+        }
     return ref
 
 
 def _bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Shares of values per bin (``len(edges) + 1`` bins), then the share missing."""
     missing = np.isnan(values)
-    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+    counts = np.bincount(
+        np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1
+    )
     out = np.append(counts, missing.sum()).astype(np.float64)
     return out / max(len(values), 1)
 

@@ -1,0 +1,197 @@
+"""Batch scoring: target lists, reasons, selection, control groups, drift, atomic writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipml import DataError, load_tables
+from vipml.bundle import load_bundle, save_bundle
+from vipml.config import load_config
+from vipml.datasets import make_retailer
+from vipml.score import COLUMNS, control_group, score, segments, select
+from vipml.train import train
+
+AS_OF = "2025-01-01"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return load_tables(make_retailer(5000, seed=1).tables())[0]
+
+
+@pytest.fixture(scope="module")
+def bundle(tables, tmp_path_factory):
+    cfg = load_config(
+        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
+    )
+    result = train(tables, cfg)
+    return load_bundle(
+        save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
+    )
+
+
+@pytest.fixture(scope="module")
+def scored(tables, bundle):
+    return score(tables, bundle, as_of=AS_OF)
+
+
+def test_one_row_per_known_customer_sorted_by_score(scored, tables):
+    t = scored.targets
+    assert list(t.columns) == COLUMNS
+    assert t["customer_id"].is_unique and len(t) == len(
+        tables.known_at(pd.Timestamp(AS_OF, tz="UTC"))
+    )
+    assert t["score"].is_monotonic_decreasing
+    assert t["score"].between(0, 1).all() and t["percentile"].between(0, 1).all()
+    assert set(t["tier"]) == {"A", "B", "C"}
+    assert (t["cutoff"] == pd.Timestamp(AS_OF, tz="UTC")).all() and t["model_version"].iloc[
+        0
+    ].startswith("vip-")
+
+
+def test_reasons_are_plain_sentences_in_both_languages(scored):
+    top = scored.targets.iloc[0]
+    assert top["reason_1_en"] and top["reason_1_ko"]
+    assert ":" in top["reason_1_en"]
+    with_pct = scored.targets["reason_1_en"].str.contains("higher than").mean()
+    assert with_pct > 0.3
+    assert scored.targets["reason_1_ko"].str.contains("상위|:").all()
+
+
+def test_contributions_agree_with_shap(bundle, tables):
+    shap = pytest.importorskip("shap", reason="shap is a dev dependency")
+    from vipml.features import build_features
+    from vipml.score import scoring_config
+    from vipml.train import prepare_matrix
+
+    X = build_features(tables, as_of=AS_OF, config=scoring_config(bundle, None)).head(200)
+    M = prepare_matrix(X, bundle.features, bundle.categories)
+    ours = bundle.booster.predict(M, pred_contrib=True)[:, :-1]
+    theirs = shap.TreeExplainer(bundle.booster).shap_values(M)
+    np.testing.assert_allclose(ours, np.asarray(theirs), atol=1e-9)
+    raw = bundle.booster.predict(M, raw_score=True)
+    np.testing.assert_allclose(
+        bundle.booster.predict(M, pred_contrib=True).sum(axis=1), raw, atol=1e-9
+    )
+
+
+def test_same_inputs_same_list_bit_for_bit(tables, bundle, scored):
+    again = score(tables, bundle, as_of=AS_OF)
+    pd.testing.assert_frame_equal(again.targets, scored.targets, check_exact=True)
+
+
+def test_control_group_is_seeded_and_stratified_by_tier(scored):
+    t = scored.targets
+    sel = t[t["selected"]]
+    for _tier, part in sel.groupby("tier"):
+        assert (part["group"] == "control").sum() == int(np.floor(0.1 * len(part) + 0.5))
+    assert (t.loc[~t["selected"], "group"] == "").all()
+    other = control_group(t, t["selected"].to_numpy(), 0.1, seed=99)
+    assert (other != t["group"].to_numpy()).any()
+
+
+def test_selection_under_capacity_budget_and_caps(scored):
+    from vipml.config import ScoreConfig
+
+    t = scored.targets.assign(_cost=1.0)
+    assert select(t, ScoreConfig(capacity=100)).sum() == 100
+    chosen = select(t, ScoreConfig(capacity=100))
+    assert t.loc[chosen, "score"].min() >= t.loc[~chosen, "score"].max()
+    assert select(t, ScoreConfig(budget=42.5)).sum() == 42
+    caps = select(t, ScoreConfig(segment_caps={"high_value": 5}, capacity=300))
+    assert (t.loc[caps, "segment"] == "high_value").sum() <= 5
+    by_value = select(t, ScoreConfig(select_by="expected_value", capacity=50))
+    assert t.loc[by_value, "expected_value"].min() >= t.loc[~by_value, "expected_value"].max()
+
+
+def test_segments_by_rule_priority():
+    from vipml.config import SegmentRules
+
+    X = pd.DataFrame(
+        {
+            "is_vip": [1, 0, 0, 0, 0, 0],
+            "spend_365d": [900, 10, 10, 10, 10, 0],
+            "recency_days": [5, 200, 10, 10, 10, np.nan],
+            "overdue_ratio": [0.5, 3, 0.5, 0.5, 0.5, np.nan],
+            "top_view_category_share_90d": [0.9, 0.9, 0.8, 0.1, 0.1, np.nan],
+            "views_90d": [9, 9, 9, 0, 0, 0],
+            "tenure_days": [400, 400, 400, 30, 400, np.nan],
+            "tenure_signup_days": [500] * 5 + [10],
+            "orders_all": [9, 9, 9, 1, 3, 0],
+        }
+    )
+    assert segments(X, SegmentRules()).tolist() == [
+        "high_value",
+        "at_risk",
+        "category_interest",
+        "new",
+        "repeat",
+        "new",
+    ]
+
+
+def test_features_that_do_not_match_the_bundle_are_named(tables, bundle):
+    from vipml.config import load_config
+
+    cfg = load_config(None, features={"windows": [30, 90]})
+    trained = bundle.config
+    bundle.config = {**trained, "features": cfg.features.model_dump()}
+    try:
+        with pytest.raises(DataError, match=r"missing .*spend_180d"):
+            score(tables, bundle, as_of=AS_OF)
+    finally:
+        bundle.config = trained
+
+
+def test_drift_is_measured_and_warned(tables, bundle):
+    shifted = tables.replace(orders=tables.orders.assign(amount=tables.orders["amount"] * 20))
+    result = score(shifted, bundle, as_of=AS_OF)
+    assert result.drift["spend_365d"] > 0.25
+    assert any("drifted" in w and "spend" in w for w in result.warnings)
+
+
+def test_upsell_ranks_offer_types_per_customer(tables, tmp_path):
+    cfg = load_config(
+        None, labels={"acceptance_days": 14}, train={"task": "upsell"}, tracking={"enabled": False}
+    )
+    up = load_bundle(save_bundle(train(tables, cfg), tables=tables, config=cfg, out=tmp_path))
+    t = score(tables, up, as_of=AS_OF).targets
+    per_customer = t.groupby("customer_id")
+    assert (per_customer.size() == 3).all()
+    assert set(t["offer_type"]) == {"upsell", "cross_sell", "bundle"}
+    first = t[t["offer_rank"] == 1].set_index("customer_id")["score"].sort_index()
+    assert (first >= per_customer["score"].max().sort_index() - 1e-12).all()
+
+
+WRITER = r"""
+import sys, numpy as np, pandas as pd
+from vipml.tables import write_frame
+n = 3_000_000
+frame = pd.DataFrame({"customer_id": np.arange(n).astype(str), "score": np.random.default_rng(0).random(n)})
+print("writing", flush=True)
+write_frame(frame, sys.argv[1])
+"""
+
+
+def test_a_writer_killed_mid_way_leaves_the_old_list_intact(tmp_path, scored):
+    from vipml.tables import write_frame
+
+    target = tmp_path / "targets.csv"
+    write_frame(scored.targets, target)
+    before = target.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(0.5)  # the CSV writer is in the middle of its 3M rows
+    proc.kill()
+    proc.wait()
+    assert list(tmp_path.glob(".targets.csv.*.tmp"))  # it was killed while writing
+    assert target.read_bytes() == before
+    pd.read_csv(target)  # still a whole, readable list

@@ -1,0 +1,338 @@
+"""Batch scoring: a model bundle and fresh tables in, a target list out.
+
+One row per customer (VIP, churn) or per customer and candidate offer (upsell), with the
+calibrated score, its percentile and tier, the primary segment, the recommended play and offer
+type, the top three reasons in plain words (English and Korean), the expected value, whether the
+row is selected, its group (treatment or a seeded control held out by tier), the model version and
+the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
+bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vipml.bundle import Bundle
+from vipml.config import Config, ScoreConfig
+from vipml.errors import DataError
+from vipml.features import build_features
+from vipml.features.registry import FeatureSpec
+from vipml.tables import Tables
+from vipml.train import population_stability, prepare_matrix
+from vipml.windows import as_cutoff
+
+COLUMNS = [
+    "customer_id", "score", "percentile", "tier", "segment", "play_en", "play_ko", "offer_type",
+    "reason_1_en", "reason_2_en", "reason_3_en", "reason_1_ko", "reason_2_ko", "reason_3_ko",
+    "expected_value", "selected", "group", "model_version", "cutoff",
+]  # fmt: skip
+
+
+@dataclass
+class ScoreResult:
+    """A target list and what was checked on the way."""
+
+    targets: pd.DataFrame
+    drift: pd.Series
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Counts for people."""
+        t = self.targets
+        sel = t[t["selected"]]
+        lines = [
+            f"rows: {len(t):,}; selected {len(sel):,} (treatment {int((sel['group'] == 'treatment').sum()):,}, "
+            f"control {int((sel['group'] == 'control').sum()):,})",
+            "segments: " + ", ".join(f"{k} {v:,}" for k, v in t["segment"].value_counts().items()),
+            f"expected value of the treatment group: {sel.loc[sel['group'] == 'treatment', 'expected_value'].sum():,.2f}",
+        ]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def scoring_config(bundle: Bundle, config: Config | None) -> Config:
+    """The bundle's own config (same features, same VIP rule) with the caller's data and score
+    sections."""
+    trained = Config.model_validate(bundle.config)
+    if config is None:
+        return trained
+    merged = trained.model_copy(
+        update={
+            "score": config.score,
+            "tables": config.tables,
+            "data_dir": config.data_dir,
+            "timezone": config.timezone,
+            "seed": config.seed,
+            "tracking": config.tracking,
+        }
+    )
+    merged._base_dir = config.base_dir
+    return merged
+
+
+def segments(X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None) -> np.ndarray:
+    """The primary segment of each row: the first rule in ``rules.order`` that holds."""
+    n = len(X)
+
+    def col(name: str, fill: float = np.nan) -> np.ndarray:
+        return X[name].to_numpy(dtype=np.float64) if name in X else np.full(n, fill)
+
+    spend = col("spend_365d", 0.0)
+    positive = spend[spend > 0]
+    bar = np.quantile(positive, 1 - rules.high_value_share) if len(positive) else np.inf
+    tests = {
+        "high_value": (col("is_vip", 0.0) > 0) | ((spend >= bar) & (spend > 0)),
+        "at_risk": (col("recency_days") >= rules.at_risk_days)
+        | (col("overdue_ratio") >= rules.at_risk_overdue)
+        | (churn >= rules.at_risk_churn if churn is not None else np.zeros(n, bool)),
+        "category_interest": (col("top_view_category_share_90d") >= rules.interest_share)
+        & (col("views_90d", 0.0) >= rules.interest_views),
+        "new": (col("tenure_days") < rules.new_days)
+        | (np.isnan(col("tenure_days")) & (col("tenure_signup_days") < rules.new_days)),
+        "repeat": col("orders_all", 0.0) >= 2,
+    }
+    out = np.full(n, "other", dtype=object)
+    assigned = np.zeros(n, dtype=bool)
+    for name in rules.order:
+        hit = np.nan_to_num(tests[name], nan=0).astype(bool) & ~assigned
+        out[hit] = name
+        assigned |= hit
+    return out
+
+
+def reasons(
+    bundle: Bundle, M: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, k: int = 3
+) -> dict[str, np.ndarray]:
+    """The ``k`` features that raise each score most, as sentences with the customer's value and
+    its percentile among the scored customers (LightGBM's own contributions, one pass)."""
+    contrib = bundle.booster.predict(M, pred_contrib=True)[:, :-1]  # last column is the bias
+    names = list(M.columns)
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    out: dict[str, np.ndarray] = {}
+    en = np.array([spec[c].en if c in spec.names else c for c in names], dtype=object)
+    ko = np.array([spec[c].ko if c in spec.names else c for c in names], dtype=object)
+    numeric = [c for c in names if not isinstance(M[c].dtype, pd.CategoricalDtype)]
+    pct = {c: X[c].rank(pct=True).to_numpy() for c in numeric if c in X}
+    rows = np.arange(len(M))
+    for j in range(k):
+        idx = order[:, j]
+        positive = contrib[rows, idx] > 0
+        value_text = np.empty(len(M), dtype=object)
+        share_en = np.full(len(M), "", dtype=object)
+        share_ko = np.full(len(M), "", dtype=object)
+        for c_i, name in enumerate(names):  # loops over features, not customers
+            hit = idx == c_i
+            if not hit.any():
+                continue
+            if name in pct:
+                v = M[name].to_numpy(dtype=np.float64)[hit]
+                unit = spec[name].unit if name in spec.names else ""
+                value_text[hit] = _format(v, unit)
+                p = np.floor(np.nan_to_num(pct[name][hit]) * 100).astype(int)
+                share_en[hit] = (
+                    pd.Series(p)
+                    .map(lambda q: f" (higher than {q}% of customers)" if q >= 50 else "")
+                    .to_numpy()
+                )
+                share_ko[hit] = (
+                    pd.Series(p)
+                    .map(lambda q: f" (상위 {max(100 - q, 1)}%)" if q >= 50 else "")
+                    .to_numpy()
+                )
+            else:
+                value_text[hit] = M[name].astype("object").to_numpy()[hit]
+        value_text = pd.Series(value_text).fillna("-").astype(str).to_numpy()
+        sentence_en = en[idx] + ": " + value_text + share_en
+        sentence_ko = ko[idx] + ": " + value_text + share_ko
+        out[f"reason_{j + 1}_en"] = np.where(positive, sentence_en, "")
+        out[f"reason_{j + 1}_ko"] = np.where(positive, sentence_ko, "")
+        out[f"_driver_{j + 1}"] = np.where(positive, np.array(names, dtype=object)[idx], "")
+    return out
+
+
+_FORMATS = {
+    "ratio": "{:.0%}",
+    "currency": "{:,.2f}",
+    "days": "{:,.0f}",
+    "count": "{:,.0f}",
+    "minutes": "{:,.0f} min",
+    "flag": "{:.0f}",
+}
+
+
+def _format(values: np.ndarray, unit: str) -> np.ndarray:
+    """Values as people read them, by the feature's unit (70%, 1,234.50, 12 days ...)."""
+    fmt = _FORMATS.get(unit, "{:g}")
+    text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else fmt.format(v))
+    if unit == "days":
+        text = text.where(text == "-", text + " days")
+    return text.to_numpy()
+
+
+def _tiers(percentile: np.ndarray, edges: list[float]) -> np.ndarray:
+    labels = np.array(["A", "B", "C", "D"][: len(edges) + 1], dtype=object)
+    top = 1 - percentile  # share of rows at or above
+    return labels[np.searchsorted(np.asarray(sorted(edges)), top, side="left")]
+
+
+def select(frame: pd.DataFrame, sc: ScoreConfig) -> np.ndarray:
+    """Rows to contact: by score or expected value, under capacity, budget and segment caps."""
+    key = frame["expected_value"] if sc.select_by == "expected_value" else frame["score"]
+    eligible = np.array(frame["score"] >= sc.min_score, dtype=bool)
+    if sc.select_by == "expected_value":
+        eligible = eligible & np.array(frame["expected_value"] > 0, dtype=bool)
+    order = np.lexsort((frame["customer_id"].to_numpy(), -key.to_numpy()))
+    chosen = np.zeros(len(frame), dtype=bool)
+    ok = eligible[order]
+    if sc.segment_caps:
+        seg = frame["segment"].to_numpy()[order]
+        rank_in_seg = pd.Series(ok.astype(int)).groupby(seg).cumsum().to_numpy()
+        caps = np.array([sc.segment_caps.get(s, np.iinfo(np.int64).max) for s in seg])
+        ok &= rank_in_seg <= caps
+    if sc.budget is not None:
+        cost = frame["_cost"].to_numpy()[order]
+        ok &= np.cumsum(np.where(ok, cost, 0.0)) <= sc.budget + 1e-9
+    if sc.capacity is not None:
+        ok &= np.cumsum(ok) <= sc.capacity
+    chosen[order] = ok
+    return chosen
+
+
+def control_group(frame: pd.DataFrame, selected: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Seeded random hold-out of ``share`` of the selected rows within each tier."""
+    group = np.where(selected, "treatment", "").astype(object)
+    if share <= 0:
+        return group
+    rng = np.random.default_rng(seed)
+    draw = rng.random(len(frame))  # one draw per row, in the list's (deterministic) order
+    for tier in sorted(set(frame["tier"])):
+        rows = np.flatnonzero(selected & (frame["tier"].to_numpy() == tier))
+        if not len(rows):
+            continue
+        n_control = math.floor(share * len(rows) + 0.5)
+        held = rows[np.argsort(draw[rows], kind="stable")[:n_control]]
+        group[held] = "control"
+    return group
+
+
+def score(
+    tables: Tables,
+    bundle: Bundle,
+    *,
+    as_of: object,
+    config: Config | None = None,
+    churn: Bundle | None = None,
+    progress: bool = False,
+) -> ScoreResult:
+    """Score every customer known before ``as_of`` (every customer x candidate offer for upsell).
+
+    Raises
+    ------
+    DataError
+        When the data's features do not match the bundle's (the columns are named).
+    """
+    cutoff = as_cutoff(as_of)
+    cfg = scoring_config(bundle, config)
+    sc = cfg.score
+    X = build_features(tables, as_of=cutoff, config=cfg, progress=progress)
+    warnings: list[str] = []
+    task = bundle.info.get("task", "vip")
+    if task == "upsell":
+        X, offer_type, cost = _offer_rows(X, sc)
+    else:
+        cost = np.full(len(X), sc.cost)
+        offer_type = None
+    bundle.check(X)
+    drift = population_stability(bundle.reference, X)
+    high = drift[drift > sc.drift_threshold]
+    if len(high):
+        warnings.append(
+            f"{len(high)} feature(s) drifted from training (PSI > {sc.drift_threshold}): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in high.head(5).items())
+        )
+    M = prepare_matrix(X, bundle.features, bundle.categories)
+    prob = bundle.calibrator.predict(bundle.booster.predict(M))
+    churn_score = None
+    if churn is not None:
+        churn_X = X[churn.features] if all(c in X for c in churn.features) else None
+        churn_score = churn.predict(churn_X) if churn_X is not None else None
+    customer = (
+        X.index.get_level_values("customer_id") if isinstance(X.index, pd.MultiIndex) else X.index
+    )
+    frame = pd.DataFrame({"customer_id": np.asarray(customer, dtype=object), "score": prob})
+    frame["percentile"] = pd.Series(prob).rank(pct=True, method="max").to_numpy()
+    frame["tier"] = _tiers(frame["percentile"].to_numpy(), sc.tiers)
+    frame["segment"] = segments(X, sc.segments, churn_score)
+    why = reasons(bundle, M, X, bundle.spec)
+    for k in range(1, 4):
+        frame[f"reason_{k}_en"] = why[f"reason_{k}_en"]
+        frame[f"reason_{k}_ko"] = why[f"reason_{k}_ko"]
+    plays = _plays(frame["segment"].to_numpy(), why["_driver_1"], sc)
+    frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
+    if offer_type is not None:
+        frame["offer_type"] = offer_type
+    value = (
+        X[sc.value_feature].to_numpy(dtype=np.float64)
+        if sc.value_feature and sc.value_feature in X
+        else None
+    )
+    value = (
+        np.where(np.isnan(value) | (value <= 0), sc.value, value)
+        if value is not None
+        else np.full(len(X), sc.value)
+    )
+    frame["_cost"] = cost
+    frame["expected_value"] = prob * value - cost
+    frame = frame.sort_values(
+        ["score", "customer_id"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+    if offer_type is not None:
+        frame["offer_rank"] = frame.groupby("customer_id").cumcount() + 1
+    frame["selected"] = select(frame, sc)
+    frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
+    frame["model_version"] = bundle.version
+    frame["cutoff"] = cutoff
+    extra = ["offer_rank"] if offer_type is not None else []
+    return ScoreResult(frame[COLUMNS + extra], drift, warnings)
+
+
+def _plays(
+    segment: np.ndarray, driver: np.ndarray, sc: ScoreConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment play by default; a driver play (domain step 2) when the top reason is a driver."""
+    en = np.array([sc.playbook.get(s, sc.playbook["other"]).en for s in segment], dtype=object)
+    ko = np.array([sc.playbook.get(s, sc.playbook["other"]).ko for s in segment], dtype=object)
+    kind = np.array(
+        [sc.playbook.get(s, sc.playbook["other"]).offer_type for s in segment], dtype=object
+    )
+    for prefix, play in sc.driver_plays.items():
+        hit = pd.Series(driver).astype(str).str.startswith(prefix).to_numpy() & (
+            segment != "at_risk"
+        )
+        en[hit], ko[hit], kind[hit] = play.en, play.ko, play.offer_type
+    return en, ko, kind
+
+
+def _offer_rows(X: pd.DataFrame, sc: ScoreConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Every customer with every candidate offer (category: the customer's top category)."""
+    parts, types, costs = [], [], []
+    for offer in sc.offers:
+        part = X.copy()
+        part["offer_type"] = pd.array([offer.offer_type] * len(X), dtype="str")
+        top = (
+            X["top_category"] if "top_category" in X else pd.Series([None] * len(X), index=X.index)
+        )
+        part["offer_category"] = pd.array(top.to_numpy(), dtype="str")
+        part["offer_channel"] = pd.array([offer.channel] * len(X), dtype="str")
+        part["offer_discount_pct"] = float(offer.discount_pct)
+        parts.append(part)
+        types.append(np.full(len(X), offer.offer_type, dtype=object))
+        costs.append(np.full(len(X), sc.cost if offer.cost is None else offer.cost))
+    if not parts:
+        raise DataError("score.offers lists no candidate offers for the upsell model")
+    return pd.concat(parts), np.concatenate(types), np.concatenate(costs)
