@@ -199,6 +199,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "features:" in out and (tmp_path / "features.parquet").is_file()
     assert len(list((tmp_path / "models").glob("vip-*"))) == 1
     assert len(list((tmp_path / "models").glob("upsell-*"))) == 1
+    assert (tmp_path / "targets_vip.parquet").is_file() and (
+        tmp_path / "targets_upsell.parquet"
+    ).is_file()
     assert out.strip().splitlines()[-1].startswith("done in")
     assert (tmp_path / "validation.json").is_file() and (
         tmp_path / "data" / "orders.parquet"

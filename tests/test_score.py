@@ -195,3 +195,29 @@ def test_a_writer_killed_mid_way_leaves_the_old_list_intact(tmp_path, scored):
     assert list(tmp_path.glob(".targets.csv.*.tmp"))  # it was killed while writing
     assert target.read_bytes() == before
     pd.read_csv(target)  # still a whole, readable list
+
+
+def test_a_scoring_run_is_logged_when_tracking_is_on(tmp_path, monkeypatch, scored, bundle):
+    import mlflow
+
+    from vipml.tracking import log_scoring
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None)
+    info = log_scoring(scored, bundle, tmp_path / "t.parquet", cfg, AS_OF)
+    run = mlflow.get_run(info["run_id"])
+    assert run.data.metrics["rows"] == len(scored.targets)
+    assert (
+        run.data.tags["vipml.kind"] == "scoring"
+        and run.data.params["model_version"] == bundle.version
+    )
+    assert (
+        log_scoring(
+            scored,
+            bundle,
+            tmp_path / "t.parquet",
+            load_config(None, tracking={"enabled": False}),
+            AS_OF,
+        )
+        is None
+    )

@@ -169,7 +169,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     out = write_frame(result.targets, args.out)
     drift_path = out.with_name(out.name.split(".")[0] + ".drift.csv")
     write_frame(result.drift.rename_axis("feature").reset_index(), drift_path)
+    from vipml.score import scoring_config
+    from vipml.tracking import log_scoring
+
+    logged = log_scoring(result, bundle, out, scoring_config(bundle, config), args.as_of)
     print(result.summary())
+    if logged:
+        print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"drift:     {drift_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"targets:   {out}")
@@ -178,12 +184,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole flow on a generated retailer: validate, features, train VIP and upsell models."""
-    from vipml.bundle import save_bundle
+    from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.datasets import make_retailer, shipped_config
     from vipml.features import build_features
+    from vipml.score import score
     from vipml.tables import load_tables, write_frame
-    from vipml.tracking import log_training
+    from vipml.tracking import log_scoring, log_training
     from vipml.train import train
 
     out = Path(args.out)
@@ -202,7 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"features:    {feats.shape[1]} columns x {feats.shape[0]:,} customers as of {as_of:%Y-%m-%d}"
     )
-    bundles, runs = {}, {}
+    bundles, runs, lists = {}, {}, {}
     for task in ("vip", "upsell"):
         config = load_config(shipped_config(task), seed=args.seed)
         if args.no_tracking:
@@ -214,12 +221,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         m = result.metrics
         line = ", ".join(f"{name} {m.loc[name, 'pr_auc']:.3f}" for name in m.index)
         print(f"{task:<12} test ROC AUC {m.loc['model', 'roc_auc']:.3f}; PR AUC {line}")
+        scored = score(tables, load_bundle(bundles[task]), as_of=retailer.end, config=config)
+        lists[task] = write_frame(scored.targets, out / f"targets_{task}.parquet")
+        log_scoring(scored, load_bundle(bundles[task]), lists[task], config, retailer.end)
     print()
     print(f"data:        {data_dir}")
     print(f"validation:  {out / 'validation.json'}")
     print(f"features:    {feats_path}")
     for path in bundles.values():
         print(f"bundle:      {path}")
+    for path in lists.values():
+        print(f"targets:     {path}")
     tracked = [r for r in runs.values() if r]
     if tracked:
         uri = tracked[0]["tracking_uri"]

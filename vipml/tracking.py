@@ -111,3 +111,58 @@ def _log_training(result: Any, bundle: Path, config: Config, uri: str) -> dict[s
             pip_requirements=["vipml", "lightgbm", "pandas", "numpy", "scikit-learn"],
         )
         return {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": uri}
+
+
+def log_scoring(
+    result: Any, bundle: Any, targets: Path, config: Config, as_of: Any
+) -> dict[str, str] | None:
+    """Log a scoring run beside its model's training runs: counts, score summary, drift."""
+    uri = tracking_uri(config)
+    if uri is None:
+        return None
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        mlflow = _mlflow(uri)
+        task = bundle.info.get("task", "vip")
+        experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
+        t = result.targets
+        with mlflow.start_run(experiment_id=experiment, run_name=f"score-{bundle.version}") as run:
+            mlflow.set_tags(
+                {
+                    "vipml.kind": "scoring",
+                    "vipml.bundle": bundle.version,
+                    "vipml.targets": str(targets),
+                }
+            )
+            mlflow.log_params(
+                {
+                    "as_of": str(as_of),
+                    "model_version": bundle.version,
+                    "rows": len(t),
+                    "select_by": config.score.select_by,
+                    "control_share": config.score.control_share,
+                }
+            )
+            sel = t[t["selected"]]
+            mlflow.log_metrics(
+                {
+                    "rows": float(len(t)),
+                    "selected": float(len(sel)),
+                    "control": float((sel["group"] == "control").sum()),
+                    "score_mean": float(t["score"].mean()),
+                    "score_p90": float(t["score"].quantile(0.9)),
+                    "expected_value_treatment": float(
+                        sel.loc[sel["group"] == "treatment", "expected_value"].sum()
+                    ),
+                    "psi_max": float(result.drift.max()) if len(result.drift) else 0.0,
+                    "features_drifted": float((result.drift > config.score.drift_threshold).sum()),
+                }
+            )
+            mlflow.log_text(result.drift.to_frame().to_csv(), "drift.csv")
+            mlflow.log_text(result.summary(), "summary.txt")
+            return {"run_id": run.info.run_id, "tracking_uri": uri}
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
