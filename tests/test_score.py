@@ -221,3 +221,11 @@ def test_a_scoring_run_is_logged_when_tracking_is_on(tmp_path, monkeypatch, scor
         )
         is None
     )
+
+
+def test_a_churn_score_puts_customers_at_risk():
+    from vipml.config import SegmentRules
+
+    X = pd.DataFrame({"orders_all": [3, 3], "recency_days": [10, 10], "tenure_days": [400, 400]})
+    assert segments(X, SegmentRules()).tolist() == ["repeat", "repeat"]
+    assert segments(X, SegmentRules(), churn=np.array([0.9, 0.1])).tolist() == ["at_risk", "repeat"]
