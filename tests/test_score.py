@@ -229,3 +229,15 @@ def test_a_churn_score_puts_customers_at_risk():
     X = pd.DataFrame({"orders_all": [3, 3], "recency_days": [10, 10], "tenure_days": [400, 400]})
     assert segments(X, SegmentRules()).tolist() == ["repeat", "repeat"]
     assert segments(X, SegmentRules(), churn=np.array([0.9, 0.1])).tolist() == ["at_risk", "repeat"]
+
+
+def test_scores_equal_the_bundles_own_predictions(scored, bundle, tables):
+    from vipml.features import build_features
+    from vipml.score import scoring_config
+
+    X = build_features(tables, as_of=AS_OF, config=scoring_config(bundle, None))
+    expected = pd.Series(bundle.predict(X), index=X.index)
+    got = scored.targets.set_index("customer_id")["score"]
+    np.testing.assert_allclose(
+        got.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12
+    )

@@ -105,19 +105,33 @@ def segments(X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None) -> np
     return out
 
 
+def contributions(bundle: Bundle, M: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature contributions (LightGBM's TreeSHAP, equal to SHAP's) and the raw margin they
+    add up to, in one pass: the margin gives the score without a second predict."""
+    full = bundle.booster.predict(M, pred_contrib=True)
+    return full[:, :-1], full.sum(axis=1)
+
+
 def reasons(
-    bundle: Bundle, M: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, k: int = 3
+    bundle: Bundle,
+    M: pd.DataFrame,
+    X: pd.DataFrame,
+    spec: FeatureSpec,
+    k: int = 3,
+    contrib: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``k`` features that raise each score most, as sentences with the customer's value and
     its percentile among the scored customers (LightGBM's own contributions, one pass)."""
-    contrib = bundle.booster.predict(M, pred_contrib=True)[:, :-1]  # last column is the bias
+    if contrib is None:
+        contrib = contributions(bundle, M)[0]
     names = list(M.columns)
     order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
     out: dict[str, np.ndarray] = {}
     en = np.array([spec[c].en if c in spec.names else c for c in names], dtype=object)
     ko = np.array([spec[c].ko if c in spec.names else c for c in names], dtype=object)
-    numeric = [c for c in names if not isinstance(M[c].dtype, pd.CategoricalDtype)]
-    pct = {c: X[c].rank(pct=True).to_numpy() for c in numeric if c in X}
+    numeric = {c for c in names if not isinstance(M[c].dtype, pd.CategoricalDtype) and c in X}
+    used = {names[i] for i in np.unique(order)}
+    sorted_values = {c: np.sort(X[c].to_numpy(dtype=np.float64)) for c in numeric & used}
     rows = np.arange(len(M))
     for j in range(k):
         idx = order[:, j]
@@ -129,11 +143,16 @@ def reasons(
             hit = idx == c_i
             if not hit.any():
                 continue
-            if name in pct:
+            if name in sorted_values:
                 v = M[name].to_numpy(dtype=np.float64)[hit]
                 unit = spec[name].unit if name in spec.names else ""
                 value_text[hit] = _format(v, unit)
-                p = np.floor(np.nan_to_num(pct[name][hit]) * 100).astype(int)
+                ref = sorted_values[name]
+                present = int((~np.isnan(ref)).sum())
+                below = np.searchsorted(
+                    ref[:present], v, side="right"
+                )  # share at or below the value
+                p = np.floor(np.where(np.isnan(v), 0, below / max(present, 1)) * 100).astype(int)
                 share_en[hit] = (
                     pd.Series(p)
                     .map(lambda q: f" (higher than {q}% of customers)" if q >= 50 else "")
@@ -256,7 +275,8 @@ def score(
             + ", ".join(f"{k} {v:.2f}" for k, v in high.head(5).items())
         )
     M = prepare_matrix(X, bundle.features, bundle.categories)
-    prob = bundle.calibrator.predict(bundle.booster.predict(M))
+    contrib, margin = contributions(bundle, M)
+    prob = bundle.calibrator.predict(1.0 / (1.0 + np.exp(-margin)))
     churn_score = None
     if churn is not None:
         churn_X = X[churn.features] if all(c in X for c in churn.features) else None
@@ -268,7 +288,7 @@ def score(
     frame["percentile"] = pd.Series(prob).rank(pct=True, method="max").to_numpy()
     frame["tier"] = _tiers(frame["percentile"].to_numpy(), sc.tiers)
     frame["segment"] = segments(X, sc.segments, churn_score)
-    why = reasons(bundle, M, X, bundle.spec)
+    why = reasons(bundle, M, X, bundle.spec, contrib=contrib)
     for k in range(1, 4):
         frame[f"reason_{k}_en"] = why[f"reason_{k}_en"]
         frame[f"reason_{k}_ko"] = why[f"reason_{k}_ko"]
