@@ -9,6 +9,8 @@ command line starts fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,19 @@ def tracking_uri(config: Config) -> str | None:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+@contextmanager
+def _caller_environment() -> Iterator[None]:
+    """MLflow exports the tracking URI to the environment; leave the caller's as it was."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def _mlflow(uri: str) -> Any:
@@ -50,14 +65,8 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
     uri = tracking_uri(config)
     if uri is None:
         return None
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
+    with _caller_environment():
         return _log_training(result, bundle, config, uri)
-    finally:  # MLflow exports the URI to the environment; leave the caller's as it was
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def _log_training(result: Any, bundle: Path, config: Config, uri: str) -> dict[str, str]:
@@ -120,8 +129,7 @@ def log_scoring(
     uri = tracking_uri(config)
     if uri is None:
         return None
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
+    with _caller_environment():
         mlflow = _mlflow(uri)
         task = bundle.info.get("task", "vip")
         experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
@@ -161,8 +169,3 @@ def log_scoring(
             mlflow.log_text(result.drift.to_frame().to_csv(), "drift.csv")
             mlflow.log_text(result.summary(), "summary.txt")
             return {"run_id": run.info.run_id, "tracking_uri": uri}
-    finally:
-        if before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
