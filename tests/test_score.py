@@ -165,6 +165,8 @@ def test_upsell_ranks_offer_types_per_customer(tables, tmp_path):
     per_customer = t.groupby("customer_id")
     assert (per_customer.size() == 3).all()
     assert set(t["offer_type"]) == {"upsell", "cross_sell", "bundle"}
+    for _kind, part in t.groupby("offer_type"):  # percentiles rank customers for one offer type
+        assert part["percentile"].max() == 1.0
     first = t[t["offer_rank"] == 1].set_index("customer_id")["score"].sort_index()
     assert (first >= per_customer["score"].max().sort_index() - 1e-12).all()
 

@@ -285,7 +285,11 @@ def score(
         X.index.get_level_values("customer_id") if isinstance(X.index, pd.MultiIndex) else X.index
     )
     frame = pd.DataFrame({"customer_id": np.asarray(customer, dtype=object), "score": prob})
-    frame["percentile"] = pd.Series(prob).rank(pct=True, method="max").to_numpy()
+    by = pd.Series(offer_type if offer_type is not None else np.zeros(len(prob)))
+    # upsell: the percentile ranks customers for the same offer type
+    frame["percentile"] = (
+        pd.Series(prob).groupby(by.to_numpy()).rank(pct=True, method="max").to_numpy()
+    )
     frame["tier"] = _tiers(frame["percentile"].to_numpy(), sc.tiers)
     frame["segment"] = segments(X, sc.segments, churn_score)
     why = reasons(bundle, M, X, bundle.spec, contrib=contrib)
