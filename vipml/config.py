@@ -213,7 +213,7 @@ class TrainConfig(StrictModel):
     num_leaves: int = Field(
         7, ge=2, description="LightGBM: leaves per tree (small trees generalise)."
     )
-    learning_rate: float = Field(0.03, gt=0, le=1)
+    learning_rate: float = Field(0.06, gt=0, le=1)
     n_estimators: int = Field(
         2000, ge=1, description="Upper bound; early stopping picks the number."
     )
