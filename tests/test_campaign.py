@@ -88,3 +88,36 @@ def test_hillstrom_arm_means_and_ab_intervals(data_dir):
     assert tables.offers["clicked_at"].notna().groupby(tables.offers["segment"]).mean()[
         "Mens E-Mail"
     ] == pytest.approx(0.1828, abs=5e-5)
+
+
+def test_uplift_metrics_reward_the_right_ranking():
+    from vipml.campaign import auuc, qini_coefficient, uplift_at_k
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    effect = rng.random(n)  # the true uplift
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.05 + 0.2 * effect * t).astype(int)
+    good, noise = effect, rng.random(n)
+    assert qini_coefficient(y, good, t) > qini_coefficient(y, noise, t) + 0.1
+    assert auuc(y, good, t) > auuc(y, noise, t)
+    assert uplift_at_k(y, good, t, 0.2) > uplift_at_k(y, -good, t, 0.2)
+    with pytest.raises(DataError, match="treated and control"):
+        qini_coefficient(y, good, np.ones(n))
+
+
+def test_uplift_learners_find_who_the_offer_persuades():
+    from vipml.campaign import TransformedOutcomeUplift, TwoModelUplift, qini_coefficient
+
+    rng = np.random.default_rng(1)
+    n = 30_000
+    X = pd.DataFrame({"a": rng.random(n), "b": rng.random(n)})
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.1 + 0.3 * (X["a"] > 0.7) * t + 0.2 * X["b"]).astype(
+        int
+    )  # b: buys anyway
+    train = rng.random(n) < 0.7
+    for learner in (TwoModelUplift(seed=0), TransformedOutcomeUplift(seed=0)):
+        u = learner.fit(X[train], y[train], t[train]).predict(X[~train])
+        assert np.corrcoef(u, X.loc[~train, "a"] > 0.7)[0, 1] > 0.5
+        assert qini_coefficient(y[~train], u, t[~train]) > 0.2
