@@ -333,20 +333,23 @@ class TwoModelUplift:
         self.n_estimators = n_estimators
         self.min_child_samples = min_child_samples
 
+    def _params(self) -> dict[str, object]:
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "random_state": self.seed,
+            "deterministic": True,
+            "force_col_wise": True,
+            "n_jobs": 2,
+            "verbose": -1,
+        }
+
     def _model(self) -> object:
         import lightgbm as lgb
 
-        return lgb.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            random_state=self.seed,
-            deterministic=True,
-            force_col_wise=True,
-            n_jobs=2,
-            verbose=-1,
-        )
+        return lgb.LGBMClassifier(**self._params())
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, treatment: np.ndarray) -> TwoModelUplift:
         """Fit one model on the treated rows and one on the control rows."""
@@ -379,17 +382,7 @@ class TransformedOutcomeUplift(TwoModelUplift):
         t = np.asarray(treatment, dtype=np.float64)
         e = t.mean()
         z = np.asarray(y, dtype=np.float64) * (t - e) / (e * (1 - e))
-        self.model_ = lgb.LGBMRegressor(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            random_state=self.seed,
-            deterministic=True,
-            force_col_wise=True,
-            n_jobs=2,
-            verbose=-1,
-        ).fit(X, z)
+        self.model_ = lgb.LGBMRegressor(**self._params()).fit(X, z)
         self.treated_ = True
         self.feature_names_in_ = list(X.columns)
         return self
