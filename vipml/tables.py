@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1224,7 +1224,7 @@ def write_quarantine(
         target = folder / f"{name}.parquet"
         frame = quarantine.get(name)
         if frame is not None and len(frame):
-            atomic_write_parquet(frame, target)
+            write_frame(frame, target)
         elif target.exists():
             target.unlink()  # a stale file from an earlier run would mislead
     report.quarantine_dir = folder
@@ -1232,6 +1232,17 @@ def write_quarantine(
         json.dumps(report.to_dict(), indent=2, ensure_ascii=False), Path(out) / "validation.json"
     )
     return folder
+
+
+def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary file beside ``target`` with ``write``, then rename it into place:
+    a crash leaves the old file whole (and at most a stray temporary file)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_frame(
@@ -1247,33 +1258,16 @@ def write_frame(
     if suffix not in (".parquet", ".pq", ".csv", ".csv.gz"):
         raise DataError(f"cannot write '{target}': use a .parquet or .csv file name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame.to_parquet(tmp, index=index)
-        else:
-            frame.to_csv(tmp, index=index, compression="gzip" if suffix.endswith(".gz") else None)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if suffix in (".parquet", ".pq"):
+        _replace_atomically(target, lambda tmp: frame.to_parquet(tmp, index=index))
+    else:
+        compression = "gzip" if suffix.endswith(".gz") else None
+        _replace_atomically(
+            target, lambda tmp: frame.to_csv(tmp, index=index, compression=compression)
+        )
     return target
-
-
-def atomic_write_parquet(frame: pd.DataFrame, target: Path) -> None:
-    """Write Parquet to a temporary file beside ``target``, then rename it into place."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(text: str, target: Path) -> None:
     """Write text to a temporary file beside ``target``, then rename it into place."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _replace_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
