@@ -1179,8 +1179,6 @@ def load_tables(
     quarantine: dict[str, pd.DataFrame] = {}
     known_customers: pd.Series | None = None
     for name in bar([n for n in TABLE_NAMES if n in frames], label="validating", enabled=progress):
-        if name not in frames:
-            continue
         src = sources[name][1]
         known_orders = clean["orders"]["order_id"] if name == "order_items" else None
         table, bad, rep = _validate(
