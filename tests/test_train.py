@@ -200,3 +200,21 @@ def test_a_training_run_is_tracked_and_its_model_loads_through_mlflow(
     np.testing.assert_allclose(got, result.predict(sample))
     off = load_config(None, tracking={"enabled": False})
     assert log_training(result, bundle, off) is None
+
+
+def test_backtest_and_curves_set_the_model_beside_the_baselines(result):
+    bt = result.backtest
+    assert {"lr_roc_auc", "lr_pr_auc", "rfm_roc_auc", "rfm_pr_auc"} <= set(bt.columns)
+    test = bt[bt["fold"] == "test"].iloc[0]
+    m = result.metrics
+    assert test["roc_auc"] == pytest.approx(m.loc["model", "roc_auc"])
+    assert test["lr_roc_auc"] == pytest.approx(m.loc["logistic_regression", "roc_auc"])
+    roc = result.curves["model"]
+    assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and roc["fpr"][-1] == 1
+    assert all(np.diff(roc["tpr"]) >= 0) and all(np.diff(roc["captured"]) >= 0)
+    # the area under the thinned curve is close to the exact ROC AUC
+    assert np.trapezoid(roc["tpr"], roc["fpr"]) == pytest.approx(
+        m.loc["model", "roc_auc"], abs=0.02
+    )
+    assert "predicted" not in result.curves["rfm_heuristic"]  # a rank, not a probability
+    assert sum(result.curves["model"]["bin_rows"]) == m.loc["model", "rows"]

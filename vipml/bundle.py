@@ -6,7 +6,9 @@
 * ``calibrator.json``: the calibration as plain numbers;
 * ``feature_spec.json``: feature names, en/ko descriptions, dtypes, and the categories of each
   categorical feature as seen in training;
-* ``config.json``, ``metrics.json`` (test metrics beside the baselines), ``backtest.csv``;
+* ``config.json``, ``metrics.json`` (test metrics beside the baselines), ``backtest.csv`` (per
+  cutoff, the model beside the baselines), ``curves.json`` (ROC, gains and calibration points of
+  the test fold, for reports);
 * ``bundle.json``: task, cutoffs, horizon, notes, a fingerprint of the training data, the library
   version and the creation time.
 
@@ -71,6 +73,8 @@ class Bundle:
     metrics: pd.DataFrame
     reference: dict[str, Any]
     config: dict[str, Any]
+    backtest: pd.DataFrame | None = None
+    curves: dict[str, dict[str, list[float]]] | None = None
 
     @property
     def version(self) -> str:
@@ -133,6 +137,7 @@ def save_bundle(
         _json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
         result.backtest.to_csv(tmp / "backtest.csv", index=False)
         _json(tmp / "reference.json", result.reference)
+        _json(tmp / "curves.json", result.curves)
         _json(
             tmp / "bundle.json",
             {
@@ -178,6 +183,11 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         metrics=metrics,
         reference=json.loads((path / "reference.json").read_text(encoding="utf-8")),
         config=json.loads((path / "config.json").read_text(encoding="utf-8")),
+        backtest=pd.read_csv(path / "backtest.csv", parse_dates=["as_of"]),
+        # bundles written before curves were kept have none
+        curves=json.loads((path / "curves.json").read_text(encoding="utf-8"))
+        if (path / "curves.json").is_file()
+        else None,
     )
 
 

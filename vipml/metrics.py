@@ -69,3 +69,34 @@ def evaluate(
         out["brier"] = float(brier_score_loss(y, np.clip(s, 0, 1))) if len(y) else math.nan
         out["ece"] = expected_calibration_error(y, s)
     return out
+
+
+def curve_points(
+    y_true: np.ndarray, score: np.ndarray, *, probabilities: bool = True, points: int = 50
+) -> dict[str, list[float]]:
+    """Compact curves for plots: ROC (``fpr``, ``tpr``), gains (``contacted`` share of rows,
+    ``captured`` share of positives) and, for probabilities, calibration over ten equal-count bins
+    (``predicted``, ``observed``, ``bin_rows``). At most ``points`` + 1 points a curve."""
+    y, s = _check(y_true, score)
+    out: dict[str, list[float]] = {}
+    if not len(y) or len(np.unique(y)) < 2:
+        return out
+    order = np.argsort(-s, kind="stable")
+    hits = np.cumsum(y[order])
+    n, pos = len(y), hits[-1]
+    # ROC at the distinct thresholds, thinned to at most `points` steps
+    last = np.r_[np.flatnonzero(np.diff(s[order]) != 0), n - 1]
+    tpr = np.r_[0.0, hits[last] / pos]
+    fpr = np.r_[0.0, (last + 1 - hits[last]) / (n - pos)]
+    keep = np.unique(np.linspace(0, len(tpr) - 1, min(points + 1, len(tpr))).round().astype(int))
+    out["fpr"], out["tpr"] = fpr[keep].round(5).tolist(), tpr[keep].round(5).tolist()
+    share = np.linspace(0, 1, points + 1)
+    k = np.ceil(share * n).astype(int)
+    out["contacted"] = share.round(5).tolist()
+    out["captured"] = np.where(k > 0, hits[np.maximum(k - 1, 0)] / pos, 0.0).round(5).tolist()
+    if probabilities:
+        parts = np.array_split(np.argsort(s, kind="stable"), min(10, n))
+        out["predicted"] = [round(float(s[p].mean()), 5) for p in parts if len(p)]
+        out["observed"] = [round(float(y[p].mean()), 5) for p in parts if len(p)]
+        out["bin_rows"] = [int(len(p)) for p in parts if len(p)]
+    return out

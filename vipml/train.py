@@ -29,7 +29,7 @@ from vipml.errors import DataError, NotFittedError
 from vipml.features import build_snapshots
 from vipml.features.registry import Feature, FeatureSpec
 from vipml.labels import churn_labels, data_end, data_span, upsell_labels, vip_conversion_labels
-from vipml.metrics import evaluate
+from vipml.metrics import curve_points, evaluate
 from vipml.tables import Tables
 from vipml.windows import as_cutoff, as_cutoffs
 
@@ -476,6 +476,7 @@ class TrainResult:
     best_iteration: int
     features: list[str]
     reference: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for a feature frame with the trained columns."""
@@ -601,6 +602,10 @@ def train(
     if not np.isnan(rfm).all():
         rows["rfm_heuristic"] = evaluate(y[test], rfm[test], probabilities=False)
     metrics = pd.DataFrame(rows).T
+    curves = {"model": curve_points(y[test], prob[test])}
+    curves["logistic_regression"] = curve_points(y[test], lr[test])
+    if "rfm_heuristic" in rows:
+        curves["rfm_heuristic"] = curve_points(y[test], rfm[test], probabilities=False)
     backtest = []
     for name, mask in masks.items():
         when = X.index.get_level_values("as_of")[mask]
@@ -608,7 +613,13 @@ def train(
         for t in sorted(set(groups)):
             m = mask.copy()
             m[mask] = groups == t
-            backtest.append({"as_of": t, "fold": name, **evaluate(y[m], prob[m])})
+            row = {"as_of": t, "fold": name, **evaluate(y[m], prob[m])}
+            # the baselines on the same rows, beside the model
+            for short, base, is_prob in (("lr", lr, True), ("rfm", rfm, False)):
+                if not np.isnan(base[m]).all():
+                    b = evaluate(y[m], base[m], probabilities=is_prob)
+                    row[f"{short}_roc_auc"], row[f"{short}_pr_auc"] = b["roc_auc"], b["pr_auc"]
+            backtest.append(row)
     return TrainResult(
         booster=booster,
         calibrator=calibrator,
@@ -621,6 +632,7 @@ def train(
         best_iteration=int(booster.best_iteration or booster.current_iteration()),
         features=features,
         reference=drift_reference(X[masks["train"]], spec),
+        curves=curves,
     )
 
 
