@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= demo-output
 
-.PHONY: env demo test lint format bench clean
+.PHONY: env browser demo test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,17 @@ env: $(STAMP)
 demo: $(STAMP)
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/vipml demo --out $(OUT)
 
-test: $(STAMP)
+# The report tests open pages in the distribution's Chromium with a Korean font (fonts-nanum);
+# installed once, as root or through sudo.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi nanum; then :; else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "make browser: needs root to install chromium and fonts-nanum; report browser tests will skip"; exit 0; fi; \
+	  echo "make browser: installing chromium and fonts-nanum"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-nanum >/dev/null; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
 

@@ -73,12 +73,12 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace, *, progress: bool = True):
+def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
     """Tables from --data, the config's data_dir, or the config's generated retailer."""
     from vipml.config import load_config
     from vipml.tables import load_tables
 
-    config = load_config(args.config)
+    config = config if config is not None else load_config(args.config)
     if args.data is None and config.data_dir is None and config.generated is not None:
         from vipml.datasets import make_retailer
 
@@ -179,6 +179,67 @@ def cmd_score(args: argparse.Namespace) -> int:
     print(f"drift:     {drift_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"targets:   {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the driver report for marketers: one self-contained HTML page."""
+    from vipml.bundle import load_bundle
+    from vipml.config import load_config
+    from vipml.report import build_report, write_report
+    from vipml.score import scoring_config
+    from vipml.tracking import log_report
+
+    started = time.perf_counter()
+    bundle = load_bundle(args.bundle)
+    config = scoring_config(bundle, load_config(args.config) if args.config else None)
+    if args.data is None and config.data_dir is None and config.generated is None:
+        from vipml.errors import ConfigError
+
+        raise ConfigError(
+            f"bundle {bundle.version} does not say where its data is\n"
+            "Fix: pass --data DIR (or --config FILE with data_dir)"
+        )
+    (tables, validation), config = _load(args, progress=not args.quiet, config=config)
+    targets = None
+    if args.targets:
+        from vipml.tables import read_frame
+
+        targets = read_frame(args.targets)
+    data = build_report(
+        tables,
+        bundle,
+        as_of=args.as_of,
+        config=config,
+        validation=validation,
+        targets=targets,
+        campaign=args.campaign,
+        progress=not args.quiet,
+    )
+    langs = [x.strip() for x in args.lang.split(",") if x.strip()]
+    outs = []
+    for lang in langs:
+        out = Path(args.out)
+        if len(langs) > 1:
+            out = out.with_name(f"{out.stem}.{lang}{out.suffix or '.html'}")
+        outs.append(write_report(data, out, lang=lang))
+    a = data.pareto.attrs
+    logged = log_report(
+        outs,
+        bundle,
+        config,
+        args.as_of,
+        {
+            "vip_customer_share": a.get("vip_customer_share", 0.0),
+            "vip_revenue_share": a.get("vip_revenue_share", 0.0),
+            "customers": a.get("customers", 0),
+        },
+    )
+    if logged:
+        print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    for out in outs:
+        print(f"report:    {out}")
     return 0
 
 
@@ -296,6 +357,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
     p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
     p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("report", cmd_report, "Write the driver report for marketers (self-contained HTML).")
+    p.add_argument(
+        "--bundle", required=True, metavar="DIR", help="a bundle folder from vipml train"
+    )
+    p.add_argument(
+        "--data", metavar="DIR", help="folder of <table>.parquet|csv files (default: the bundle's)"
+    )
+    p.add_argument(
+        "--as-of", required=True, metavar="DATE", help="cutoff: the report reads rows before it"
+    )
+    p.add_argument(
+        "--lang",
+        default="en",
+        metavar="en|ko",
+        help="language of the page: en or ko; 'en,ko' writes both (default: en)",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
+    p.add_argument(
+        "--config", metavar="FILE", help="YAML config (adapters, score and report sections)"
+    )
+    p.add_argument(
+        "--targets", metavar="FILE", help="a target list from vipml score (default: score now)"
+    )
+    p.add_argument(
+        "--campaign", metavar="DIR", help="results of vipml campaign, for a campaign section"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")

@@ -387,6 +387,25 @@ class ScoreConfig(StrictModel):
     driver_plays: dict[str, Play] = Field(default_factory=_default_driver_plays)
 
 
+class ReportConfig(StrictModel):
+    """The driver report for marketers."""
+
+    min_group: int = Field(
+        30,
+        ge=1,
+        description="Groups (segments, VIPs, converters) with fewer customers are suppressed in tables.",
+    )
+    top_drivers: int = Field(8, ge=1, le=30, description="Drivers shown in the report.")
+    curves: int = Field(
+        4, ge=0, le=12, description="Top drivers that get a score-along-value plot."
+    )
+    sample: int = Field(
+        50_000,
+        ge=1_000,
+        description="Customers (seeded sample) used for model contributions; comparisons use all.",
+    )
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -408,6 +427,7 @@ class Config(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     undated_customers_known: bool = Field(
         False,
         description="Customers rows without signup_at are known at every cutoff (a list of existing "

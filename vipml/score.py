@@ -64,6 +64,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
     merged = trained.model_copy(
         update={
             "score": config.score,
+            "report": config.report,
             "tables": config.tables,
             "data_dir": config.data_dir,
             "timezone": config.timezone,

@@ -1269,3 +1269,18 @@ def write_frame(
 def atomic_write_text(text: str, target: Path) -> None:
     """Write text to a temporary file beside ``target``, then rename it into place."""
     _replace_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_frame(source: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a frame written by :func:`write_frame` (Parquet or CSV, by the suffix)."""
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(
+            f"cannot read '{path}': no such file\nFix: give the path of an existing file"
+        )
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path)
+    raise DataError(f"cannot read '{path}': use a .parquet or .csv file")

@@ -169,3 +169,23 @@ def log_scoring(
             mlflow.log_text(result.drift.to_frame().to_csv(), "drift.csv")
             mlflow.log_text(result.summary(), "summary.txt")
             return {"run_id": run.info.run_id, "tracking_uri": uri}
+
+
+def log_report(
+    paths: list[Path], bundle: Any, config: Config, as_of: Any, summary: dict[str, float]
+) -> dict[str, str] | None:
+    """Log driver reports (the HTML pages) beside the model's runs, with their headline figures."""
+    uri = tracking_uri(config)
+    if uri is None:
+        return None
+    with _caller_environment():
+        mlflow = _mlflow(uri)
+        task = bundle.info.get("task", "vip")
+        experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
+        with mlflow.start_run(experiment_id=experiment, run_name=f"report-{bundle.version}") as run:
+            mlflow.set_tags({"vipml.kind": "report", "vipml.bundle": bundle.version})
+            mlflow.log_params({"as_of": str(as_of), "model_version": bundle.version})
+            mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+            for path in paths:
+                mlflow.log_artifact(str(path), artifact_path="reports")
+            return {"run_id": run.info.run_id, "tracking_uri": uri}

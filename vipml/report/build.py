@@ -1,0 +1,253 @@
+"""Gather everything a driver report shows, once, in no language; ``render`` words it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vipml.bundle import Bundle
+from vipml.config import Config
+from vipml.errors import DataError
+from vipml.explain import (
+    driver_curves,
+    driver_plays,
+    global_drivers,
+    pareto,
+    segment_profiles,
+    vip_comparison,
+)
+from vipml.features import build_features
+from vipml.progress import progress as progress_bar
+from vipml.score import _offer_rows, score, scoring_config
+from vipml.tables import Tables, ValidationReport
+from vipml.windows import as_cutoff
+
+
+@dataclass
+class ReportData:
+    """What the report shows, before it is put into words."""
+
+    task: str
+    version: str
+    as_of: pd.Timestamp
+    currency: str
+    lib_version: str
+    min_group: int
+    vip_rule: dict[str, Any]
+    pareto: pd.DataFrame
+    drivers: pd.DataFrame
+    curves: pd.DataFrame
+    plays: pd.DataFrame
+    drivers_rows: int
+    vip_vs_regular: pd.DataFrame
+    converters: pd.DataFrame | None
+    converters_window: tuple[pd.Timestamp, pd.Timestamp]
+    converters_counts: tuple[int, int]
+    converters_missing: str | None
+    metrics: pd.DataFrame
+    curves_test: dict[str, dict[str, list[float]]]
+    backtest: pd.DataFrame
+    segments: pd.DataFrame
+    targets_by_tier: pd.DataFrame
+    targets_counts: dict[str, float]
+    warnings: list[str]
+    validation: pd.DataFrame
+    campaign: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _sample(X: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of at most ``n`` rows, in the frame's own order."""
+    if len(X) <= n:
+        return X
+    rng = np.random.default_rng(seed)
+    return X.iloc[np.sort(rng.choice(len(X), size=n, replace=False))]
+
+
+def validation_table(report: ValidationReport | None) -> pd.DataFrame:
+    """One row per table: rows in, kept, set aside, the reasons with counts, returns kept."""
+    rows = []
+    for name, t in report.tables.items() if report else []:
+        rows.append(
+            {
+                "table": name,
+                "rows_in": t.rows_in,
+                "kept": t.rows_kept,
+                "set_aside": int(sum(t.quarantined.values())),
+                "reasons": dict(sorted(t.quarantined.items())),
+                "returns": int(t.returns + t.cancellations),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["table", "rows_in", "kept", "set_aside", "reasons", "returns"]
+    )
+
+
+def read_campaign(folder: str | Path) -> dict[str, Any]:
+    """The files ``vipml campaign --out DIR`` wrote: ``campaign.json``, ``ab.csv``, ``kpis.csv``."""
+    folder = Path(folder)
+    summary_path = folder / "campaign.json"
+    if not summary_path.is_file():
+        raise DataError(
+            f"{folder} holds no campaign results (no campaign.json)\n"
+            "Fix: run 'vipml campaign --targets FILE --after DATE --out DIR' first and pass that DIR"
+        )
+    out: dict[str, Any] = {"summary": json.loads(summary_path.read_text(encoding="utf-8"))}
+    for name in ("ab", "kpis", "roi"):
+        path = folder / f"{name}.csv"
+        out[name] = pd.read_csv(path) if path.is_file() else None
+    return out
+
+
+def build_report(
+    tables: Tables,
+    bundle: Bundle,
+    *,
+    as_of: object,
+    config: Config | None = None,
+    validation: ValidationReport | None = None,
+    targets: pd.DataFrame | None = None,
+    campaign: str | Path | None = None,
+    progress: bool = False,
+) -> ReportData:
+    """Everything the driver report shows, computed from data strictly before ``as_of``.
+
+    Parameters
+    ----------
+    tables, bundle
+        The validated tables and the trained model.
+    as_of
+        The report's cutoff: features, VIP status and the target list read rows before it; the
+        converters comparison reads the last full horizon before it.
+    config
+        Data and score sections (the bundle's own config otherwise); ``report`` sets the minimum
+        group size, the number of drivers and the sample size for contributions.
+    validation
+        The loader's report, for the section on rows set aside.
+    targets
+        A target list from ``vipml score``; scored here when not given.
+    campaign
+        A folder written by ``vipml campaign``, for the campaign section.
+    """
+    from vipml import __version__
+
+    cutoff = as_cutoff(as_of)
+    cfg = scoring_config(bundle, config)
+    rc = cfg.report
+    task = str(bundle.info.get("task", "vip"))
+    stages = ["targets", "features", "pareto", "drivers", "comparisons", "segments"]
+    steps = iter(progress_bar(stages, label="report", enabled=progress))
+    next(steps)
+    warnings: list[str] = []
+    if targets is None:
+        result = score(tables, bundle, as_of=cutoff, config=cfg)
+        targets, warnings = result.targets, list(result.warnings)
+    next(steps)
+    X = build_features(tables, as_of=cutoff, config=cfg)
+    next(steps)
+
+    share = pareto(tables, as_of=cutoff, config=cfg)
+    next(steps)
+
+    X_model = _offer_rows(X, cfg.score)[0] if task == "upsell" else X
+    sample = _sample(X_model, rc.sample, cfg.seed)
+    drivers = global_drivers(bundle, sample, top=rc.top_drivers)
+    numeric = [
+        f
+        for f in drivers["feature"]
+        if f in sample and pd.api.types.is_numeric_dtype(sample[f]) and sample[f].nunique() > 2
+    ][: rc.curves]
+    curves = driver_curves(bundle, sample, numeric) if numeric else pd.DataFrame()
+    plays = driver_plays(drivers, cfg)
+    next(steps)
+
+    compared = vip_comparison(
+        tables, as_of=cutoff, config=cfg, bundle=bundle, min_group=rc.min_group
+    )
+    horizon = int(bundle.info.get("horizon_days") or cfg.labels.horizon_days)
+    start = (cutoff - pd.Timedelta(days=horizon)).floor("D")
+    converters, missing, counts = None, None, (0, 0)
+    try:
+        earlier = vip_comparison(
+            tables,
+            as_of=start,
+            config=cfg,
+            bundle=bundle,
+            min_group=rc.min_group,
+            horizon_days=horizon,
+        )
+    except DataError as exc:
+        earlier, missing = {}, str(exc).splitlines()[0]
+    if "converters_vs_not" in earlier:
+        converters = earlier["converters_vs_not"]
+        first = converters.iloc[0] if len(converters) else None
+        if first is not None:
+            counts = (int(first["n_group"]), int(first["n_rest"]))
+    elif missing is None:
+        notes = earlier.get("notes")
+        missing = (
+            str(notes.iloc[0, 0])
+            if isinstance(notes, pd.DataFrame) and len(notes)
+            else "the data does not cover the period"
+        )
+    next(steps)
+
+    best = targets[targets["offer_rank"] == 1] if "offer_rank" in targets else targets
+    profiles = segment_profiles(best, X, min_group=rc.min_group)
+    t = targets
+    by_tier = (
+        t.assign(
+            treatment=t["group"].eq("treatment"),
+            control=t["group"].eq("control"),
+        )
+        .groupby("tier", sort=True)
+        .agg(
+            rows=("score", "size"),
+            selected=("selected", "sum"),
+            treatment=("treatment", "sum"),
+            control=("control", "sum"),
+            score=("score", "mean"),
+        )
+        .reset_index()
+    )
+    counts_t = {
+        "rows": len(t),
+        "selected": int(t["selected"].sum()),
+        "treatment": int(t["group"].eq("treatment").sum()),
+        "control": int(t["group"].eq("control").sum()),
+        "value": float(t.loc[t["group"].eq("treatment"), "expected_value"].sum()),
+    }
+    next(steps, None)
+    return ReportData(
+        task=task,
+        version=bundle.version,
+        as_of=cutoff,
+        currency=cfg.currency,
+        lib_version=__version__,
+        min_group=rc.min_group,
+        vip_rule=cfg.vip.model_dump(mode="json"),
+        pareto=share,
+        drivers=drivers,
+        curves=curves,
+        plays=plays,
+        drivers_rows=len(sample),
+        vip_vs_regular=compared["vip_vs_regular"],
+        converters=converters,
+        converters_window=(start, cutoff),
+        converters_counts=counts,
+        converters_missing=missing,
+        metrics=bundle.metrics,
+        curves_test=bundle.curves or {},
+        backtest=bundle.backtest if bundle.backtest is not None else pd.DataFrame(),
+        segments=profiles,
+        targets_by_tier=by_tier,
+        targets_counts=counts_t,
+        warnings=warnings,
+        validation=validation_table(validation),
+        campaign=read_campaign(campaign) if campaign else None,
+    )

@@ -1,0 +1,837 @@
+"""Put a report's data into words: one self-contained HTML page per language.
+
+Every word comes from the translation tables in ``locales/<lang>.json``; the page template holds
+markup and placeholders only. Feature descriptions come from the feature registry (``en``/``ko``),
+plays from the config's playbook. Charts are inline SVG, so the page opens without a network.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from functools import cache
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vipml.errors import ConfigError
+from vipml.report.build import ReportData
+from vipml.report.charts import NEGATIVE, POSITIVE, Series, bar_chart, line_chart
+
+LANGUAGES = ("en", "ko")
+
+
+@cache
+def locale(lang: str) -> dict[str, str]:
+    """The translation table of ``lang``."""
+    if lang not in LANGUAGES:
+        raise ConfigError(
+            f"no translation for language '{lang}'\nFix: use one of {', '.join(LANGUAGES)}"
+        )
+    text = resources.files("vipml.report").joinpath(f"locales/{lang}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def template() -> Template:
+    """The page skeleton (markup and ``$placeholders`` only)."""
+    return Template(resources.files("vipml.report").joinpath("template.html").read_text("utf-8"))
+
+
+class Words:
+    """Translated text of one language, with the number formats the report uses."""
+
+    def __init__(self, lang: str, currency: str) -> None:
+        self.lang = lang
+        self.table = locale(lang)
+        self.currency = currency
+
+    def __call__(self, key: str, **values: Any) -> str:
+        try:
+            text = self.table[key]
+        except KeyError:
+            raise KeyError(
+                f"translation key '{key}' is missing from locales/{self.lang}.json"
+            ) from None
+        return text.format(**values) if values else text
+
+    def has(self, key: str) -> bool:
+        return key in self.table
+
+    def pct(self, v: float, digits: int = 1) -> str:
+        return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
+
+    def num(self, v: float, digits: int = 0) -> str:
+        return "–" if v is None or not math.isfinite(v) else f"{v:,.{digits}f}"
+
+    def money(self, v: float) -> str:
+        return "–" if v is None or not math.isfinite(v) else f"{v:,.0f} {self.currency}"
+
+    def value(self, v: Any, unit: str = "") -> str:
+        """A feature value by its unit."""
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return "–"
+        if isinstance(v, str):
+            return v
+        if unit == "currency":
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+        if unit in ("ratio", "share"):
+            return self.pct(v)
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.3g}"
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    numeric: Sequence[int] = (),
+    classes: Sequence[str] | None = None,
+    cls: str = "",
+) -> str:
+    head = "".join(
+        f"<th{' class=num' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
+    body = []
+    for r, row in enumerate(rows):
+        cells = "".join(
+            f"<td{' class=num' if i in numeric else ''}>{escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        row_cls = f' class="{classes[r]}"' if classes and classes[r] else ""
+        body.append(f"<tr{row_cls}>{cells}</tr>")
+    c = f' class="{cls}"' if cls else ""
+    return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _p(text: str, cls: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f"<p{c}>{escape(text)}</p>"
+
+
+def _figure(svg: str, caption: str = "") -> str:
+    cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return f"<figure>{svg}{cap}</figure>"
+
+
+def _desc(row: pd.Series, w: Words) -> str:
+    text = row.get(f"description_{w.lang}")
+    return str(text) if isinstance(text, str) and text else str(row["feature"])
+
+
+def _date(t: pd.Timestamp) -> str:
+    return f"{pd.Timestamp(t):%Y-%m-%d}"
+
+
+def _rule(d: ReportData, w: Words) -> str:
+    r = d.vip_rule
+    days = r.get("window_days", 365)
+    if r.get("rule") == "threshold":
+        return w("rule.threshold", threshold=w.money(float(r.get("threshold") or 0)), days=days)
+    if r.get("rule") == "tier":
+        return w(
+            "rule.tier", column=r.get("tier_column"), values=", ".join(r.get("tier_values", []))
+        )
+    return w("rule.top_share", share=w.pct(float(r.get("share", 0.1)), 0), days=days)
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def headline(d: ReportData, w: Words) -> str:
+    a = d.pareto.attrs
+    days = int(d.vip_rule.get("window_days", 365))
+    customers = int(a.get("customers", 0))
+    vip_share, rev_share = (
+        float(a.get("vip_customer_share", 0.0)),
+        float(a.get("vip_revenue_share", 0.0)),
+    )
+    vips = round(vip_share * customers)
+    parts = []
+    if vips:
+        parts.append(
+            _p(
+                w(
+                    "headline.text",
+                    vips=w.num(vips),
+                    customers=w.num(customers),
+                    vip_share=w.pct(vip_share),
+                    rule=_rule(d, w),
+                    days=days,
+                    vip_revenue_share=w.pct(rev_share),
+                    ratio=w.num(rev_share / vip_share, 1) if vip_share else "–",
+                )
+            )
+        )
+    else:
+        parts.append(_p(w("headline.no_vips", rule=_rule(d, w), as_of=_date(d.as_of))))
+    cards = [
+        (w.num(customers), w("headline.card.customers")),
+        (w.num(vips), w("headline.card.vips")),
+        (w.money(float(a.get("revenue", math.nan))), w("headline.card.revenue", days=days)),
+        (w.pct(rev_share), w("headline.card.vip_revenue")),
+    ]
+    parts.append(
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="value">{escape(v)}</div><div class="label">{escape(k)}</div></div>'
+            for v, k in cards
+        )
+        + "</div>"
+    )
+    p = d.pareto
+    if len(p):
+        svg = line_chart(
+            [
+                Series(
+                    w("pareto.curve"), p["customer_share"].tolist(), p["revenue_share"].tolist()
+                ),
+                Series(w("pareto.equal"), [0.0, 1.0], [0.0, 1.0], dashed=True),
+            ],
+            title=w("pareto.title"),
+            x_label=w("pareto.x"),
+            y_label=w("pareto.y"),
+            x_fmt=lambda v: w.pct(v, 0),
+            y_fmt=lambda v: w.pct(v, 0),
+            x_range=(0, 1),
+            y_range=(0, 1),
+        )
+        parts.append(_figure(svg, w("pareto.title")))
+    return "".join(parts)
+
+
+def drivers(d: ReportData, w: Words) -> str:
+    dr = d.drivers
+    if not len(dr):
+        return _p(w("none"))
+    labels = [_desc(r, w) for _, r in dr.iterrows()]
+    signed = (dr["mean_abs_contribution"] * np.where(dr["direction"] < 0, -1, 1)).tolist()
+    colors = [NEGATIVE if s < 0 else POSITIVE for s in signed]
+    svg = bar_chart(
+        labels,
+        dr["mean_abs_contribution"].tolist(),
+        title=w("drivers.chart"),
+        value_fmt=lambda v: f"{v:.3f}",
+        colors=colors,
+    )
+    plays = d.plays.set_index("feature") if len(d.plays) else pd.DataFrame()
+    rows = []
+    for (_, r), label in zip(dr.iterrows(), labels, strict=True):
+        direction = {1: "direction.up", -1: "direction.down"}.get(
+            int(r["direction"]), "direction.mixed"
+        )
+        play = plays.loc[r["feature"]] if r["feature"] in plays.index else None
+        play_text = str(play[f"play_{w.lang}"]) if play is not None else ""
+        offer = (
+            w(f"offer.{play['offer_type']}")
+            if play is not None and w.has(f"offer.{play['offer_type']}")
+            else ""
+        )
+        rows.append(
+            [int(r["rank"]), label, w.pct(float(r["share"])), w(direction), play_text, offer]
+        )
+    parts = [
+        _p(w("drivers.text", customers=w.num(d.drivers_rows))),
+        _figure(svg),
+        f"<h3>{escape(w('plays.title'))}</h3>",
+        _p(w("plays.text")),
+        _table(
+            [
+                w("drivers.col.rank"),
+                w("drivers.col.signal"),
+                w("drivers.col.share"),
+                w("drivers.col.direction"),
+                w("drivers.col.play"),
+                w("drivers.col.offer"),
+            ],
+            rows,
+            numeric=(0, 2),
+            cls="drivers",
+        ),
+    ]
+    c = d.curves
+    if len(c):
+        parts += [f"<h3>{escape(w('curves.title'))}</h3>", _p(w("curves.text"))]
+        figs = []
+        desc = dict(zip(dr["feature"], labels, strict=True))
+        for feature, part in c.groupby("feature", sort=False):
+            part = part.sort_values("bin")
+            label = desc.get(feature, feature)
+            ticks = part["label"].astype(str).tolist()
+            svg = line_chart(
+                [Series(label, list(range(len(part))), part["mean_score"].tolist(), markers=True)],
+                title=w("curves.chart", feature=label),
+                x_label=label,
+                y_label=w("curves.y"),
+                x_fmt=_index_fmt(ticks),
+                y_fmt=lambda v: w.pct(v, 1),
+                x_range=(0, max(len(part) - 1, 1)),
+                width=420,
+                height=280,
+            )
+            figs.append(_figure(svg, w("curves.chart", feature=label)))
+        parts.append('<div class="charts">' + "".join(figs) + "</div>")
+    return "".join(parts)
+
+
+def _index_fmt(labels: list[str]) -> Callable[[float], str]:
+    def fmt(v: float) -> str:
+        i = int(round(v))
+        return labels[i] if 0 <= i < len(labels) and abs(v - i) < 1e-9 else ""
+
+    return fmt
+
+
+def _comparison(
+    table: pd.DataFrame, w: Words, d: ReportData, *, converters: bool, limit: int = 15
+) -> str:
+    if table is None or not len(table):
+        return _p(w("none"))
+    tested = table[~table.get("suppressed", pd.Series(False, index=table.index)).astype(bool)]
+    shown = table.head(limit)
+    keys = (
+        (
+            "compare.col.median_conv",
+            "compare.col.median_nonconv",
+            "compare.col.mean_conv",
+            "compare.col.mean_nonconv",
+        )
+        if converters
+        else (
+            "compare.col.median_group",
+            "compare.col.median_rest",
+            "compare.col.mean_group",
+            "compare.col.mean_rest",
+        )
+    )
+    rows, classes = [], []
+    for _, r in shown.iterrows():
+        unit = str(r.get("unit", "") or "")
+        if bool(r.get("suppressed", False)):
+            rows.append([_desc(r, w), w("suppressed", min=d.min_group), "", "", "", "", "", "", ""])
+            classes.append("suppressed")
+            continue
+        rows.append(
+            [
+                _desc(r, w),
+                w.value(r["median_group"], unit),
+                w.value(r["median_rest"], unit),
+                w.value(r["mean_group"], unit),
+                w.value(r["mean_rest"], unit),
+                w.num(float(r["ratio"]), 2) if pd.notna(r["ratio"]) else "–",
+                f"{float(r['effect_size']):+.2f}" if pd.notna(r["effect_size"]) else "–",
+                _pvalue(float(r["p_adjusted"])),
+                w("yes") if bool(r["significant"]) else w("no"),
+            ]
+        )
+        classes.append("")
+    headers = [
+        w("compare.col.signal"),
+        *(w(k) for k in keys),
+        w("compare.col.ratio"),
+        w("compare.col.effect"),
+        w("compare.col.p"),
+        w("compare.col.significant"),
+    ]
+    note = _p(w("compare.showing", shown=len(shown), tests=len(tested)), "note")
+    return (
+        _table(headers, rows, numeric=(1, 2, 3, 4, 5, 6, 7), classes=classes, cls="compare") + note
+    )
+
+
+def _pvalue(p: float) -> str:
+    if not math.isfinite(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def compare(d: ReportData, w: Words) -> str:
+    vip = d.vip_vs_regular
+    tests = (
+        int((~vip.get("suppressed", pd.Series(False, index=vip.index)).astype(bool)).sum())
+        if len(vip)
+        else 0
+    )
+    parts = [
+        _p(w("compare.text", as_of=_date(d.as_of), tests=tests)),
+        _comparison(vip, w, d, converters=False),
+        f"<h3>{escape(w('compare.converters.title'))}</h3>",
+    ]
+    start, end = d.converters_window
+    if d.converters is not None:
+        conv, rest = d.converters_counts
+        parts.append(
+            _p(
+                w(
+                    "compare.converters.text",
+                    start=_date(start),
+                    end=_date(end),
+                    converters=w.num(conv),
+                    rest=w.num(rest),
+                )
+            )
+        )
+        parts.append(_comparison(d.converters, w, d, converters=True))
+    else:
+        parts.append(_p(w("compare.converters.missing", reason=d.converters_missing or ""), "note"))
+    return "".join(parts)
+
+
+def quality(d: ReportData, w: Words) -> str:
+    m = d.metrics
+    outcome = w(f"outcome.{d.task}")
+    model = m.loc["model"] if "model" in m.index else None
+    parts = []
+    if model is None:
+        return _p(w("none"))
+
+    def get(name: str, col: str) -> float:
+        return float(m.loc[name, col]) if name in m.index and col in m else math.nan
+
+    parts.append(
+        _p(
+            w(
+                "quality.text.base",
+                positives=w.num(float(model["positives"])),
+                rows=w.num(float(model["rows"])),
+                base_rate=w.pct(float(model["base_rate"]), 2),
+                outcome=outcome,
+            )
+        )
+    )
+    parts.append(
+        _p(
+            w(
+                "quality.text.top",
+                share=w.pct(0.10, 0),
+                capture=w.pct(get("model", "capture_10")),
+                outcome=outcome,
+                lift=w.num(get("model", "lift_10"), 1),
+                rfm_capture=w.pct(get("rfm_heuristic", "capture_10")),
+                lr_capture=w.pct(get("logistic_regression", "capture_10")),
+            )
+        )
+    )
+    auc = get("model", "roc_auc")
+    parts.append(
+        _p(
+            w(
+                "quality.text.auc",
+                auc=w.num(auc, 3),
+                outcome=outcome,
+                auc_pct=w.pct(auc, 0),
+                rfm_auc=w.pct(get("rfm_heuristic", "roc_auc"), 0),
+            )
+        )
+    )
+    if math.isfinite(get("model", "ece")):
+        parts.append(_p(w("quality.text.calibration", ece=w.num(get("model", "ece") * 100, 1))))
+    rows = []
+    for name in m.index:
+        rows.append(
+            [
+                w(f"scorer.{name}") if w.has(f"scorer.{name}") else name,
+                w.num(get(name, "roc_auc"), 3),
+                w.num(get(name, "pr_auc"), 3),
+                w.num(get(name, "lift_10"), 2),
+                w.pct(get(name, "capture_10")),
+                w.num(get(name, "brier"), 4),
+            ]
+        )
+    parts.append(
+        _table(
+            [
+                w("quality.col.scorer"),
+                w("quality.col.roc"),
+                w("quality.col.pr"),
+                w("quality.col.lift"),
+                w("quality.col.capture"),
+                w("quality.col.brier"),
+            ],
+            rows,
+            numeric=(1, 2, 3, 4, 5),
+            cls="quality",
+        )
+    )
+    figs = []
+    cv = d.curves_test
+    names = [n for n in ("model", "logistic_regression", "rfm_heuristic") if cv.get(n)]
+
+    def label(n: str) -> str:
+        return w(f"scorer.{n}")
+
+    pct0 = lambda v: w.pct(v, 0)  # noqa: E731
+    if names and "fpr" in cv[names[0]]:
+        series = [Series(label(n), cv[n]["fpr"], cv[n]["tpr"]) for n in names]
+        series.append(Series(w("scorer.random"), [0, 1], [0, 1], dashed=True))
+        figs.append(
+            _figure(
+                line_chart(
+                    series,
+                    title=w("roc.title"),
+                    x_label=w("roc.x"),
+                    y_label=w("roc.y", outcome=outcome),
+                    x_fmt=pct0,
+                    y_fmt=pct0,
+                    x_range=(0, 1),
+                    y_range=(0, 1),
+                ),
+                w("roc.title"),
+            )
+        )
+        series = [Series(label(n), cv[n]["contacted"], cv[n]["captured"]) for n in names]
+        series.append(Series(w("scorer.random"), [0, 1], [0, 1], dashed=True))
+        figs.append(
+            _figure(
+                line_chart(
+                    series,
+                    title=w("gains.title"),
+                    x_label=w("gains.x"),
+                    y_label=w("gains.y", outcome=outcome),
+                    x_fmt=pct0,
+                    y_fmt=pct0,
+                    x_range=(0, 1),
+                    y_range=(0, 1),
+                ),
+                w("gains.title"),
+            )
+        )
+    if cv.get("model", {}).get("predicted"):
+        c = cv["model"]
+        top = max(max(c["predicted"]), max(c["observed"]), 0.01)
+        top = min(1.0, top * 1.1)
+        figs.append(
+            _figure(
+                line_chart(
+                    [
+                        Series(label("model"), c["predicted"], c["observed"], markers=True),
+                        Series(w("calibration.perfect"), [0, top], [0, top], dashed=True),
+                    ],
+                    title=w("calibration.title"),
+                    x_label=w("calibration.x"),
+                    y_label=w("calibration.y"),
+                    x_fmt=pct0,
+                    y_fmt=pct0,
+                    x_range=(0, top),
+                    y_range=(0, top),
+                ),
+                w("calibration.title"),
+            )
+        )
+    bt = d.backtest
+    if len(bt) and "roc_auc" in bt:
+        bt = bt.sort_values("as_of").reset_index(drop=True)
+        ticks = [_date(t) for t in bt["as_of"]]
+        x = list(range(len(bt)))
+        series = [Series(label("model"), x, bt["roc_auc"].tolist(), markers=True)]
+        for col, n in (("lr_roc_auc", "logistic_regression"), ("rfm_roc_auc", "rfm_heuristic")):
+            if col in bt:
+                series.append(Series(label(n), x, bt[col].tolist(), markers=True, dashed=True))
+        every = max(1, math.ceil(len(ticks) / 6))
+        shown = [t if i % every == 0 else "" for i, t in enumerate(ticks)]
+        figs.append(
+            _figure(
+                line_chart(
+                    series,
+                    title=w("backtest.title"),
+                    x_label=w("backtest.x"),
+                    y_label=w("backtest.y"),
+                    x_fmt=_index_fmt(shown),
+                    y_fmt=lambda v: f"{v:.2f}",
+                    x_range=(0, max(len(bt) - 1, 1)),
+                ),
+                w("backtest.title"),
+            )
+        )
+        parts.append(
+            _p(
+                w(
+                    "quality.text.backtest",
+                    n=len(ticks),
+                    first=ticks[0],
+                    last=ticks[-1],
+                )
+            )
+        )
+    parts.append('<div class="charts">' + "".join(figs) + "</div>")
+    return "".join(parts)
+
+
+def segments(d: ReportData, w: Words) -> str:
+    s = d.segments
+    if not len(s):
+        return _p(w("none"))
+    supp = s.get("suppressed", pd.Series(False, index=s.index)).astype(bool)
+    names = [w(f"segment.{k}") if w.has(f"segment.{k}") else str(k) for k in s["segment"]]
+    rows, classes = [], []
+    for (_, r), name, hidden in zip(s.iterrows(), names, supp, strict=True):
+        offer = w(f"offer.{r['offer_type']}") if w.has(f"offer.{r['offer_type']}") else ""
+        if hidden:
+            rows.append(
+                [
+                    name,
+                    w("suppressed", min=d.min_group),
+                    "",
+                    "",
+                    "",
+                    "",
+                    str(r[f"play_{w.lang}"]),
+                    offer,
+                ]
+            )
+            classes.append("suppressed")
+            continue
+        rows.append(
+            [
+                name,
+                w.num(float(r["customers"])),
+                w.pct(float(r["share"])),
+                w.pct(float(r["mean_score"])),
+                w.num(float(r["selected"])),
+                w.money(float(r["expected_value"])),
+                str(r[f"play_{w.lang}"]),
+                offer,
+            ]
+        )
+        classes.append("")
+    visible = s[~supp]
+    svg = bar_chart(
+        [n for n, h in zip(names, supp, strict=True) if not h],
+        visible["customers"].astype(float).tolist(),
+        title=w("segments.chart"),
+        value_fmt=lambda v: w.num(v),
+        label_width=180,
+    )
+    return "".join(
+        [
+            _p(w("segments.text")),
+            _table(
+                [
+                    w("segments.col.segment"),
+                    w("segments.col.customers"),
+                    w("segments.col.share"),
+                    w("segments.col.score"),
+                    w("segments.col.selected"),
+                    w("segments.col.value"),
+                    w("segments.col.play"),
+                    w("segments.col.offer"),
+                ],
+                rows,
+                numeric=(1, 2, 3, 4, 5),
+                classes=classes,
+                cls="segments",
+            ),
+            _figure(svg, w("segments.chart")) if len(visible) else "",
+        ]
+    )
+
+
+def targets(d: ReportData, w: Words) -> str:
+    c = d.targets_counts
+    parts = [
+        _p(
+            w(
+                "targets.text",
+                rows=w.num(c["rows"]),
+                as_of=_date(d.as_of),
+                selected=w.num(c["selected"]),
+                treatment=w.num(c["treatment"]),
+                control=w.num(c["control"]),
+                value=w.money(c["value"]),
+            )
+        )
+    ]
+    rows = [
+        [
+            str(r["tier"]),
+            w.num(float(r["rows"])),
+            w.num(float(r["selected"])),
+            w.num(float(r["treatment"])),
+            w.num(float(r["control"])),
+            w.pct(float(r["score"])),
+        ]
+        for _, r in d.targets_by_tier.iterrows()
+    ]
+    parts.append(
+        _table(
+            [
+                w("targets.col.tier"),
+                w("targets.col.rows"),
+                w("targets.col.selected"),
+                w("targets.col.treatment"),
+                w("targets.col.control"),
+                w("targets.col.score"),
+            ],
+            rows,
+            numeric=(1, 2, 3, 4, 5),
+            cls="targets",
+        )
+    )
+    if d.warnings:
+        # checks are produced by the scorer in English; they are listed as the scorer wrote them
+        items = "".join(f"<li>{escape(x)}</li>" for x in d.warnings)
+        parts.append(f'<div class="warning">{escape(w("targets.warnings"))}<ul>{items}</ul></div>')
+    return "".join(parts)
+
+
+def validation(d: ReportData, w: Words) -> str:
+    v = d.validation
+    if not len(v):
+        return _p(w("validation.none"))
+    parts = [_p(w("validation.text") if v["set_aside"].sum() else w("validation.none"))]
+    rows = [
+        [
+            str(r["table"]),
+            w.num(float(r["rows_in"])),
+            w.num(float(r["kept"])),
+            w.num(float(r["set_aside"])),
+            ", ".join(f"{k}: {n:,}" for k, n in r["reasons"].items()) or "–",
+            w.num(float(r["returns"])),
+        ]
+        for _, r in v.iterrows()
+    ]
+    parts.append(
+        _table(
+            [
+                w("validation.col.table"),
+                w("validation.col.rows_in"),
+                w("validation.col.kept"),
+                w("validation.col.set_aside"),
+                w("validation.col.reasons"),
+                w("validation.col.returns"),
+            ],
+            rows,
+            numeric=(1, 2, 3, 5),
+            cls="validation",
+        )
+    )
+    return "".join(parts)
+
+
+def campaign(d: ReportData, w: Words) -> str:
+    c = d.campaign or {}
+    s = c.get("summary", {})
+    parts = [
+        _p(
+            w(
+                "campaign.text",
+                after=str(s.get("after", ""))[:10],
+                horizon=s.get("horizon_days", ""),
+            )
+        )
+    ]
+    for text in s.get("warnings", []):
+        parts.append(
+            f'<div class="warning">{escape(w("campaign.warning"))}: {escape(str(text))}</div>'
+        )
+    ab = c.get("ab")
+    if ab is not None and len(ab):
+        rows = []
+        for _, r in ab.iterrows():
+            metric = str(r["metric"])
+            rows.append(
+                [
+                    w(f"metric.{metric}") if w.has(f"metric.{metric}") else metric,
+                    f"{w.num(float(r['treatment_n']))} / {w.num(float(r['control_n']))}",
+                    _stat(r["treatment_value"]),
+                    _stat(r["control_value"]),
+                    _stat(r["difference"], signed=True),
+                    f"{_stat(r['ci_low'], signed=True)} … {_stat(r['ci_high'], signed=True)}",
+                    _pvalue(float(r["p_value"])),
+                ]
+            )
+        parts.append(
+            _table(
+                [
+                    w("campaign.col.metric"),
+                    w("campaign.col.n"),
+                    w("campaign.col.treatment"),
+                    w("campaign.col.control"),
+                    w("campaign.col.difference"),
+                    w("campaign.col.ci"),
+                    w("campaign.col.p"),
+                ],
+                rows,
+                numeric=(1, 2, 3, 4, 5, 6),
+                cls="ab",
+            )
+        )
+    kpis = c.get("kpis")
+    if kpis is not None and len(kpis):
+        overall = kpis[kpis["scope"].astype(str) == "overall"] if "scope" in kpis else kpis
+        rows = [
+            [
+                w(f"metric.{r['metric']}") if w.has(f"metric.{r['metric']}") else str(r["metric"]),
+                _stat(r["value"]),
+            ]
+            for _, r in overall.iterrows()
+        ]
+        parts += [
+            f"<h3>{escape(w('campaign.kpis'))}</h3>",
+            _table(
+                [w("campaign.col.metric"), w("campaign.col.value")], rows, numeric=(1,), cls="kpis"
+            ),
+        ]
+    return "".join(parts)
+
+
+def _stat(v: Any, signed: bool = False) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(f):
+        return "–"
+    sign = "+" if signed else ""
+    return f"{f:{sign},.4f}" if abs(f) < 10 else f"{f:{sign},.1f}"
+
+
+SECTIONS: list[tuple[str, str, Callable[[ReportData, Words], str]]] = [
+    ("headline", "headline.title", headline),
+    ("drivers", "drivers.title", drivers),
+    ("compare", "compare.title", compare),
+    ("quality", "quality.title", quality),
+    ("segments", "segments.title", segments),
+    ("targets", "targets.title", targets),
+    ("campaign", "campaign.title", campaign),
+    ("validation", "validation.title", validation),
+]
+
+
+def render_report(data: ReportData, *, lang: str = "en") -> str:
+    """The report as one self-contained HTML page in ``lang`` (``en`` or ``ko``)."""
+    w = Words(lang, data.currency)
+    body, nav = [], []
+    for anchor, title_key, make in SECTIONS:
+        if anchor == "campaign" and data.campaign is None:
+            continue
+        title = w(title_key)
+        nav.append(f'<a href="#{anchor}">{escape(title)}</a>')
+        body.append(f'<section id="{anchor}"><h2>{escape(title)}</h2>{make(data, w)}</section>')
+    page = template().substitute(
+        lang=escape(lang),
+        lib_version=escape(data.lib_version),
+        title=escape(w("title")),
+        subtitle=escape(
+            w(
+                "subtitle",
+                task=w(f"task.{data.task}"),
+                version=data.version,
+                as_of=_date(data.as_of),
+                currency=data.currency,
+            )
+        ),
+        nav_label=escape(w("nav.label")),
+        nav="".join(nav),
+        body="\n".join(body),
+        footer=escape(
+            w("footer", lib_version=data.lib_version, version=data.version, as_of=_date(data.as_of))
+        ),
+    )
+    return re.sub(r"[ \t]+\n", "\n", page)
