@@ -19,7 +19,6 @@ read ``[as_of, as_of + horizon)``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -52,6 +51,9 @@ __all__ = [
 
 #: |Spearman correlation| below this between a feature and its contribution: direction unclear.
 DIRECTION_MIN_CORRELATION = 0.1
+
+#: Values are compared at this many significant digits (see :func:`compare_groups`).
+SIGNIFICANT_DIGITS = 9
 
 #: Offer columns the upsell scorer adds to each customer's features (one row per offer).
 _OFFER_COLUMNS = ("offer_type", "offer_category", "offer_channel", "offer_discount_pct")
@@ -271,6 +273,12 @@ def compare_groups(
         over the features tested), ``significant`` (``p_adjusted < alpha``), ``suppressed``.
         Sorted by ``|effect_size|`` descending, then ``feature``; suppressed rows last.
 
+    Notes
+    -----
+    Values are compared at ``SIGNIFICANT_DIGITS`` significant digits: window sums that differ
+    only in their last bits (summation order) are ties, as they should be, so the ranks and the
+    test do not depend on float noise.
+
     Raises
     ------
     DataError
@@ -285,6 +293,7 @@ def compare_groups(
     names = _numeric_features(X, features)
     spec = _as_spec(spec if spec is not None else X.attrs.get("feature_spec"))
     values = X[names].to_numpy(dtype=np.float64) if names else np.empty((len(X), 0))
+    values = _snap(values)
     A, B = values[g == 1], values[g == 0]
     missing_a, missing_b = np.isnan(A).sum(axis=0), np.isnan(B).sum(axis=0)
     n_a, n_b = len(A) - missing_a, len(B) - missing_b
@@ -708,15 +717,18 @@ def pareto(
     n = len(revenue)
     total = float(revenue.sum())
     cum = np.concatenate([[0.0], np.cumsum(np.sort(revenue)[::-1])])
-    points = min(n, 100)
-    shares = np.linspace(0.0, 1.0, points + 1) if n else np.array([0.0, 1.0])
-    k = np.ceil(shares * n - 1e-9).astype(np.int64) if n else np.zeros(2, dtype=np.int64)
+    if n <= 100:  # every customer is a point
+        k = np.arange(n + 1, dtype=np.int64) if n else np.zeros(2, dtype=np.int64)
+        shares = k / n if n else np.array([0.0, 1.0])
+    else:  # 101 points: the top 0%, 1%, ... 100% (customers rounded up)
+        steps = np.arange(101, dtype=np.int64)
+        shares, k = steps / 100, (steps * n + 99) // 100
     curve = cum[k] / total if total > 0 else np.full(len(k), np.nan)
     if total > 0:
         curve[-1] = 1.0  # the whole list holds the whole revenue, whatever the rounding
     out = pd.DataFrame({"customer_share": shares, "revenue_share": np.maximum.accumulate(curve)})
     is_vip = vip_status(tables, as_of=cutoff, config=cfg, customers=ids)["is_vip"].to_numpy(bool)
-    top20 = cum[math.ceil(0.2 * n - 1e-9)] / total if total > 0 and n else np.nan
+    top20 = cum[(20 * n + 99) // 100] / total if total > 0 else np.nan
     out.attrs.update(
         vip_customer_share=float(is_vip.mean()) if n else np.nan,
         vip_revenue_share=float(revenue[is_vip].sum() / total) if total > 0 else np.nan,
@@ -738,6 +750,15 @@ def _model_rows(bundle: Bundle, X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     if absent and set(absent) <= set(_OFFER_COLUMNS) and bundle.info.get("task") == "upsell":
         X, _, _ = _offer_rows(X, scoring_config(bundle, None).score)
     return X, prepare_matrix(X, bundle.features, bundle.categories)
+
+
+def _snap(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Values rounded to ``digits`` significant digits (NaN and 0 kept)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.floor(np.log10(np.abs(values)))
+    magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
 
 
 def _spearman(values: pd.Series, contrib: np.ndarray) -> float:
