@@ -115,7 +115,7 @@ def global_drivers(bundle: Bundle, X: pd.DataFrame, *, top: int | None = 10) -> 
     DataError
         When ``X`` lacks features the model needs (they are named).
     """
-    rows, M = _model_rows(bundle, X)
+    _, M = _model_rows(bundle, X)
     contrib, _ = contributions(bundle, M)
     names = list(M.columns)
     mean_abs = np.abs(contrib).mean(axis=0) if len(M) else np.zeros(len(names))
@@ -197,7 +197,7 @@ def driver_curves(
             f"(bundle {bundle.version}).\nFix: pick features from bundle.features, e.g. "
             f"{sample_list(bundle.features, 3)}"
         )
-    rows, M = _model_rows(bundle, X)
+    _, M = _model_rows(bundle, X)
     contrib, margin = contributions(bundle, M)
     score = bundle.calibrator.predict(1.0 / (1.0 + np.exp(-margin)))
     spec = bundle.spec
@@ -208,7 +208,7 @@ def driver_curves(
         if isinstance(M[name].dtype, pd.CategoricalDtype):
             codes, table = _category_bins(M[name], bins)
         else:
-            codes, table = _numeric_bins(M[name].to_numpy(dtype=np.float64), bins, unit)
+            codes, table = _numeric_bins(_snap(M[name].to_numpy(dtype=np.float64)), bins, unit)
         frame = pd.DataFrame({"bin": codes, "score": score, "contribution": contrib[:, j]})
         agg = frame.groupby("bin", sort=True).agg(
             customers=("score", "size"),
@@ -426,6 +426,7 @@ def vip_comparison(
         c
         for c in numeric
         if c not in restating
+        and len(X)
         and np.allclose(
             X[c].to_numpy(dtype=np.float64), spend, rtol=1e-9, atol=1e-6, equal_nan=False
         )
@@ -475,7 +476,6 @@ def vip_comparison(
             tables, as_of=cutoff, horizon_days=horizon, config=cfg, check=False
         )
         cohort = X.loc[labels.index]
-        cohort.attrs = {}
         converted = labels["label"].to_numpy() == 1
         features = [c for c in numeric if c != "is_vip"]
         out["converters_vs_not"] = compare_groups(
