@@ -107,7 +107,7 @@ def test_rows_at_or_after_as_of_change_nothing(changes):
     for change in changes:
         raw = apply(raw, change)
     after = build_features(load_tables(raw)[0], as_of=AS_OF)
-    pd.testing.assert_frame_equal(after, base)
+    pd.testing.assert_frame_equal(after, base, check_exact=True)
 
 
 def test_a_row_before_as_of_changes_what_it_should():
@@ -179,3 +179,36 @@ def test_a_partition_of_customers_gives_the_same_rows_as_the_whole():
     population = ["is_vip", "vip_gap"]
     expected = full.loc[part.index].drop(columns=population)
     pd.testing.assert_frame_equal(part.drop(columns=population), expected)
+
+
+def test_later_orders_leave_every_feature_bit_for_bit_the_same():
+    """Window sums restart per customer: rows after the cutoff (and other customers' rows)
+    cannot reach a feature even through floating-point rounding."""
+    import numpy as np
+
+    from vipml.datasets import make_retailer
+
+    raw = make_retailer(4000, seed=3).tables()
+    cutoff = pd.Timestamp("2024-06-01", tz="UTC")
+    base = build_features(load_tables(raw)[0], as_of=cutoff)
+    orders = raw["orders"]
+    later = orders[pd.to_datetime(orders["ordered_at"], utc=True) < cutoff].sample(
+        2000, random_state=1
+    )
+    later = later.assign(
+        order_id="late-" + later["order_id"].astype(str),
+        ordered_at=pd.Timestamp("2024-07-01", tz="UTC"),
+        amount=later["amount"] * 3.7,
+    )
+    changed = build_features(
+        load_tables({**raw, "orders": pd.concat([orders, later])})[0], as_of=cutoff
+    )
+    numeric = base.select_dtypes("number").columns
+    differing = [
+        c
+        for c in numeric
+        if not np.array_equal(
+            base[c].to_numpy(), changed.loc[base.index, c].to_numpy(), equal_nan=True
+        )
+    ]
+    assert differing == []

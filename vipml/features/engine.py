@@ -215,14 +215,29 @@ class Timeline:
             # 0/1 columns count rows: int32 prefix sums are exact and half the size
             counts = values.dtype == bool or (len(values) < 2**31 and _is_flag(values))
             found = np.zeros(len(values) + 1, dtype=np.int32 if counts else np.float64)
-            np.cumsum(values, out=found[1:], dtype=found.dtype)
+            if counts:
+                np.cumsum(values, out=found[1:], dtype=found.dtype)
+            else:
+                # float sums restart at each group: a global running total would let rows of
+                # other customers, or rows after a cutoff, change a window sum's last bits
+                found[1:] = (
+                    pd.Series(values, dtype=np.float64, copy=False)
+                    .groupby(self.codes, sort=False)
+                    .cumsum(skipna=False)
+                    .to_numpy()
+                )
             self._prefix[name] = found
         return found
 
     def sum(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Per group: sum of a column over rows ``lo <= i < hi``."""
         p = self.prefix(name)
-        return (p[hi] - p[lo]).astype(np.float64, copy=False)
+        if p.dtype != np.float64:
+            return (p[hi] - p[lo]).astype(np.float64, copy=False)
+        # per-group prefix: position i > start holds the group's sum of rows [start, i)
+        top = np.where(hi > self.start, p[hi], 0.0)
+        bottom = np.where(lo > self.start, p[lo], 0.0)
+        return top - bottom
 
     def window(self, as_of: pd.Timestamp, days: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Per group: the row range ``[lo, hi)`` of ``[as_of - days, as_of)`` (all history if None)."""
