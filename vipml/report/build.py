@@ -55,7 +55,9 @@ class ReportData:
     segments: pd.DataFrame
     targets_by_tier: pd.DataFrame
     targets_counts: dict[str, float]
-    warnings: list[str]
+    drift: dict[str, float]
+    drift_threshold: float
+    descriptions: dict[str, dict[str, str]]
     validation: pd.DataFrame
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -143,10 +145,12 @@ def build_report(
     stages = ["targets", "features", "pareto", "drivers", "comparisons", "segments"]
     steps = iter(progress_bar(stages, label="report", enabled=progress))
     next(steps)
-    warnings: list[str] = []
+    drift: dict[str, float] = {}
     if targets is None:
         result = score(tables, bundle, as_of=cutoff, config=cfg)
-        targets, warnings = result.targets, list(result.warnings)
+        targets = result.targets
+        high = result.drift[result.drift > cfg.score.drift_threshold]
+        drift = {str(k): float(v) for k, v in high.sort_values(ascending=False).items()}
     next(steps)
     X = build_features(tables, as_of=cutoff, config=cfg)
     next(steps)
@@ -247,7 +251,9 @@ def build_report(
         segments=profiles,
         targets_by_tier=by_tier,
         targets_counts=counts_t,
-        warnings=warnings,
+        drift=drift,
+        drift_threshold=cfg.score.drift_threshold,
+        descriptions={f.name: {"en": f.en, "ko": f.ko} for f in bundle.spec.features},
         validation=validation_table(validation),
         campaign=read_campaign(campaign) if campaign else None,
     )

@@ -75,22 +75,26 @@ def line_chart(
     x_range: tuple[float, float] | None = None,
     y_range: tuple[float, float] | None = None,
     diagonal: bool = False,
-    width: int = 520,
+    x_ticks: Sequence[float] | None = None,
+    width: int = 500,
     height: int = 320,
 ) -> str:
-    """A line chart with axes, ticks and a legend; ``diagonal`` draws the y = x reference."""
+    """A line chart with axes, ticks and a legend; ``diagonal`` draws the y = x reference;
+    ``x_ticks`` places the x ticks (default: round values)."""
     xs = [v for s in series for v in s.x if v is not None and math.isfinite(v)]
     ys = [v for s in series for v in s.y if v is not None and math.isfinite(v)]
     x0, x1 = x_range or (min(xs, default=0.0), max(xs, default=1.0))
     y0, y1 = y_range or (min(ys, default=0.0), max(ys, default=1.0))
     xt, yt = _nice_ticks(x0, x1), _nice_ticks(y0, y1)
-    if not x_range:
+    if x_ticks is not None:
+        xt = list(x_ticks)
+    elif not x_range:
         x0, x1 = xt[0], xt[-1]
     if not y_range:
         y0, y1 = yt[0], yt[-1]
     xt = [t for t in xt if x0 - 1e-12 <= t <= x1 + 1e-12]
     yt = [t for t in yt if y0 - 1e-12 <= t <= y1 + 1e-12]
-    left, right, top = 64, 16, 16
+    left, right, top = 64, 40, 16
     legend_rows = math.ceil(len(series) / 2) if len(series) > 1 else 0
     bottom = 52 + 18 * legend_rows
     pw, ph = width - left - right, height - top - bottom

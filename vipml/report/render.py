@@ -263,7 +263,10 @@ def drivers(d: ReportData, w: Words) -> str:
         for feature, part in c.groupby("feature", sort=False):
             part = part.sort_values("bin")
             label = desc.get(feature, feature)
-            ticks = part["label"].astype(str).tolist()
+            ticks = [
+                w(f"bin.{t}") if t in ("missing", "other") else t for t in part["label"].astype(str)
+            ]
+            every = max(1, math.ceil(len(ticks) / 5))
             svg = line_chart(
                 [Series(label, list(range(len(part))), part["mean_score"].tolist(), markers=True)],
                 title=w("curves.chart", feature=label),
@@ -272,7 +275,8 @@ def drivers(d: ReportData, w: Words) -> str:
                 x_fmt=_index_fmt(ticks),
                 y_fmt=lambda v: w.pct(v, 1),
                 x_range=(0, max(len(part) - 1, 1)),
-                width=420,
+                x_ticks=list(range(0, len(part), every)),
+                width=440,
                 height=280,
             )
             figs.append(_figure(svg, w("curves.chart", feature=label)))
@@ -527,14 +531,18 @@ def quality(d: ReportData, w: Words) -> str:
     bt = d.backtest
     if len(bt) and "roc_auc" in bt:
         bt = bt.sort_values("as_of").reset_index(drop=True)
-        ticks = [_date(t) for t in bt["as_of"]]
+        dates = [_date(t) for t in bt["as_of"]]
+        folds = bt["fold"].astype(str) if "fold" in bt else pd.Series([""] * len(bt))
+        ticks = [
+            f"{t} ({w(f'fold.{f}')})" if w.has(f"fold.{f}") else t
+            for t, f in zip(dates, folds, strict=True)
+        ]
         x = list(range(len(bt)))
         series = [Series(label("model"), x, bt["roc_auc"].tolist(), markers=True)]
         for col, n in (("lr_roc_auc", "logistic_regression"), ("rfm_roc_auc", "rfm_heuristic")):
             if col in bt:
                 series.append(Series(label(n), x, bt[col].tolist(), markers=True, dashed=True))
-        every = max(1, math.ceil(len(ticks) / 6))
-        shown = [t if i % every == 0 else "" for i, t in enumerate(ticks)]
+        every = max(1, math.ceil(len(ticks) / 4))
         figs.append(
             _figure(
                 line_chart(
@@ -542,9 +550,10 @@ def quality(d: ReportData, w: Words) -> str:
                     title=w("backtest.title"),
                     x_label=w("backtest.x"),
                     y_label=w("backtest.y"),
-                    x_fmt=_index_fmt(shown),
+                    x_fmt=_index_fmt(ticks),
                     y_fmt=lambda v: f"{v:.2f}",
                     x_range=(0, max(len(bt) - 1, 1)),
+                    x_ticks=list(range(0, len(bt), every)),
                 ),
                 w("backtest.title"),
             )
@@ -553,9 +562,9 @@ def quality(d: ReportData, w: Words) -> str:
             _p(
                 w(
                     "quality.text.backtest",
-                    n=len(ticks),
-                    first=ticks[0],
-                    last=ticks[-1],
+                    n=len(dates),
+                    first=dates[0],
+                    last=dates[-1],
                 )
             )
         )
@@ -673,10 +682,15 @@ def targets(d: ReportData, w: Words) -> str:
             cls="targets",
         )
     )
-    if d.warnings:
-        # checks are produced by the scorer in English; they are listed as the scorer wrote them
-        items = "".join(f"<li>{escape(x)}</li>" for x in d.warnings)
-        parts.append(f'<div class="warning">{escape(w("targets.warnings"))}<ul>{items}</ul></div>')
+    if d.drift:
+        names = [
+            f"{d.descriptions.get(k, {}).get(w.lang, k)} {v:.2f}"
+            for k, v in list(d.drift.items())[:8]
+        ]
+        text = w(
+            "targets.drift", n=len(d.drift), threshold=d.drift_threshold, features=", ".join(names)
+        )
+        parts.append(f'<div class="warning">{escape(w("targets.warnings"))} {escape(text)}</div>')
     return "".join(parts)
 
 
@@ -687,11 +701,11 @@ def validation(d: ReportData, w: Words) -> str:
     parts = [_p(w("validation.text") if v["set_aside"].sum() else w("validation.none"))]
     rows = [
         [
-            str(r["table"]),
+            w(f"table.{r['table']}") if w.has(f"table.{r['table']}") else str(r["table"]),
             w.num(float(r["rows_in"])),
             w.num(float(r["kept"])),
             w.num(float(r["set_aside"])),
-            ", ".join(f"{k}: {n:,}" for k, n in r["reasons"].items()) or "–",
+            ", ".join(f"{_reason(k, w)}: {n:,}" for k, n in r["reasons"].items()) or "–",
             w.num(float(r["returns"])),
         ]
         for _, r in v.iterrows()
@@ -712,6 +726,18 @@ def validation(d: ReportData, w: Words) -> str:
         )
     )
     return "".join(parts)
+
+
+def _reason(code: str, w: Words) -> str:
+    """A quarantine reason code in words (``missing_amount`` -> "amount missing")."""
+    if w.has(f"reason.{code}"):
+        return w(f"reason.{code}")
+    for kind in ("missing", "unparseable", "non_numeric"):
+        if code.startswith(kind + "_"):
+            return w(f"reason.{kind}", column=code.removeprefix(kind + "_"))
+    if code.endswith("_before_sent"):
+        return w("reason.before_sent", column=code.removesuffix("_before_sent") + "_at")
+    return code
 
 
 def campaign(d: ReportData, w: Words) -> str:
