@@ -189,9 +189,9 @@ def build_report(
         earlier, missing = {}, str(exc).splitlines()[0]
     if "converters_vs_not" in earlier:
         converters = earlier["converters_vs_not"]
-        first = converters.iloc[0] if len(converters) else None
-        if first is not None:
-            counts = (int(first["n_group"]), int(first["n_rest"]))
+        shown = converters.dropna(subset=["n_group", "n_rest"])
+        if len(shown):  # groups too small to show have no counts either
+            counts = (int(shown["n_group"].max()), int(shown["n_rest"].max()))
     elif missing is None:
         notes = earlier.get("notes")
         missing = (

@@ -376,8 +376,8 @@ def compare(d: ReportData, w: Words) -> str:
                     "compare.converters.text",
                     start=_date(start),
                     end=_date(end),
-                    converters=w.num(conv),
-                    rest=w.num(rest),
+                    converters=w.num(conv) if conv else "–",
+                    rest=w.num(rest) if rest else "–",
                 )
             )
         )

@@ -1,0 +1,225 @@
+"""The driver report: what it shows, in which words, from which data."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipml import load_tables
+from vipml.bundle import load_bundle, save_bundle
+from vipml.config import load_config
+from vipml.datasets import make_retailer
+from vipml.report import build_report, locale, render_report, write_report
+from vipml.train import train
+from vipml.vip import apply_rule, window_spend
+
+AS_OF = "2025-01-01"
+
+
+@pytest.fixture(scope="module")
+def retailer():
+    return make_retailer(5000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def loaded(retailer):
+    return load_tables(retailer.tables())
+
+
+@pytest.fixture(scope="module")
+def bundle(loaded, tmp_path_factory):
+    tables = loaded[0]
+    cfg = load_config(
+        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
+    )
+    result = train(tables, cfg)
+    return load_bundle(
+        save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
+    )
+
+
+@pytest.fixture(scope="module")
+def data(loaded, bundle):
+    tables, validation = loaded
+    return build_report(tables, bundle, as_of=AS_OF, validation=validation)
+
+
+@pytest.fixture(scope="module")
+def pages(data):
+    return {lang: render_report(data, lang=lang) for lang in ("en", "ko")}
+
+
+def _visible_text(page: str) -> str:
+    body = re.sub(r"<style>.*?</style>", " ", page, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def test_translation_tables_match_key_for_key_and_placeholder_for_placeholder():
+    en, ko = locale("en"), locale("ko")
+    assert set(en) == set(ko)
+    for key in en:
+        assert en[key].strip() and ko[key].strip(), key
+        assert set(re.findall(r"{(\w+)}", en[key])) == set(re.findall(r"{(\w+)}", ko[key])), key
+
+
+def test_the_template_holds_markup_and_placeholders_but_no_words():
+    text = resources.files("vipml.report").joinpath("template.html").read_text("utf-8")
+    text = re.sub(r"<style>.*?</style>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)  # tags and their attributes
+    text = re.sub(r"\$\w+", " ", text)  # placeholders
+    assert re.findall(r"[^\W\d_]+", text) == []
+
+
+def test_every_section_and_its_charts_are_on_the_page(pages):
+    for lang, page in pages.items():
+        for anchor in ("headline", "drivers", "compare", "quality", "segments", "targets"):
+            assert f'<section id="{anchor}">' in page, (lang, anchor)
+        # Pareto, drivers, four driver curves, ROC, gains, calibration, backtest, segments
+        assert page.count('<svg class="chart"') >= 10
+        assert f'<html lang="{lang}">' in page
+
+
+def test_the_korean_page_is_in_korean(pages):
+    ko, en = locale("ko"), locale("en")
+    text = _visible_text(pages["ko"])
+    assert ko["title"] in text and ko["quality.title"] in text and ko["segment.at_risk"] in text
+    # no English sentence of the tables leaks into the Korean page
+    for key, words in en.items():
+        if "{" not in words and len(words) > 12 and words != ko[key]:
+            assert words not in text, key
+    hangul = len(re.findall(r"[\uac00-\ud7a3]", text))
+    assert hangul > 2000
+
+
+def test_the_page_is_self_contained(pages):
+    for page in pages.values():
+        assert "<script" not in page and "<link" not in page and "<img" not in page
+        urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
+        assert urls <= {"http://www.w3.org/2000/svg"}
+
+
+def test_headline_is_the_pareto_picture_of_the_vip_rule(data, loaded):
+    tables = loaded[0]
+    cutoff = pd.Timestamp(AS_OF, tz="UTC")
+    spend = window_spend(
+        tables.orders, cutoff - pd.Timedelta(days=365), cutoff, tables.known_at(cutoff)
+    )
+    _, is_vip = apply_rule(spend.to_numpy(), load_config(None).vip)
+    a = data.pareto.attrs
+    positive = np.clip(spend.to_numpy(), 0, None)
+    assert a["vip_revenue_share"] == pytest.approx(positive[is_vip].sum() / positive.sum())
+    assert data.pareto["revenue_share"].is_monotonic_increasing
+    assert data.pareto["revenue_share"].iloc[-1] == pytest.approx(1.0)
+
+
+def test_model_quality_comes_from_the_bundle_beside_the_baselines(data, bundle, pages):
+    assert set(data.curves_test) == {"model", "logistic_regression", "rfm_heuristic"}
+    auc = bundle.metrics.loc["model", "roc_auc"]
+    assert f"{auc:.3f}" in pages["en"]
+    assert {"lr_roc_auc", "rfm_roc_auc"} <= set(data.backtest.columns)
+
+
+def test_small_groups_are_suppressed_in_tables(loaded, bundle):
+    tables, validation = loaded
+    big = load_config(None, report={"min_group": 10**6}, tracking={"enabled": False})
+    data = build_report(tables, bundle, as_of=AS_OF, config=big, validation=validation)
+    assert data.segments["suppressed"].all()
+    assert data.vip_vs_regular["suppressed"].all()
+    page = render_report(data, lang="en")
+    segs = re.search(r'<table class="segments">.*?</table>', page, flags=re.S).group(0)
+    rows = re.findall(r"<tr( class=\"suppressed\")?><td>", segs)
+    assert rows and all(rows)  # every segment row is a suppressed row
+    assert locale("en")["suppressed"].format(min=10**6) in page
+    # no count of any segment is shown
+    for n in data.segments["segment"]:
+        assert not re.search(rf"<td>{n}</td><td class=num>\d", segs)
+
+
+def test_nothing_after_the_cutoff_reaches_the_report(retailer, bundle, data):
+    raw = retailer.tables()
+    orders = raw["orders"]
+    late = orders.sample(3000, random_state=2)
+    late = late.assign(
+        order_id="late-" + late["order_id"].astype(str),
+        ordered_at=pd.Timestamp(AS_OF, tz="UTC") + pd.Timedelta(days=3),
+        amount=late["amount"] * 5,
+    )
+    events = raw["events"]
+    more = events.sample(3000, random_state=3).assign(
+        occurred_at=pd.Timestamp(AS_OF, tz="UTC")
+    )  # the cutoff instant itself is not input
+    tables = load_tables(
+        {**raw, "orders": pd.concat([orders, late]), "events": pd.concat([events, more])}
+    )[0]
+    other = build_report(tables, bundle, as_of=AS_OF)
+    pd.testing.assert_frame_equal(other.pareto, data.pareto)
+    pd.testing.assert_frame_equal(other.drivers, data.drivers)
+    pd.testing.assert_frame_equal(other.vip_vs_regular, data.vip_vs_regular)
+    pd.testing.assert_frame_equal(other.converters, data.converters)
+    pd.testing.assert_frame_equal(other.segments, data.segments)
+    pd.testing.assert_frame_equal(other.targets_by_tier, data.targets_by_tier)
+    # and a change before the cutoff does reach it
+    early = late.assign(ordered_at=pd.Timestamp(AS_OF, tz="UTC") - pd.Timedelta(days=3))
+    moved = build_report(
+        load_tables({**raw, "orders": pd.concat([orders, early])})[0], bundle, as_of=AS_OF
+    )
+    assert moved.pareto.attrs["revenue"] > data.pareto.attrs["revenue"]
+
+
+def test_converters_compare_the_last_full_horizon_before_the_cutoff(data, bundle):
+    start, end = data.converters_window
+    assert end == pd.Timestamp(AS_OF, tz="UTC")
+    assert (end - start).days == bundle.info["horizon_days"]
+    conv, rest = data.converters_counts
+    assert conv > 0 and rest > conv
+
+
+def test_same_inputs_give_the_same_page(loaded, bundle, pages):
+    tables, validation = loaded
+    again = build_report(tables, bundle, as_of=AS_OF, validation=validation)
+    assert render_report(again, lang="ko") == pages["ko"]
+
+
+def test_written_atomically_and_unknown_language_is_refused(data, tmp_path):
+    from vipml.errors import ConfigError
+
+    out = write_report(data, tmp_path / "r" / "report.html", lang="ko")
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+    with pytest.raises(ConfigError, match="use one of en, ko"):
+        render_report(data, lang="fr")
+
+
+def test_campaign_results_make_a_campaign_section(data, tmp_path):
+    from dataclasses import replace
+
+    from vipml.report import read_campaign
+
+    folder = tmp_path / "campaign"
+    folder.mkdir()
+    (folder / "campaign.json").write_text(
+        json.dumps({"after": "2025-01-01", "horizon_days": 30, "warnings": ["read early"]})
+    )
+    pd.DataFrame(
+        {
+            "metric": ["conversion"],
+            "treatment_n": [900],
+            "control_n": [100],
+            "treatment_value": [0.12],
+            "control_value": [0.08],
+            "difference": [0.04],
+            "ci_low": [-0.01],
+            "ci_high": [0.09],
+            "p_value": [0.2],
+        }
+    ).to_csv(folder / "ab.csv", index=False)
+    page = render_report(replace(data, campaign=read_campaign(folder)), lang="ko")
+    assert '<section id="campaign">' in page and locale("ko")["campaign.title"] in page
+    assert "+0.0400" in page and "read early" in page
+    with pytest.raises(Exception, match="no campaign results"):
+        read_campaign(tmp_path)
