@@ -138,10 +138,18 @@ def test_hillstrom_uplift_beats_random_and_a_response_model_on_visit(data_dir):
     y = raw["visit"].to_numpy()
     train = np.random.default_rng(0).random(len(raw)) < 0.7  # the stated split: seeded 70/30
     uplift = TwoModelUplift(seed=0).fit(X[train], y[train], t[train]).predict(X[~train])
-    response = lgb.LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=15, min_child_samples=50,
-                                  random_state=0, verbose=-1).fit(X[train][t[train]], y[train][t[train]])
+    response = lgb.LGBMClassifier(
+        n_estimators=300,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=50,
+        random_state=0,
+        verbose=-1,
+    ).fit(X[train][t[train]], y[train][t[train]])
     ranked_by_response = response.predict_proba(X[~train])[:, 1]
     random = np.random.default_rng(1).random(int((~train).sum()))
-    q = {name: qini_coefficient(y[~train], s, t[~train])
-         for name, s in (("uplift", uplift), ("response", ranked_by_response), ("random", random))}
+    q = {
+        name: qini_coefficient(y[~train], s, t[~train])
+        for name, s in (("uplift", uplift), ("response", ranked_by_response), ("random", random))
+    }
     assert q["uplift"] > q["response"] > q["random"]
