@@ -631,6 +631,8 @@ def kpi_table(
             if orders is not None:
                 key = orders["customer_id"].map(mapping).to_numpy()
                 wide = wide.join(_order_kpis(orders, _inside(orders["ordered_at"], lo, hi), key))
+                zero = ["revenue", "orders", "purchasing_customers"]  # no orders: zero, not unknown
+                wide[zero] = wide[zero].fillna(0.0)
                 wide["purchase_rate"] = (
                     wide["purchasing_customers"].fillna(0) / wide["customers"] * 100
                 )
