@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -259,3 +260,80 @@ def test_score_writes_the_target_list_and_says_where_last(tmp_path, capsys):
     targets = pd.read_parquet(out)
     assert {"customer_id", "score", "reason_1_ko", "group"} <= set(targets.columns)
     assert (tmp_path / "lists" / "targets.drift.csv").is_file()
+
+
+@pytest.fixture(scope="module")
+def campaign_data(tmp_path_factory):
+    """A small generated retailer and a target list of its customers known by July 2024."""
+    from vipml.datasets import make_retailer
+
+    folder = tmp_path_factory.mktemp("campaign")
+    retailer = make_retailer(3000, seed=4)
+    data = retailer.to_dir(folder / "data")
+    customers = retailer.customers
+    known = customers[customers["signup_at"] < pd.Timestamp("2024-07-01", tz="UTC")]
+    rng = np.random.default_rng(0)
+    targets = pd.DataFrame(
+        {
+            "customer_id": known["customer_id"].to_numpy(),
+            "segment": rng.choice(["new", "repeat", "at_risk"], len(known)),
+            "group": np.where(rng.random(len(known)) < 0.8, "treatment", "control"),
+        }
+    )
+    targets.to_csv(folder / "targets.csv", index=False)
+    return folder, data
+
+
+def test_campaign_writes_kpi_ab_and_roi_tables(campaign_data, tmp_path, capsys):
+    import json
+
+    folder, data = campaign_data
+    out = tmp_path / "campaign"
+    args = ["campaign", "--targets", str(folder / "targets.csv"), "--data", str(data)]
+    args += ["--after", "2024-07-01", "--horizon-days", "60", "--planned-size", "5000"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "read early: " in printed and "of 5,000 planned customers per group" in printed
+    assert printed.strip().splitlines()[-1].startswith(f"written:   {out}")
+    ab = pd.read_csv(out / "ab.csv")
+    assert ab["metric"].tolist() == [
+        "conversion",
+        "revenue_per_customer",
+        "revenue_per_customer",
+        "vip_conversion",
+    ]
+    assert (ab["ci_low"] <= ab["difference"]).all() and (ab["difference"] <= ab["ci_high"]).all()
+    kpis = pd.read_csv(out / "kpis.csv")
+    assert list(kpis.columns) == ["scope", "key", "metric", "value"]
+    assert set(kpis["scope"]) == {"overall", "period", "segment", "group", "channel", "campaign"}
+    assert set(kpis.loc[kpis["scope"] == "period", "key"]) == {"2024-07-01", "2024-08-01"}
+    roi = pd.read_csv(out / "roi.csv")
+    assert roi["campaign_id"].str.startswith("C2024").all() and roi["cost"].gt(0).all()
+    summary = json.loads((out / "campaign.json").read_text())
+    assert summary["files"] == {"kpis": "kpis.csv", "ab": "ab.csv", "roi": "roi.csv"}
+    assert summary["horizon_days"] == 60 and summary["warnings"]
+    assert summary["counts"]["treatment"] + summary["counts"]["control"] == len(
+        pd.read_csv(folder / "targets.csv")
+    )
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_campaign_bad_input_exits_2_with_the_fix(campaign_data, tmp_path, capsys):
+    folder, data = campaign_data
+    targets = pd.read_csv(folder / "targets.csv")
+    base = ["campaign", "--data", str(data), "--after", "2024-07-01", "--out", str(tmp_path / "o")]
+    no_group = tmp_path / "no_group.csv"
+    targets.drop(columns="group").to_csv(no_group, index=False)
+    assert main([*base, "--targets", str(no_group)]) == 2
+    err = capsys.readouterr().err
+    assert f"{no_group} has no column 'group'" in err and "Fix:" in err
+    no_control = tmp_path / "no_control.csv"
+    targets.assign(group="treatment").to_csv(no_control, index=False)
+    assert main([*base, "--targets", str(no_control)]) == 2
+    assert "0 control customers" in capsys.readouterr().err
+    late = [*base[:4], "2030-01-01", *base[5:]]
+    assert main([*late, "--targets", str(folder / "targets.csv")]) == 2
+    assert "after = 2030-01-01 is outside the data (2023-01-01 .." in capsys.readouterr().err
+    assert main([*base, "--targets", str(tmp_path / "nope.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,4 +1,4 @@
-"""Campaign measurement: the retailer's KPI formulas and treatment-vs-control analysis.
+"""Campaign measurement: the retailer's KPIs, the A/B analysis of a target list, ROI per campaign.
 
 KPIs follow the domain's definitions exactly:
 
@@ -9,17 +9,45 @@ KPIs follow the domain's definitions exactly:
 * repeat purchase rate RPR = customers with 2+ purchases / all customers x 100
 * average order value AOV = revenue / number of orders
 * upsell acceptance rate = customers who bought after an upsell offer / customers offered
-* engagement: open rate, click-through rate (opened or clicked offers / offers sent)
+* engagement: open rate, click-through rate (opened or clicked offers / offers sent), push response
+  rate (push offers opened or clicked / push offers sent)
+* VIP conversion rate of a target audience and time from first order to VIP (step 3)
+* ROI per campaign = (incremental revenue - offer cost) / offer cost
 
 The A/B functions take the outcomes of a treatment and a control group and return the
 difference with a confidence interval and a p-value: a two-proportion z-test for rates, Welch's
-t-test for means, and a seeded bootstrap for heavy-tailed revenue.
+t-test for means, and a seeded bootstrap for heavy-tailed revenue. Outcomes read
+``[after, after + horizon)`` only.
+
+``vipml campaign --targets FILE --after DATE --out DIR`` writes, each atomically:
+
+* ``kpis.csv`` (:func:`kpi_table`): ``scope`` (overall, period, segment, group, channel,
+  campaign), ``key`` (``all``, the period's first day, the segment, group, channel or campaign id),
+  ``metric`` and ``value``. Rates named ``*_rate`` from offers are shares in [0, 1]; ``crr``,
+  ``rpr``, ``pcr``, ``purchase_rate`` and ``vip_conversion_rate`` are percentages, as the
+  domain writes them; ``revenue`` is net of returns, ``aov`` gross.
+* ``ab.csv`` (:func:`ab_test`): ``metric`` (conversion, revenue_per_customer twice: Welch and
+  bootstrap interval, vip_conversion), ``method``, ``treatment_n``, ``control_n``,
+  ``treatment_value``, ``control_value``, ``difference`` (treatment - control),
+  ``relative_lift``, ``ci_low``, ``ci_high`` (1 - alpha interval of the difference),
+  ``p_value``, ``mde`` (the smallest difference detectable at these sizes, power 0.8),
+  ``needed_per_group`` (customers per group to detect the observed difference), ``warning``
+  ("read early: ..." or empty).
+* ``roi.csv`` (:func:`campaign_roi`, when offers carry ``campaign_id``): ``campaign_id``,
+  ``treated_customers``, ``control_customers``, ``treated_revenue_per_customer``,
+  ``control_revenue_per_customer``, ``incremental_revenue`` with ``incremental_ci_low`` /
+  ``incremental_ci_high``, ``cost``, ``roi``, ``note``.
+* ``campaign.json``: ``after``, ``end``, ``horizon_days``, ``targets``, ``planned_size``,
+  ``counts`` (treatment, control, in_both_groups, target_rows, campaigns), ``warnings`` (a list)
+  and ``files`` (table name -> file name).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,6 +86,7 @@ __all__ = [
     "pcr",
     "period_kpis",
     "push_response_rate",
+    "read_targets",
     "qini_coefficient",
     "qini_curve",
     "rpr",
@@ -67,6 +96,27 @@ __all__ = [
     "uplift_curve",
     "vip_conversion_rate",
 ]
+
+
+def read_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A target list from a ``.parquet`` or ``.csv`` file (ids and groups read as text).
+
+    Raises
+    ------
+    DataError
+        When the file is missing or not Parquet or CSV.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(
+            f"target list {p} not found.\nFix: give the file 'vipml score --out FILE' wrote"
+        )
+    name = p.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(p)
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(p, dtype={"customer_id": "str", "group": "str", "segment": "str"})
+    raise DataError(f"cannot read target list {p}: give a .parquet or .csv file")
 
 
 def crr(customers_end: int, new_customers: int, customers_start: int) -> float:
