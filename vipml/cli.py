@@ -100,6 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     (tables, report), config = _load(args)
     _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
+    if config.train.task == "uplift":
+        return _train_uplift(tables, config, args, started)
     result = train(tables, config, progress=True)
     for note in result.plan.notes:
         _say(f"vipml train: note: {note}")
@@ -152,6 +154,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> int:
+    """Train an uplift learner, print its test-fold comparison, write an uplift bundle."""
+    from vipml.uplift import save_uplift_bundle, train_uplift
+
+    result = train_uplift(tables, config, progress=True)
+    for note in result.notes:
+        _say(f"vipml train: note: {note}")
+    print(f"uplift learner: {result.kind}; treated share {result.treatment_share:.3f}")
+    print()
+    print("test fold:")
+    print(result.metrics.round(4).to_string())
+    path = save_uplift_bundle(result, tables=tables, config=config, out=args.out)
+    print()
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"bundle: {path}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
@@ -164,8 +184,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     tables, report = load_tables(args.data, config=config, progress=not args.quiet)
     churn = load_bundle(args.churn_bundle) if args.churn_bundle else None
+    uplift = None
+    if args.uplift_bundle:
+        from vipml.uplift import load_uplift_bundle
+
+        uplift = load_uplift_bundle(args.uplift_bundle)
+    if args.select:
+        from vipml.score import scoring_config
+
+        config = scoring_config(bundle, config)
+        config.score.select_by = args.select
     result = score(
-        tables, bundle, as_of=args.as_of, config=config, churn=churn, progress=not args.quiet
+        tables,
+        bundle,
+        as_of=args.as_of,
+        config=config,
+        churn=churn,
+        uplift=uplift,
+        progress=not args.quiet,
     )
     out = write_frame(result.targets, args.out)
     drift_path = out.with_name(out.name.split(".")[0] + ".drift.csv")
@@ -374,6 +410,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
     p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
     p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
+    p.add_argument(
+        "--uplift-bundle",
+        metavar="DIR",
+        help="an uplift bundle (train.task: uplift): adds an uplift column",
+    )
+    p.add_argument(
+        "--select",
+        choices=["score", "expected_value", "uplift"],
+        help="how to rank for selection (overrides score.select_by); uplift needs --uplift-bundle",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add(
