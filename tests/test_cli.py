@@ -337,3 +337,42 @@ def test_campaign_bad_input_exits_2_with_the_fix(campaign_data, tmp_path, capsys
     assert main([*base, "--targets", str(tmp_path / "nope.csv")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_score_select_uplift_targets_the_persuaded_not_the_sure_things(tmp_path, capsys):
+    from tests.test_uplift import persuadable_shop
+
+    frames, persuadable, sure = persuadable_shop()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in frames.items():
+        frame.to_parquet(data / f"{name}.parquet")
+    common = "labels: {acceptance_days: 14}\ntracking: {enabled: false}\n"
+    (tmp_path / "upsell.yaml").write_text(
+        common + "train: {task: upsell, min_positives: 10}\n"
+        "score: {capacity: 300, offers: [{offer_type: upsell}]}\n"
+    )
+    (tmp_path / "uplift.yaml").write_text(common + "train: {task: uplift}\n")
+    bundles = {}
+    for task in ("upsell", "uplift"):
+        cfg = str(tmp_path / f"{task}.yaml")
+        assert main(["train", "--config", cfg, "--data", str(data), "--out", str(tmp_path)]) == 0
+        bundles[task] = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("bundle: ")
+    base = ["score", "--bundle", bundles["upsell"], "--data", str(data), "--as-of", "2024-07-01"]
+    base += ["--config", str(tmp_path / "upsell.yaml"), "--quiet"]
+    assert main([*base, "--select", "uplift", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "no uplift bundle" in capsys.readouterr().err
+    ids = pd.Index(frames["customers"]["customer_id"])
+    share = {}
+    for how in ("score", "uplift"):
+        out = tmp_path / f"targets_{how}.csv"
+        args = [*base, "--uplift-bundle", bundles["uplift"], "--select", how, "--out", str(out)]
+        assert main(args) == 0
+        targets = pd.read_csv(out)
+        assert targets.columns[-1] == "uplift" and targets["selected"].sum() == 300
+        chosen = ids.get_indexer(targets.loc[targets["selected"], "customer_id"])
+        share[how] = (persuadable[chosen].mean(), sure[chosen].mean())
+    # 20% of the customers are persuadable, 20% buy anyway
+    assert share["score"][1] > 0.8  # the response model picks those who buy anyway
+    assert share["uplift"][0] > 0.6 and share["uplift"][1] < 0.4  # uplift picks the persuaded
+    assert "uplift: mean" in capsys.readouterr().out
