@@ -339,6 +339,7 @@ def test_campaign_bad_input_exits_2_with_the_fix(campaign_data, tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
 def test_score_select_uplift_targets_the_persuaded_not_the_sure_things(tmp_path, capsys):
     from tests.test_uplift import persuadable_shop
 
