@@ -76,19 +76,34 @@ def main() -> None:
     found = sorted(bundles.glob("vip-*")) if bundles.exists() else []
     if not found:
         small = load_tables(make_retailer(50_000, **gen).tables())[0]
-        cfg = load_config(None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False})
+        cfg = load_config(
+            None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
+        )
         found = [save_bundle(train(small, cfg), tables=small, config=cfg, out=bundles)]
     runs = {}
     for mode in ("bare", "full"):
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(found[-1]), mode,
-                               str(CACHE / "targets.parquet")], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(folder),
+                str(found[-1]),
+                mode,
+                str(CACHE / "targets.parquet"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             sys.exit(f"{mode} failed:\n{proc.stderr[-3000:]}")
         runs[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(mode, json.dumps(runs[mode]), flush=True)
     bare, full = runs["bare"]["work_s"], runs["full"]["work_s"]
-    print(f"rows {runs['full']['rows']:,}: bare (features + predict) {bare:.1f} s; full score + write {full:.1f} s; "
-          f"ratio {full / bare:.2f}x (target <= 3); peak {runs['full']['peak_gib']:.2f} GiB (target < 8)")
+    print(
+        f"rows {runs['full']['rows']:,}: bare (features + predict) {bare:.1f} s; full score + write {full:.1f} s; "
+        f"ratio {full / bare:.2f}x (target <= 3); peak {runs['full']['peak_gib']:.2f} GiB (target < 8)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,14 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--folder", default=str(HERE / ".data" / "retail_1000000_20000000_30000000_3000000"))
+    parser.add_argument(
+        "--folder", default=str(HERE / ".data" / "retail_1000000_20000000_30000000_3000000")
+    )
     args = parser.parse_args()
     if not Path(args.folder, "orders.parquet").is_file():
-        sys.exit(f"no data in {args.folder}: run benchmarks/bench_features.py first (it generates it)")
+        sys.exit(
+            f"no data in {args.folder}: run benchmarks/bench_features.py first (it generates it)"
+        )
     from vipml import load_tables
     from vipml.config import load_config
     from vipml.train import build_dataset, plan_cutoffs, train
@@ -36,9 +40,12 @@ def main() -> None:
     t0 = time.perf_counter()
     tables, _ = load_tables(args.folder)
     out["load_s"] = time.perf_counter() - t0
-    config = load_config(None, labels={"horizon_days": 90},
-                         train={"n_cutoffs": 3, "last_cutoff": "2024-09-01", "min_positives": 20},
-                         tracking={"enabled": False})
+    config = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 3, "last_cutoff": "2024-09-01", "min_positives": 20},
+        tracking={"enabled": False},
+    )
     plan = plan_cutoffs(tables, config)
     t0 = time.perf_counter()
     X, y = build_dataset(tables, plan, config)

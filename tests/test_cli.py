@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -259,3 +260,120 @@ def test_score_writes_the_target_list_and_says_where_last(tmp_path, capsys):
     targets = pd.read_parquet(out)
     assert {"customer_id", "score", "reason_1_ko", "group"} <= set(targets.columns)
     assert (tmp_path / "lists" / "targets.drift.csv").is_file()
+
+
+@pytest.fixture(scope="module")
+def campaign_data(tmp_path_factory):
+    """A small generated retailer and a target list of its customers known by July 2024."""
+    from vipml.datasets import make_retailer
+
+    folder = tmp_path_factory.mktemp("campaign")
+    retailer = make_retailer(3000, seed=4)
+    data = retailer.to_dir(folder / "data")
+    customers = retailer.customers
+    known = customers[customers["signup_at"] < pd.Timestamp("2024-07-01", tz="UTC")]
+    rng = np.random.default_rng(0)
+    targets = pd.DataFrame(
+        {
+            "customer_id": known["customer_id"].to_numpy(),
+            "segment": rng.choice(["new", "repeat", "at_risk"], len(known)),
+            "group": np.where(rng.random(len(known)) < 0.8, "treatment", "control"),
+        }
+    )
+    targets.to_csv(folder / "targets.csv", index=False)
+    return folder, data
+
+
+def test_campaign_writes_kpi_ab_and_roi_tables(campaign_data, tmp_path, capsys):
+    import json
+
+    folder, data = campaign_data
+    out = tmp_path / "campaign"
+    args = ["campaign", "--targets", str(folder / "targets.csv"), "--data", str(data)]
+    args += ["--after", "2024-07-01", "--horizon-days", "60", "--planned-size", "5000"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "read early: " in printed and "of 5,000 planned customers per group" in printed
+    assert printed.strip().splitlines()[-1].startswith(f"written:   {out}")
+    ab = pd.read_csv(out / "ab.csv")
+    assert ab["metric"].tolist() == [
+        "conversion",
+        "revenue_per_customer",
+        "revenue_per_customer",
+        "vip_conversion",
+    ]
+    assert (ab["ci_low"] <= ab["difference"]).all() and (ab["difference"] <= ab["ci_high"]).all()
+    kpis = pd.read_csv(out / "kpis.csv")
+    assert list(kpis.columns) == ["scope", "key", "metric", "value"]
+    assert set(kpis["scope"]) == {"overall", "period", "segment", "group", "channel", "campaign"}
+    assert set(kpis.loc[kpis["scope"] == "period", "key"]) == {"2024-07-01", "2024-08-01"}
+    roi = pd.read_csv(out / "roi.csv")
+    assert roi["campaign_id"].str.startswith("C2024").all() and roi["cost"].gt(0).all()
+    summary = json.loads((out / "campaign.json").read_text())
+    assert summary["files"] == {"kpis": "kpis.csv", "ab": "ab.csv", "roi": "roi.csv"}
+    assert summary["horizon_days"] == 60 and summary["warnings"]
+    assert summary["counts"]["treatment"] + summary["counts"]["control"] == len(
+        pd.read_csv(folder / "targets.csv")
+    )
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_campaign_bad_input_exits_2_with_the_fix(campaign_data, tmp_path, capsys):
+    folder, data = campaign_data
+    targets = pd.read_csv(folder / "targets.csv")
+    base = ["campaign", "--data", str(data), "--after", "2024-07-01", "--out", str(tmp_path / "o")]
+    no_group = tmp_path / "no_group.csv"
+    targets.drop(columns="group").to_csv(no_group, index=False)
+    assert main([*base, "--targets", str(no_group)]) == 2
+    err = capsys.readouterr().err
+    assert f"{no_group} has no column 'group'" in err and "Fix:" in err
+    no_control = tmp_path / "no_control.csv"
+    targets.assign(group="treatment").to_csv(no_control, index=False)
+    assert main([*base, "--targets", str(no_control)]) == 2
+    assert "0 control customers" in capsys.readouterr().err
+    late = [*base[:4], "2030-01-01", *base[5:]]
+    assert main([*late, "--targets", str(folder / "targets.csv")]) == 2
+    assert "after = 2030-01-01 is outside the data (2023-01-01 .." in capsys.readouterr().err
+    assert main([*base, "--targets", str(tmp_path / "nope.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_score_select_uplift_targets_the_persuaded_not_the_sure_things(tmp_path, capsys):
+    from tests.test_uplift import persuadable_shop
+
+    frames, persuadable, sure = persuadable_shop()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in frames.items():
+        frame.to_parquet(data / f"{name}.parquet")
+    common = "labels: {acceptance_days: 14}\ntracking: {enabled: false}\n"
+    (tmp_path / "upsell.yaml").write_text(
+        common + "train: {task: upsell, min_positives: 10}\n"
+        "score: {capacity: 300, offers: [{offer_type: upsell}]}\n"
+    )
+    (tmp_path / "uplift.yaml").write_text(common + "train: {task: uplift}\n")
+    bundles = {}
+    for task in ("upsell", "uplift"):
+        cfg = str(tmp_path / f"{task}.yaml")
+        assert main(["train", "--config", cfg, "--data", str(data), "--out", str(tmp_path)]) == 0
+        bundles[task] = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("bundle: ")
+    base = ["score", "--bundle", bundles["upsell"], "--data", str(data), "--as-of", "2024-07-01"]
+    base += ["--config", str(tmp_path / "upsell.yaml"), "--quiet"]
+    assert main([*base, "--select", "uplift", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "no uplift bundle" in capsys.readouterr().err
+    ids = pd.Index(frames["customers"]["customer_id"])
+    share = {}
+    for how in ("score", "uplift"):
+        out = tmp_path / f"targets_{how}.csv"
+        args = [*base, "--uplift-bundle", bundles["uplift"], "--select", how, "--out", str(out)]
+        assert main(args) == 0
+        targets = pd.read_csv(out)
+        assert targets.columns[-1] == "uplift" and targets["selected"].sum() == 300
+        chosen = ids.get_indexer(targets.loc[targets["selected"], "customer_id"])
+        share[how] = (persuadable[chosen].mean(), sure[chosen].mean())
+    # 20% of the customers are persuadable, 20% buy anyway
+    assert share["score"][1] > 0.8  # the response model picks those who buy anyway
+    assert share["uplift"][0] > 0.6 and share["uplift"][1] < 0.4  # uplift picks the persuaded
+    assert "uplift: mean" in capsys.readouterr().out

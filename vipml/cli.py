@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from vipml.errors import VipmlError
@@ -99,6 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     (tables, report), config = _load(args)
     _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
+    if config.train.task == "uplift":
+        return _train_uplift(tables, config, args, started)
     result = train(tables, config, progress=True)
     for note in result.plan.notes:
         _say(f"vipml train: note: {note}")
@@ -151,6 +154,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> int:
+    """Train an uplift learner, print its test-fold comparison, write an uplift bundle."""
+    from vipml.uplift import save_uplift_bundle, train_uplift
+
+    result = train_uplift(tables, config, progress=True)
+    for note in result.notes:
+        _say(f"vipml train: note: {note}")
+    print(f"uplift learner: {result.kind}; treated share {result.treatment_share:.3f}")
+    print()
+    print("test fold:")
+    print(result.metrics.round(4).to_string())
+    path = save_uplift_bundle(result, tables=tables, config=config, out=args.out)
+    print()
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"bundle: {path}")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
@@ -163,8 +184,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     tables, report = load_tables(args.data, config=config, progress=not args.quiet)
     churn = load_bundle(args.churn_bundle) if args.churn_bundle else None
+    uplift = None
+    if args.uplift_bundle:
+        from vipml.uplift import load_uplift_bundle
+
+        uplift = load_uplift_bundle(args.uplift_bundle)
+    if args.select:
+        from vipml.score import scoring_config
+
+        config = scoring_config(bundle, config)
+        config.score.select_by = args.select
     result = score(
-        tables, bundle, as_of=args.as_of, config=config, churn=churn, progress=not args.quiet
+        tables,
+        bundle,
+        as_of=args.as_of,
+        config=config,
+        churn=churn,
+        uplift=uplift,
+        progress=not args.quiet,
     )
     out = write_frame(result.targets, args.out)
     drift_path = out.with_name(out.name.split(".")[0] + ".drift.csv")
@@ -240,6 +277,83 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"done in {time.perf_counter() - started:.1f} s")
     for out in outs:
         print(f"report:    {out}")
+    return 0
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """Measure a campaign: KPIs, the A/B table of a target list, ROI per campaign."""
+    import json
+
+    from vipml.campaign import ab_test, campaign_roi, kpi_table, read_targets
+    from vipml.tables import atomic_write_text, write_frame
+    from vipml.windows import as_cutoff
+
+    started = time.perf_counter()
+    targets = read_targets(args.targets)
+    (tables, report), config = _load(args, progress=False)
+    horizon = args.horizon_days or config.labels.horizon_days
+    ab = ab_test(
+        targets,
+        tables,
+        after=args.after,
+        horizon_days=horizon,
+        config=config,
+        planned_size=args.planned_size,
+        source=str(args.targets),
+    )
+    after = as_cutoff(args.after, name="after")
+    end = after + timedelta(days=horizon)
+    kpis = kpi_table(tables, start=after, end=end, config=config, audience=targets)
+    out = Path(args.out)
+    written = {"kpis": write_frame(kpis, out / "kpis.csv"), "ab": write_frame(ab, out / "ab.csv")}
+    offers = tables.offers
+    roi = None
+    if (
+        tables.orders is not None
+        and offers is not None
+        and "campaign_id" in offers
+        and offers["campaign_id"].notna().any()
+    ):
+        roi = campaign_roi(
+            tables, start=after, end=end, acceptance_days=config.labels.acceptance_days
+        )
+        written["roi"] = write_frame(roi, out / "roi.csv")
+    warnings = ab.attrs["warnings"]
+    summary = {
+        "after": after.isoformat(),
+        "end": end.isoformat(),
+        "horizon_days": horizon,
+        "targets": str(args.targets),
+        "planned_size": args.planned_size,
+        "counts": {
+            **ab.attrs["counts"],
+            "target_rows": len(targets),
+            "campaigns": 0 if roi is None else len(roi),
+        },
+        "warnings": warnings,
+        "files": {k: v.name for k, v in written.items()},
+    }
+    atomic_write_text(json.dumps(summary, indent=2, ensure_ascii=False), out / "campaign.json")
+    counts = ab.attrs["counts"]
+    print(
+        f"campaign:  {after:%Y-%m-%d} .. {end:%Y-%m-%d} ({horizon} days); treatment "
+        f"{counts['treatment']:,}, control {counts['control']:,}"
+    )
+    for row in ab.itertuples():
+        if "bootstrap" in row.method:
+            continue
+        print(
+            f"{row.metric:<21} {row.treatment_value:,.4f} vs {row.control_value:,.4f}: "
+            f"{row.difference:+,.4f} [{row.ci_low:+,.4f}, {row.ci_high:+,.4f}], p {row.p_value:.3g}"
+        )
+    if roi is not None and len(roi):
+        print(f"campaigns: {len(roi):,}; median ROI {roi['roi'].median():,.2f}")
+    for w in warnings:
+        print(f"warning:   {w}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(
+        f"written:   {out} ({', '.join(sorted(p.name for p in written.values()))}, campaign.json)"
+    )
     return 0
 
 
@@ -357,6 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
     p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
     p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
+    p.add_argument(
+        "--uplift-bundle",
+        metavar="DIR",
+        help="an uplift bundle (train.task: uplift): adds an uplift column",
+    )
+    p.add_argument(
+        "--select",
+        choices=["score", "expected_value", "uplift"],
+        help="how to rank for selection (overrides score.select_by); uplift needs --uplift-bundle",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("report", cmd_report, "Write the driver report for marketers (self-contained HTML).")
@@ -386,6 +510,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--campaign", metavar="DIR", help="results of vipml campaign, for a campaign section"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add(
+        "campaign",
+        cmd_campaign,
+        "Measure a campaign: KPI and A/B tables of a target list, ROI per campaign.",
+    )
+    p.add_argument("--targets", required=True, metavar="FILE", help="target list from vipml score")
+    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument("--config", metavar="FILE", help="YAML config (adapters, VIP rule, horizon)")
+    p.add_argument(
+        "--after",
+        required=True,
+        metavar="DATE",
+        help="when the campaign started: outcomes read [after, after + horizon)",
+    )
+    p.add_argument(
+        "--horizon-days",
+        type=int,
+        metavar="N",
+        help="the test's fixed horizon (default: labels.horizon_days)",
+    )
+    p.add_argument(
+        "--planned-size",
+        type=int,
+        metavar="N",
+        help="customers per group the test was planned for (warns when read early)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="where kpis.csv, ab.csv, roi.csv go")
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
     p.add_argument(

@@ -187,7 +187,16 @@ class LabelsConfig(StrictModel):
 class TrainConfig(StrictModel):
     """Time-ordered training: cutoffs, folds, LightGBM and calibration."""
 
-    task: Literal["vip", "churn", "upsell"] = Field("vip", description="What the model predicts.")
+    task: Literal["vip", "churn", "upsell", "uplift"] = Field(
+        "vip",
+        description="What the model predicts; uplift: the offer's incremental effect on "
+        "acceptance, from offers with a treatment and a control group.",
+    )
+    uplift_learner: Literal["two_model", "transformed_outcome"] = Field(
+        "two_model",
+        description="Uplift: one LightGBM classifier per group, or one regression of the "
+        "transformed outcome (class transformation).",
+    )
     cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
     n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")
     step_days: int | None = Field(
@@ -354,8 +363,10 @@ class OfferCandidate(StrictModel):
 class ScoreConfig(StrictModel):
     """Target lists: selection, control group, value and cost, segments and plays."""
 
-    select_by: Literal["score", "expected_value"] = Field(
-        "score", description="How to rank for selection."
+    select_by: Literal["score", "expected_value", "uplift"] = Field(
+        "score",
+        description="How to rank for selection; uplift needs an uplift bundle and selects the "
+        "customers with the highest positive uplift (those the offer persuades).",
     )
     capacity: int | None = Field(None, ge=0, description="At most this many contacts.")
     budget: float | None = Field(None, ge=0, description="At most this much contact cost.")

@@ -132,8 +132,10 @@ def upsell_labels(
     acceptance_days: int = 14,
     event: str = "accepted",
     check: bool = True,
+    include_control: bool = False,
 ) -> pd.DataFrame:
-    """One row per offer sent in ``[start, end)`` to a customer (control offers left out).
+    """One row per offer sent in ``[start, end)`` to a customer (control offers left out, unless
+    ``include_control``: then every offer, with its ``group``).
 
     ``label`` is 1 when ``accepted_at`` falls in ``[sent_at, sent_at + acceptance_days)``.
     ``as_of`` is the start of the send day: features for the offer are built as of then, so
@@ -151,7 +153,7 @@ def upsell_labels(
         )
     sent = offers["sent_at"]
     mask = ((sent >= lo) & (sent < hi)).to_numpy()
-    if "group" in offers:
+    if "group" in offers and not include_control:
         mask = mask & (offers["group"] != "control").fillna(True).to_numpy()
     rows = offers[mask]
     keep = [
@@ -166,6 +168,7 @@ def upsell_labels(
             "discount_pct",
             "cost",
             "campaign_id",
+            *(["group"] if include_control else []),
         )
         if c in rows
     ]

@@ -6,6 +6,11 @@ type, the top three reasons in plain words (English and Korean), the expected va
 row is selected, its group (treatment or a seeded control held out by tier), the model version and
 the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
 bit for bit.
+
+With an uplift bundle (``vipml train`` with ``train.task: uplift``) an ``uplift`` column follows:
+the estimated increase of the customer's acceptance probability when the offer is sent. With
+``score.select_by: uplift`` the list selects the rows with the highest positive uplift, the
+customers the offer persuades, rather than those who would buy anyway.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ import pandas as pd
 
 from vipml.bundle import Bundle
 from vipml.config import Config, ScoreConfig
-from vipml.errors import DataError
+from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
 from vipml.tables import Tables
 from vipml.train import population_stability, prepare_matrix
+from vipml.uplift import UpliftBundle
 from vipml.windows import as_cutoff
 
 COLUMNS = [
@@ -51,6 +57,11 @@ class ScoreResult:
             "segments: " + ", ".join(f"{k} {v:,}" for k, v in t["segment"].value_counts().items()),
             f"expected value of the treatment group: {sel.loc[sel['group'] == 'treatment', 'expected_value'].sum():,.2f}",
         ]
+        if "uplift" in t:
+            lines.append(
+                f"uplift: mean {t['uplift'].mean():.4f} over all rows, "
+                f"{sel['uplift'].mean():.4f} over the selected"
+            )
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -201,11 +212,18 @@ def _tiers(percentile: np.ndarray, edges: list[float]) -> np.ndarray:
 
 
 def select(frame: pd.DataFrame, sc: ScoreConfig) -> np.ndarray:
-    """Rows to contact: by score or expected value, under capacity, budget and segment caps."""
-    key = frame["expected_value"] if sc.select_by == "expected_value" else frame["score"]
+    """Rows to contact: by score, expected value or uplift, under capacity, budget and segment
+    caps. Expected value and uplift select only positive values."""
+    if sc.select_by == "uplift" and "uplift" not in frame:
+        raise ConfigError(
+            "score.select_by is 'uplift' but the rows have no uplift.\n"
+            "Fix: give an uplift bundle (vipml score --uplift-bundle DIR, trained with "
+            "train.task: uplift), or select by score"
+        )
+    key = frame[sc.select_by]
     eligible = np.array(frame["score"] >= sc.min_score, dtype=bool)
-    if sc.select_by == "expected_value":
-        eligible = eligible & np.array(frame["expected_value"] > 0, dtype=bool)
+    if sc.select_by in ("expected_value", "uplift"):
+        eligible = eligible & np.array(frame[sc.select_by] > 0, dtype=bool)
     order = np.lexsort((frame["customer_id"].to_numpy(), -key.to_numpy()))
     chosen = np.zeros(len(frame), dtype=bool)
     ok = eligible[order]
@@ -247,9 +265,13 @@ def score(
     as_of: object,
     config: Config | None = None,
     churn: Bundle | None = None,
+    uplift: UpliftBundle | None = None,
     progress: bool = False,
 ) -> ScoreResult:
     """Score every customer known before ``as_of`` (every customer x candidate offer for upsell).
+
+    With ``uplift`` the list gains an ``uplift`` column (after the standard columns), and
+    ``score.select_by: uplift`` selects by it.
 
     Raises
     ------
@@ -259,6 +281,12 @@ def score(
     cutoff = as_cutoff(as_of)
     cfg = scoring_config(bundle, config)
     sc = cfg.score
+    if sc.select_by == "uplift" and uplift is None:
+        raise ConfigError(
+            "score.select_by is 'uplift' but no uplift bundle was given.\n"
+            "Fix: vipml score --uplift-bundle DIR (a bundle trained with train.task: uplift), or "
+            "select by score"
+        )
     X = build_features(tables, as_of=cutoff, config=cfg, progress=progress)
     warnings: list[str] = []
     task = bundle.info.get("task", "vip")
@@ -313,6 +341,8 @@ def score(
     )
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
+    if uplift is not None:
+        frame["uplift"] = uplift.predict(X)
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable"
     ).reset_index(drop=True)
@@ -322,7 +352,9 @@ def score(
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
     frame["model_version"] = bundle.version
     frame["cutoff"] = cutoff
-    extra = ["offer_rank"] if offer_type is not None else []
+    extra = (["offer_rank"] if offer_type is not None else []) + (
+        ["uplift"] if uplift is not None else []
+    )
     return ScoreResult(frame[COLUMNS + extra], drift, warnings)
 
 

@@ -259,10 +259,11 @@ OFFER_FEATURES = (
 
 
 def build_offer_dataset(
-    tables: Tables, config: Config, *, progress: bool = False
+    tables: Tables, config: Config, *, progress: bool = False, include_control: bool = False
 ) -> tuple[pd.DataFrame, pd.Series, dict[str, np.ndarray], Plan]:
     """One row per offer sent: the customer's features as of the start of the send day or week,
-    the offer's own attributes, and whether it was accepted in time.
+    the offer's own attributes, and whether it was accepted in time. With ``include_control``
+    the held-out offers come too (their outcome: accepted anyway), for uplift models.
 
     Folds follow the send time (the last fifth of the send weeks test, the fifth before validate,
     the rest train, each fold's acceptance windows closing before the next fold starts); when all
@@ -286,6 +287,7 @@ def build_offer_dataset(
         acceptance_days=lc.acceptance_days,
         event=lc.offer_event,
         check=False,
+        include_control=include_control,
     )
     labels = labels[labels["sent_at"] < last_send].reset_index(drop=True)
     if labels.empty:
@@ -520,6 +522,11 @@ def train(
     """
     config = as_config(config)
     tc = config.train
+    if tc.task == "uplift":
+        raise DataError(
+            "train.task 'uplift' trains two models, not one: use vipml.uplift.train_uplift "
+            "(the vipml train command does)"
+        )
     if tc.task == "upsell":
         X, y, masks, plan = build_offer_dataset(tables, config, progress=progress)
         folds = plan.folds

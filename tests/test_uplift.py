@@ -1,0 +1,160 @@
+"""Uplift: the learners, the uplift bundle, and selection by uplift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipml import ConfigError, DataError, load_config, load_tables
+
+
+def persuadable_shop(n: int = 2000, seed: int = 0):
+    """Customers the offer persuades (``affinity`` > 0.8: 40% accept when treated, 3% when not),
+    customers who accept anyway (``loyalty`` > 0.8: 50% in either group) and the rest (3%); four
+    offers each in the first five months of 2024, half held out as control.
+
+    Returns the tables as frames and the persuadable and sure-thing masks per customer.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{i:05d}" for i in range(n)])
+    affinity, loyalty = rng.random(n), rng.random(n)
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_at": "2023-06-01",
+            "affinity": affinity.round(3),
+            "loyalty": loyalty.round(3),
+        }
+    )
+    m = 4 * n
+    who = np.repeat(np.arange(n), 4)
+    sent = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 150 * 86400, m), unit="s"
+    )
+    treated = rng.random(m) < 0.5
+    p = np.where(loyalty[who] > 0.8, 0.5, np.where((affinity[who] > 0.8) & treated, 0.4, 0.03))
+    accepted = rng.random(m) < p
+    accepted_at = pd.Series(sent + pd.Timedelta(days=2)).where(accepted)
+    offers = pd.DataFrame(
+        {
+            "offer_id": [f"f{i:06d}" for i in range(m)],
+            "customer_id": ids[who],
+            "sent_at": sent,
+            "offer_type": "upsell",
+            "channel": "email",
+            "category": "home",
+            "discount_pct": 10.0,
+            "cost": 0.5,
+            "group": np.where(treated, "treatment", "control"),
+            "accepted_at": accepted_at,
+        }
+    )
+    first = pd.Timestamp("2023-07-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 360 * 86400, n), unit="s"
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"o{i:06d}" for i in range(n + int(accepted.sum()))],
+            "customer_id": np.concatenate([ids, ids[who][accepted]]),
+            "ordered_at": pd.concat([pd.Series(first), accepted_at[accepted]], ignore_index=True),
+            "amount": 50.0,
+        }
+    )
+    frames = {"customers": customers, "offers": offers, "orders": orders}
+    return frames, affinity > 0.8, loyalty > 0.8
+
+
+UPLIFT_CONFIG = {"labels": {"acceptance_days": 14}, "train": {"task": "uplift"}}
+
+
+@pytest.fixture(scope="module")
+def shop():
+    frames, persuadable, sure = persuadable_shop()
+    return load_tables(frames)[0], persuadable, sure
+
+
+@pytest.mark.parametrize("share", [0.5, 0.2])
+def test_transformed_outcome_recovers_the_uplift_at_any_treatment_share(share):
+    from vipml.uplift import TransformedOutcomeUplift
+
+    rng = np.random.default_rng(2)
+    n = 60_000
+    X = pd.DataFrame({"a": (rng.random(n) < 0.5).astype(float)})
+    t = rng.random(n) < share
+    base = 0.1 + 0.3 * (X["a"] == 0)  # the a == 0 rows buy more anyway ...
+    y = (rng.random(n) < base + 0.25 * X["a"] * t).astype(int)  # ... the a == 1 rows are persuaded
+    u = TransformedOutcomeUplift(seed=0, n_estimators=50).fit(X, y, t).predict(X)
+    assert u[X["a"] == 1].mean() == pytest.approx(0.25, abs=0.03)
+    assert u[X["a"] == 0].mean() == pytest.approx(0.0, abs=0.03)
+
+
+def test_uplift_bundle_round_trips_without_pickle_and_beats_a_response_model(shop, tmp_path):
+    from vipml.features import build_features
+    from vipml.train import prepare_matrix
+    from vipml.uplift import load_uplift_bundle, save_uplift_bundle, train_uplift
+
+    tables, persuadable, _ = shop
+    config = load_config(None, **UPLIFT_CONFIG)
+    result = train_uplift(tables, config)
+    m = result.metrics
+    assert m.loc["uplift", "qini"] > m.loc["response", "qini"] > m.loc["random", "qini"]
+    path = save_uplift_bundle(result, tables=tables, config=config, out=tmp_path)
+    assert sorted(p.name for p in path.iterdir()) == [
+        "bundle.json",
+        "config.json",
+        "control.txt",
+        "feature_spec.json",
+        "metrics.json",
+        "treated.txt",
+    ]
+    bundle = load_uplift_bundle(path)
+    X = build_features(tables, as_of="2024-07-01", config=config)
+    u = bundle.predict(X)
+    M = prepare_matrix(X, result.features, result.categories)
+    assert np.allclose(u, result.learner.predict(M), atol=1e-9)
+    ids = tables.customers["customer_id"].to_numpy()
+    codes = pd.Index(ids).get_indexer(X.index)
+    assert u[persuadable[codes]].mean() > u[~persuadable[codes]].mean() + 0.2
+    with pytest.raises(DataError, match="missing affinity"):
+        bundle.predict(X.drop(columns="affinity"))
+    with pytest.raises(DataError, match="not an uplift bundle"):
+        load_uplift_bundle(tmp_path)
+
+
+def test_uplift_needs_a_control_group(shop):
+    from vipml.uplift import train_uplift
+
+    tables, _, _ = shop
+    treated_only = tables.replace(offers=tables.offers.assign(group="treatment"))
+    with pytest.raises(DataError, match="control group"):
+        train_uplift(treated_only, load_config(None, **UPLIFT_CONFIG))
+
+
+def test_select_by_uplift_takes_the_persuadables_not_the_sure_things():
+    from vipml.config import ScoreConfig
+    from vipml.score import select
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["sure1", "sure2", "pers1", "pers2", "lost"],
+            "score": [0.9, 0.8, 0.4, 0.3, 0.1],  # who buys (with the offer)
+            "uplift": [0.0, -0.01, 0.35, 0.3, 0.0],  # what the offer adds
+            "expected_value": [1.0] * 5,
+            "segment": ["other"] * 5,
+        }
+    )
+    by_score = select(frame, ScoreConfig(capacity=2))
+    by_uplift = select(frame, ScoreConfig(capacity=2, select_by="uplift"))
+    assert frame["customer_id"][by_score].tolist() == ["sure1", "sure2"]
+    assert frame["customer_id"][by_uplift].tolist() == ["pers1", "pers2"]
+    # without a cap only positive uplift is selected
+    assert select(frame, ScoreConfig(select_by="uplift")).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
+    with pytest.raises(ConfigError, match="--uplift-bundle"):
+        select(frame.drop(columns="uplift"), ScoreConfig(select_by="uplift"))
