@@ -8,10 +8,10 @@ OUT    ?= demo-output
 
 .PHONY: env browser demo test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check]'
 	touch $(STAMP)
 
 env: $(STAMP)
