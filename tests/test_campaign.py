@@ -36,12 +36,22 @@ def test_period_kpis_on_the_hand_made_tables():
     from .features.conftest import raw_tables
 
     tables = load_tables(raw_tables())[0]
-    k = period_kpis(tables, start="2024-01-01", end="2024-06-01")
-    # purchases in the period: a o2 o3, b o5 o6 (o4 is a return, o8 cancelled)
+    k = period_kpis(tables, start="2024-01-01", end="2024-06-01", active_days=365)
+    # purchases in the period: a o2 o3, b o5 o6 (o4 is a return, o8 cancelled); a's o1
+    # (2023-06-01) makes a a customer at the start
     assert (k["customers_start"], k["new_customers"], k["customers_end"]) == (1, 1, 2)
     assert k["crr"] == 100.0 and k["rpr"] == 100.0 and k["aov"] == pytest.approx(360 / 4)
     assert k["pcr"] == pytest.approx(50.0)  # a and c visited; a bought
     assert k["upsell_acceptance_rate"] == pytest.approx(1 / 2)  # a accepted f1; b (f3) did not
+    # by default a customer counts when they bought within the period's length (152 days):
+    # o1 is older, so nobody was a customer at the start and the rate is undefined
+    short = period_kpis(tables, start="2024-01-01", end="2024-06-01")
+    assert short["customers_start"] == 0 and np.isnan(short["crr"])
+    # a customer who stops buying lowers the rate: b bought in spring, not in summer
+    # (active 120 days: at the start a and b; at the end a and the new d)
+    later = period_kpis(tables, start="2024-06-01", end="2024-09-01", active_days=120)
+    assert (later["customers_start"], later["new_customers"], later["customers_end"]) == (2, 1, 2)
+    assert later["crr"] == pytest.approx((2 - 1) / 2 * 100)
 
 
 def test_proportions_interval_and_p_value():

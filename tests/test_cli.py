@@ -204,6 +204,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         tmp_path / "targets_upsell.parquet"
     ).is_file()
     assert out.strip().splitlines()[-1].startswith("done in")
+    # the campaign of an earlier list, and the driver reports in both languages
+    assert (tmp_path / "campaign" / "ab.csv").is_file() and (
+        tmp_path / "campaign" / "kpis.csv"
+    ).is_file()
+    for task in ("vip", "upsell"):
+        for lang in ("en", "ko"):
+            page = (tmp_path / f"report_{task}.{lang}.html").read_text(encoding="utf-8")
+            assert f'<html lang="{lang}">' in page and '<section id="drivers">' in page
+            assert (f"report:      {tmp_path / f'report_{task}.{lang}.html'}") in out
+    assert '<section id="campaign">' in (tmp_path / "report_vip.en.html").read_text(
+        encoding="utf-8"
+    )
     assert (tmp_path / "validation.json").is_file() and (
         tmp_path / "data" / "orders.parquet"
     ).is_file()

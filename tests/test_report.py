@@ -216,10 +216,40 @@ def test_campaign_results_make_a_campaign_section(data, tmp_path):
             "ci_low": [-0.01],
             "ci_high": [0.09],
             "p_value": [0.2],
+            "needed_per_group": [5000],
+            "warning": ["read early: 100 of the 5,000 customers per group needed"],
         }
     ).to_csv(folder / "ab.csv", index=False)
     page = render_report(replace(data, campaign=read_campaign(folder)), lang="ko")
     assert '<section id="campaign">' in page and locale("ko")["campaign.title"] in page
-    assert "+0.0400" in page and "read early" in page
+    assert "+4.00%p" in page and "-1.00%p … +9.00%p" in page
+    early = locale("ko")["campaign.read_early"].format(
+        metric=locale("ko")["metric.conversion"], n="100", needed="5,000"
+    )
+    assert early in page
     with pytest.raises(Exception, match="no campaign results"):
         read_campaign(tmp_path)
+
+
+def test_report_command_writes_the_page_and_refuses_bad_input(retailer, bundle, tmp_path, capsys):
+    from vipml.cli import main
+
+    data_dir = retailer.to_dir(tmp_path / "data")
+    out = tmp_path / "out" / "report.html"
+    args = ["report", "--bundle", str(bundle.path), "--data", str(data_dir), "--as-of", AS_OF]
+    assert main([*args, "--lang", "ko", "--out", str(out), "--quiet"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert '<html lang="ko">' in page and locale("ko")["title"] in page
+    assert f"report:    {out}" in capsys.readouterr().out
+    # both languages at once
+    assert main([*args, "--lang", "en,ko", "--out", str(out), "--quiet"]) == 0
+    assert (tmp_path / "out" / "report.en.html").is_file()
+    assert (tmp_path / "out" / "report.ko.html").is_file()
+    # a language without a translation table, a missing campaign folder: exit 2, no traceback
+    assert main([*args, "--lang", "fr", "--out", str(tmp_path / "fr.html"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "use one of en, ko" in err and "Traceback" not in err
+    assert not (tmp_path / "fr.html").exists()
+    missing = ["--campaign", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.html")]
+    assert main([*args, *missing, "--quiet"]) == 2
+    assert "vipml campaign" in capsys.readouterr().err

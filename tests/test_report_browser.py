@@ -15,12 +15,10 @@ import pytest
 
 from vipml.report import locale, write_report
 
-from .test_report import (  # noqa: F401  (module fixtures shared with the report tests)
-    bundle,
-    data,
-    loaded,
-    retailer,
-)
+from . import test_report as _shared
+
+# the report tests' module fixtures: the same generated retailer, bundle and report data
+retailer, loaded, bundle, data = _shared.retailer, _shared.loaded, _shared.bundle, _shared.data
 
 FLAGS = [
     "--headless",

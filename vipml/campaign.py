@@ -148,9 +148,18 @@ def aov(revenue: float, orders: int) -> float:
     return revenue / orders if orders else math.nan
 
 
-def period_kpis(tables: Tables, *, start: object, end: object) -> dict[str, float]:
-    """The KPIs over ``[start, end)`` from the tables (orders, and events and offers if present)."""
+def period_kpis(
+    tables: Tables, *, start: object, end: object, active_days: int | None = None
+) -> dict[str, float]:
+    """The KPIs over ``[start, end)`` from the tables (orders, and events and offers if present).
+
+    For the retention rate a customer counts at a date when they bought in the ``active_days``
+    before it (default: the period's length): customers at the start bought in
+    ``[start - active_days, start)``, customers at the end in ``[end - active_days, end)``.
+    Counting everyone who ever bought would make the rate 100% by construction.
+    """
     lo, hi = _window(start, end)
+    active = pd.Timedelta(days=active_days) if active_days else hi - lo
     orders = tables.orders
     if orders is None:
         raise DataError("period KPIs need an orders table")
@@ -158,8 +167,8 @@ def period_kpis(tables: Tables, *, start: object, end: object) -> dict[str, floa
     buy = vals["purchase"].astype(bool)
     t = orders["ordered_at"]
     inside = ((t >= lo) & (t < hi)).to_numpy() & buy
-    before = (t < lo).to_numpy() & buy
-    upto = (t < hi).to_numpy() & buy
+    before = ((t >= lo - active) & (t < lo)).to_numpy() & buy
+    upto = ((t >= hi - active) & (t < hi)).to_numpy() & buy
     cust = orders["customer_id"]
     start_customers = cust[before].nunique()
     end_customers = cust[upto].nunique()

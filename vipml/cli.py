@@ -227,7 +227,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from vipml.score import scoring_config
     from vipml.tracking import log_report
 
+    from vipml.report import locale
+
     started = time.perf_counter()
+    langs = [x.strip() for x in args.lang.split(",") if x.strip()]
+    for lang in langs:
+        locale(lang)  # an unknown language fails before any work
     bundle = load_bundle(args.bundle)
     config = scoring_config(bundle, load_config(args.config) if args.config else None)
     if args.data is None and config.data_dir is None and config.generated is None:
@@ -243,6 +248,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from vipml.tables import read_frame
 
         targets = read_frame(args.targets)
+        targets["customer_id"] = targets["customer_id"].astype("str")  # ids are text
     data = build_report(
         tables,
         bundle,
@@ -253,7 +259,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         campaign=args.campaign,
         progress=not args.quiet,
     )
-    langs = [x.strip() for x in args.lang.split(",") if x.strip()]
     outs = []
     for lang in langs:
         out = Path(args.out)
@@ -358,14 +363,16 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The whole flow on a generated retailer: validate, features, train VIP and upsell models."""
+    """The whole flow on a generated retailer: validate, features, train VIP and upsell models,
+    score, measure a campaign, and write the driver reports in English and Korean."""
     from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.datasets import make_retailer, shipped_config
     from vipml.features import build_features
+    from vipml.report import build_report, write_report
     from vipml.score import score
     from vipml.tables import load_tables, write_frame
-    from vipml.tracking import log_scoring, log_training
+    from vipml.tracking import log_report, log_scoring, log_training
     from vipml.train import train
 
     out = Path(args.out)
@@ -384,7 +391,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"features:    {feats.shape[1]} columns x {feats.shape[0]:,} customers as of {as_of:%Y-%m-%d}"
     )
-    bundles, runs, lists = {}, {}, {}
+    bundles, runs, lists, configs = {}, {}, {}, {}
     for task in ("vip", "upsell"):
         config = load_config(shipped_config(task), seed=args.seed)
         if args.no_tracking:
@@ -399,6 +406,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
         scored = score(tables, load_bundle(bundles[task]), as_of=retailer.end, config=config)
         lists[task] = write_frame(scored.targets, out / f"targets_{task}.parquet")
         log_scoring(scored, load_bundle(bundles[task]), lists[task], config, retailer.end)
+        configs[task] = config
+
+    # a campaign: last quarter's VIP target list, and what its customers did afterwards
+    config = configs["vip"]
+    horizon = config.labels.horizon_days
+    sent = (retailer.end - timedelta(days=horizon)).floor("D")
+    _say(f"vipml demo: measuring the VIP target list of {sent:%Y-%m-%d} over {horizon} days")
+    vip_bundle = load_bundle(bundles["vip"])
+    earlier = score(tables, vip_bundle, as_of=sent, config=config)
+    campaign_list = write_frame(earlier.targets, out / f"targets_vip_{sent:%Y%m%d}.parquet")
+    campaign_dir = out / "campaign"
+    status = cmd_campaign(
+        argparse.Namespace(
+            targets=str(campaign_list),
+            data=str(data_dir),
+            config=None,
+            after=f"{sent:%Y-%m-%d}",
+            horizon_days=horizon,
+            planned_size=None,
+            out=str(campaign_dir),
+        )
+    )
+    if status:
+        return status
+
+    # the driver reports, in English and Korean
+    reports = []
+    for task in ("vip", "upsell"):
+        _say(f"vipml demo: {task} driver reports (en, ko)")
+        b = load_bundle(bundles[task])
+        data = build_report(
+            tables,
+            b,
+            as_of=retailer.end,
+            config=configs[task],
+            validation=report,
+            campaign=campaign_dir if task == "vip" else None,
+        )
+        pages = [
+            write_report(data, out / f"report_{task}.{lang}.html", lang=lang)
+            for lang in ("en", "ko")
+        ]
+        a = data.pareto.attrs
+        log_report(
+            pages,
+            b,
+            configs[task],
+            retailer.end,
+            {
+                "vip_customer_share": a.get("vip_customer_share", 0.0),
+                "vip_revenue_share": a.get("vip_revenue_share", 0.0),
+                "customers": a.get("customers", 0),
+            },
+        )
+        reports += pages
     print()
     print(f"data:        {data_dir}")
     print(f"validation:  {out / 'validation.json'}")
@@ -407,6 +469,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"bundle:      {path}")
     for path in lists.values():
         print(f"targets:     {path}")
+    print(f"campaign:    {campaign_dir} (target list {campaign_list.name})")
+    for path in reports:
+        print(f"report:      {path}")
     tracked = [r for r in runs.values() if r]
     if tracked:
         uri = tracked[0]["tracking_uri"]

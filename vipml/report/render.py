@@ -740,6 +740,44 @@ def _reason(code: str, w: Words) -> str:
     return code
 
 
+PERCENT_KPIS = {"crr", "rpr", "pcr", "purchase_rate", "vip_conversion_rate"}  # already x 100
+MONEY_KPIS = {"revenue", "aov", "cost", "revenue_per_customer"}
+
+
+def _metric(name: str, w: Words) -> str:
+    return w(f"metric.{name}") if w.has(f"metric.{name}") else name
+
+
+def _kpi(name: str, v: Any, w: Words) -> str:
+    """A KPI value as the dashboard shows it."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(f):
+        return "–"
+    if name in PERCENT_KPIS:
+        return f"{f:.1f}%"
+    if name.endswith("_rate"):
+        return w.pct(f)
+    if name in MONEY_KPIS:
+        return w.money(f) if abs(f) >= 100 else f"{f:,.2f} {w.currency}"
+    if name.startswith("days_"):
+        return w("unit.days", value=f"{f:,.0f}")
+    return w.num(f)
+
+
+def _method(text: str, w: Words) -> str:
+    t = str(text).lower()
+    return (
+        w("method.bootstrap")
+        if "bootstrap" in t
+        else w("method.welch")
+        if "welch" in t
+        else w("method.z")
+    )
+
+
 def campaign(d: ReportData, w: Words) -> str:
     c = d.campaign or {}
     s = c.get("summary", {})
@@ -752,23 +790,35 @@ def campaign(d: ReportData, w: Words) -> str:
             )
         )
     ]
-    for text in s.get("warnings", []):
-        parts.append(
-            f'<div class="warning">{escape(w("campaign.warning"))}: {escape(str(text))}</div>'
-        )
     ab = c.get("ab")
+    early = 0
     if ab is not None and len(ab):
         rows = []
         for _, r in ab.iterrows():
             metric = str(r["metric"])
+            rate = metric in ("conversion", "vip_conversion")
+
+            def fmt(v: Any, signed: bool = False, rate: bool = rate) -> str:
+                if rate:
+                    f = float(v)
+                    return (
+                        "–"
+                        if not math.isfinite(f)
+                        else f"{f * 100:{'+' if signed else ''}.2f}%p"
+                        if signed
+                        else w.pct(f, 2)
+                    )
+                return _stat(v, signed=signed)
+
             rows.append(
                 [
-                    w(f"metric.{metric}") if w.has(f"metric.{metric}") else metric,
+                    _metric(metric, w),
+                    _method(r.get("method", ""), w),
                     f"{w.num(float(r['treatment_n']))} / {w.num(float(r['control_n']))}",
-                    _stat(r["treatment_value"]),
-                    _stat(r["control_value"]),
-                    _stat(r["difference"], signed=True),
-                    f"{_stat(r['ci_low'], signed=True)} … {_stat(r['ci_high'], signed=True)}",
+                    fmt(r["treatment_value"]),
+                    fmt(r["control_value"]),
+                    fmt(r["difference"], True),
+                    f"{fmt(r['ci_low'], True)} … {fmt(r['ci_high'], True)}",
                     _pvalue(float(r["p_value"])),
                 ]
             )
@@ -776,6 +826,7 @@ def campaign(d: ReportData, w: Words) -> str:
             _table(
                 [
                     w("campaign.col.metric"),
+                    w("campaign.col.method"),
                     w("campaign.col.n"),
                     w("campaign.col.treatment"),
                     w("campaign.col.control"),
@@ -784,24 +835,66 @@ def campaign(d: ReportData, w: Words) -> str:
                     w("campaign.col.p"),
                 ],
                 rows,
-                numeric=(1, 2, 3, 4, 5, 6),
+                numeric=(2, 3, 4, 5, 6, 7),
                 cls="ab",
             )
         )
+        warned = ab[ab.get("warning", pd.Series("", index=ab.index)).fillna("").astype(str) != ""]
+        for metric, part in warned.groupby("metric", sort=False):
+            r = part.iloc[0]
+            needed = s.get("planned_size") or r.get("needed_per_group")
+            n = min(float(r["treatment_n"]), float(r["control_n"]))
+            text = w(
+                "campaign.read_early",
+                metric=_metric(str(metric), w),
+                n=w.num(n),
+                needed=w.num(float(needed)),
+            )
+            parts.append(
+                f'<div class="warning">{escape(w("campaign.warning"))}: {escape(text)}</div>'
+            )
+            early += 1
+    others = [x for x in s.get("warnings", []) if "read early" not in str(x)]
+    if others:
+        parts.append(_p(w("campaign.more_warnings", n=len(others)), "note"))
     kpis = c.get("kpis")
     if kpis is not None and len(kpis):
         overall = kpis[kpis["scope"].astype(str) == "overall"] if "scope" in kpis else kpis
         rows = [
-            [
-                w(f"metric.{r['metric']}") if w.has(f"metric.{r['metric']}") else str(r["metric"]),
-                _stat(r["value"]),
-            ]
+            [_metric(str(r["metric"]), w), _kpi(str(r["metric"]), r["value"], w)]
             for _, r in overall.iterrows()
         ]
         parts += [
             f"<h3>{escape(w('campaign.kpis'))}</h3>",
             _table(
                 [w("campaign.col.metric"), w("campaign.col.value")], rows, numeric=(1,), cls="kpis"
+            ),
+        ]
+    roi = c.get("roi")
+    if roi is not None and len(roi):
+        rows = [
+            [
+                str(r["campaign_id"]),
+                w.num(float(r["treated_customers"])),
+                w.money(float(r["incremental_revenue"])),
+                w.money(float(r["cost"])),
+                w.num(float(r["roi"]), 2),
+            ]
+            for _, r in roi.iterrows()
+        ]
+        parts += [
+            f"<h3>{escape(w('campaign.roi'))}</h3>",
+            _table(
+                [
+                    w("campaign.col.campaign"),
+                    w("campaign.col.treated"),
+                    w("campaign.col.incremental"),
+                    w("campaign.col.cost"),
+                    w("campaign.col.roi"),
+                ],
+                rows,
+                numeric=(1, 2, 3, 4),
+                cls="roi",
             ),
         ]
     return "".join(parts)
