@@ -223,11 +223,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the driver report for marketers: one self-contained HTML page."""
     from vipml.bundle import load_bundle
     from vipml.config import load_config
-    from vipml.report import build_report, write_report
+    from vipml.report import build_report, locale, write_report
     from vipml.score import scoring_config
     from vipml.tracking import log_report
-
-    from vipml.report import locale
 
     started = time.perf_counter()
     langs = [x.strip() for x in args.lang.split(",") if x.strip()]
