@@ -466,7 +466,12 @@ def test_segment_profiles_suppress_small_segments():
 def test_driver_plays_follow_the_config_and_fall_back_to_other(cfg):
     drivers = pd.DataFrame(
         {
-            "feature": ["views_per_session_90d", "orders_all", "spend_365d", "app_minutes_30d"],
+            "feature": [
+                "views_per_session_90d",
+                "orders_all",
+                "weekend_share_all",
+                "app_minutes_30d",
+            ],
             "description_en": ["a", "b", "c", "d"],
             "description_ko": ["가", "나", "다", "라"],
         }

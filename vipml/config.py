@@ -299,7 +299,83 @@ def _default_playbook() -> dict[str, Play]:
 
 
 def _default_driver_plays() -> dict[str, Play]:
+    """Domain step 2: a CRM scenario per driver, by feature-name prefix (the last match wins)."""
     return {
+        "spend": Play(
+            en="Premium line or higher model with member-only benefits",
+            ko="회원 전용 혜택과 함께 프리미엄 라인·상위 모델 제안",
+            offer_type="upsell",
+        ),
+        "net_spend": Play(
+            en="Premium line or higher model with member-only benefits",
+            ko="회원 전용 혜택과 함께 프리미엄 라인·상위 모델 제안",
+            offer_type="upsell",
+        ),
+        "aov": Play(
+            en="Bundle that lifts the basket: the usual order plus a premium add-on",
+            ko="평소 주문에 프리미엄 추가 상품을 더한 번들",
+            offer_type="bundle",
+        ),
+        "max_order_value": Play(
+            en="Limited editions and customisation for big-ticket buyers",
+            ko="고액 구매 고객을 위한 한정판 및 맞춤 제안",
+            offer_type="upsell",
+        ),
+        "recency": Play(
+            en="Win-back coupon with news of new or improved products",
+            ko="신상품·개선 제품 소식과 재방문 쿠폰",
+            offer_type="cross_sell",
+        ),
+        "days_since_last_visit": Play(
+            en="Win-back coupon with news of new or improved products",
+            ko="신상품·개선 제품 소식과 재방문 쿠폰",
+            offer_type="cross_sell",
+        ),
+        "interval": Play(
+            en="Replenishment reminder timed to the customer's own purchase cycle",
+            ko="고객의 구매 주기에 맞춘 재구매 알림",
+            offer_type="bundle",
+        ),
+        "overdue": Play(
+            en="Replenishment reminder timed to the customer's own purchase cycle",
+            ko="고객의 구매 주기에 맞춘 재구매 알림",
+            offer_type="bundle",
+        ),
+        "top_category": Play(
+            en="Higher-spec new products in the favourite category",
+            ko="선호 카테고리의 상위 사양 신제품 제안",
+            offer_type="upsell",
+        ),
+        "category": Play(
+            en="Complements from the categories the customer has not tried yet",
+            ko="아직 구매하지 않은 카테고리의 연관 상품 제안",
+            offer_type="cross_sell",
+        ),
+        "opened_rate": Play(
+            en='E-mail built on purchase history ("goes well with what you bought")',
+            ko='구매 이력 기반 이메일("구매하신 상품과 잘 어울려요")',
+            offer_type="cross_sell",
+        ),
+        "clicked_rate": Play(
+            en='E-mail built on purchase history ("goes well with what you bought")',
+            ko='구매 이력 기반 이메일("구매하신 상품과 잘 어울려요")',
+            offer_type="cross_sell",
+        ),
+        "accepted_rate": Play(
+            en="Next offer of the kind the customer accepted before",
+            ko="이전에 수락한 유형의 다음 제안",
+            offer_type="upsell",
+        ),
+        "top_channel": Play(
+            en="Reach the customer on the channel they buy through",
+            ko="고객이 주로 구매하는 채널로 연락",
+            offer_type="cross_sell",
+        ),
+        "tp_": Play(
+            en="Find look-alike prospects with this attribute (third-party data)",
+            ko="이 속성을 가진 유사 잠재 고객 찾기(제3자 데이터)",
+            offer_type="upsell",
+        ),
         "views": Play(
             en="Push new arrivals in the categories the customer browses",
             ko="탐색한 카테고리의 신상품 푸시",

@@ -361,15 +361,17 @@ def score(
 def _plays(
     segment: np.ndarray, driver: np.ndarray, sc: ScoreConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment play by default; a driver play (domain step 2) when the top reason is a driver."""
+    """Segment play by default; a driver play (domain step 2) when the top reason is a driver,
+    except for at-risk and high-value customers, whose segment plays are their own."""
     en = np.array([sc.playbook.get(s, sc.playbook["other"]).en for s in segment], dtype=object)
     ko = np.array([sc.playbook.get(s, sc.playbook["other"]).ko for s in segment], dtype=object)
     kind = np.array(
         [sc.playbook.get(s, sc.playbook["other"]).offer_type for s in segment], dtype=object
     )
     for prefix, play in sc.driver_plays.items():
-        hit = pd.Series(driver).astype(str).str.startswith(prefix).to_numpy() & (
-            segment != "at_risk"
+        # at-risk and high-value customers keep their segment's own play
+        hit = pd.Series(driver).astype(str).str.startswith(prefix).to_numpy() & ~np.isin(
+            segment, ["at_risk", "high_value"]
         )
         en[hit], ko[hit], kind[hit] = play.en, play.ko, play.offer_type
     return en, ko, kind
