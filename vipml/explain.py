@@ -368,6 +368,7 @@ def vip_comparison(
     bundle: Bundle | None = None,
     horizon_days: int | None = None,
     min_group: int = 30,
+    features: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """VIPs against regular customers, and converters against the rest (domain step 1).
 
@@ -404,6 +405,11 @@ def vip_comparison(
     ------
     DataError
         When the tables cannot give features or VIP status.
+
+    Notes
+    -----
+    ``features``, when given, are the features as of ``as_of`` already built with the same
+    tables and config (``build_features``); they are used instead of building them again.
     """
     cutoff = as_cutoff(as_of)
     cfg = (
@@ -411,7 +417,7 @@ def vip_comparison(
         if bundle
         else as_config(config)
     )
-    X = build_features(tables, as_of=cutoff, config=cfg)
+    X = features if features is not None else build_features(tables, as_of=cutoff, config=cfg)
     spec = _as_spec(X.attrs.get("feature_spec")) or (bundle.spec if bundle else FeatureSpec())
     numeric = _numeric_features(X, None)
     if bundle is not None:

@@ -171,7 +171,7 @@ def build_report(
     next(steps)
 
     compared = vip_comparison(
-        tables, as_of=cutoff, config=cfg, bundle=bundle, min_group=rc.min_group
+        tables, as_of=cutoff, config=cfg, bundle=bundle, min_group=rc.min_group, features=X
     )
     horizon = int(bundle.info.get("horizon_days") or cfg.labels.horizon_days)
     start = (cutoff - pd.Timedelta(days=horizon)).floor("D")
