@@ -108,3 +108,26 @@ def test_hillstrom_offer_response_among_the_treated(data_dir, monkeypatch, event
     m = result.metrics
     assert m.loc["model", "roc_auc"] > 0.55  # better than chance on the test fifth
     assert set(m.index) == {"model", "logistic_regression"}  # no orders: no RFM baseline
+
+
+def test_cdnow_driver_report_with_orders_only(data_dir, monkeypatch, tmp_path):
+    """A report from one real table: purchase histories only, no events, offers or customers."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.report import build_report, render_report
+    from vipml.train import train
+
+    monkeypatch.setenv("VIPML_DATA_DIR", str(data_dir))
+    config = load_config(ROOT / "configs" / "cdnow-vip.yaml", tracking={"enabled": False})
+    tables, validation = load_tables(config=config)
+    bundle = load_bundle(
+        save_bundle(train(tables, config), tables=tables, config=config, out=tmp_path)
+    )
+    data = build_report(tables, bundle, as_of="1998-07-01", config=config, validation=validation)
+    a = data.pareto.attrs
+    assert a["customers"] == 2357
+    # the VIPs (top 10% of trailing-year spend) hold most of that year's revenue
+    assert 0.5 < a["vip_revenue_share"] < 1.0
+    assert data.converters is not None and data.converters_counts[0] > 0
+    for lang in ("en", "ko"):
+        page = render_report(data, lang=lang)
+        assert '<section id="compare">' in page and page.count('<svg class="chart"') >= 8

@@ -253,3 +253,24 @@ def test_report_command_writes_the_page_and_refuses_bad_input(retailer, bundle, 
     missing = ["--campaign", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.html")]
     assert main([*args, *missing, "--quiet"]) == 2
     assert "vipml campaign" in capsys.readouterr().err
+
+
+def test_reports_are_logged_beside_the_models_runs(data, bundle, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from vipml.tracking import log_report
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = load_config(None, tracking={"uri": uri, "experiment": "reports"})
+    pages = [write_report(data, tmp_path / f"r.{lang}.html", lang=lang) for lang in ("en", "ko")]
+    share = data.pareto.attrs["vip_revenue_share"]
+    logged = log_report(pages, bundle, cfg, AS_OF, {"vip_revenue_share": share})
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(logged["run_id"])
+    assert run.data.tags["vipml.kind"] == "report"
+    assert run.data.metrics["vip_revenue_share"] == pytest.approx(share)
+    names = sorted(a.path for a in client.list_artifacts(logged["run_id"], "reports"))
+    assert names == ["reports/r.en.html", "reports/r.ko.html"]
+    off = load_config(None, tracking={"enabled": False})
+    assert log_report(pages, bundle, off, AS_OF, {}) is None
