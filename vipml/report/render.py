@@ -936,7 +936,7 @@ def render_report(data: ReportData, *, lang: str = "en") -> str:
     page = template().substitute(
         lang=escape(lang),
         lib_version=escape(data.lib_version),
-        title=escape(w("title")),
+        title=escape(w(f"title.{data.task}") if w.has(f"title.{data.task}") else w("title")),
         subtitle=escape(
             w(
                 "subtitle",
