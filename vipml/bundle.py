@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,34 @@ class Bundle:
         return self.calibrator.predict(raw)
 
 
+def write_folder(root: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """Create ``root/name`` (``name-2``, ... when taken) complete or not at all: ``write`` fills a
+    temporary folder beside it, which is then renamed into place."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / name
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = root / f"{name}-{suffix}"
+    tmp = root / f".{target.name}.{os.getpid()}.tmp"
+    tmp.mkdir()
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def spec_json(result: Any) -> dict[str, Any]:
+    """The feature spec of a trained result with its categories and column order."""
+    spec = result.spec.to_dict()
+    spec["categories"] = result.categories
+    spec["order"] = result.features
+    return spec
+
+
 def save_bundle(
     result: TrainResult,
     *,
@@ -116,50 +145,33 @@ def save_bundle(
     from vipml import __version__
 
     now = now or datetime.now(UTC)
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"{config.train.task}-{now:%Y%m%d-%H%M%S}"
-    target = root / name
-    suffix = 1
-    while target.exists():
-        suffix += 1
-        target = root / f"{name}-{suffix}"
-    tmp = root / f".{target.name}.{os.getpid()}.tmp"
-    tmp.mkdir()
-    try:
+
+    def write(tmp: Path) -> None:
         (tmp / "model.txt").write_text(result.booster.model_to_string(), encoding="utf-8")
-        _json(tmp / "calibrator.json", result.calibrator.to_dict())
-        spec = result.spec.to_dict()
-        spec["categories"] = result.categories
-        spec["order"] = result.features
-        _json(tmp / "feature_spec.json", spec)
-        _json(tmp / "config.json", config.model_dump(mode="json"))
-        _json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
+        write_json(tmp / "calibrator.json", result.calibrator.to_dict())
+        write_json(tmp / "feature_spec.json", spec_json(result))
+        write_json(tmp / "config.json", config.model_dump(mode="json"))
+        write_json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
         result.backtest.to_csv(tmp / "backtest.csv", index=False)
-        _json(tmp / "reference.json", result.reference)
-        _json(tmp / "curves.json", result.curves)
-        _json(
-            tmp / "bundle.json",
-            {
-                "task": config.train.task,
-                "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
-                "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
-                "horizon_days": result.plan.horizon_days,
-                "horizons": result.plan.horizons,
-                "notes": result.plan.notes,
-                "calibration": result.calibrator.method,
-                "calibration_briers": result.calibration_briers,
-                "best_iteration": result.best_iteration,
-                "data_fingerprint": fingerprint(tables),
-                "vipml_version": __version__,
-                "created_at": now.isoformat(),
-            },
-        )
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        write_json(tmp / "reference.json", result.reference)
+        write_json(tmp / "curves.json", result.curves)
+        write_json(tmp / "bundle.json", info)
+
+    info = {
+        "task": config.train.task,
+        "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
+        "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
+        "horizon_days": result.plan.horizon_days,
+        "horizons": result.plan.horizons,
+        "notes": result.plan.notes,
+        "calibration": result.calibrator.method,
+        "calibration_briers": result.calibration_briers,
+        "best_iteration": result.best_iteration,
+        "data_fingerprint": fingerprint(tables),
+        "vipml_version": __version__,
+        "created_at": now.isoformat(),
+    }
+    return write_folder(Path(out), f"{config.train.task}-{now:%Y%m%d-%H%M%S}", write)
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -191,5 +203,6 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     )
 
 
-def _json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """JSON as bundles keep it: indented, Unicode as is."""
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")

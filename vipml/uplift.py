@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vipml.bundle import fingerprint
+from vipml.bundle import fingerprint, spec_json, write_folder, write_json
 from vipml.config import Config, as_config
 from vipml.errors import DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
@@ -397,44 +396,28 @@ def save_uplift_bundle(
     from vipml import __version__
 
     now = now or datetime.now(UTC)
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"uplift-{now:%Y%m%d-%H%M%S}"
-    target, suffix = root / name, 1
-    while target.exists():
-        suffix += 1
-        target = root / f"{name}-{suffix}"
-    tmp = root / f".{target.name}.{os.getpid()}.tmp"
-    tmp.mkdir()
-    try:
+
+    def write(tmp: Path) -> None:
         for file, booster in result.boosters().items():
             (tmp / file).write_text(booster.model_to_string(), encoding="utf-8")
-        spec = result.spec.to_dict()
-        spec["categories"] = result.categories
-        spec["order"] = result.features
-        _json(tmp / "feature_spec.json", spec)
-        _json(tmp / "config.json", config.model_dump(mode="json"))
-        _json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
-        _json(
-            tmp / "bundle.json",
-            {
-                "task": "uplift",
-                "learner": result.kind,
-                "treatment_share": result.treatment_share,
-                "acceptance_days": config.labels.acceptance_days,
-                "offer_event": config.labels.offer_event,
-                "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
-                "notes": result.notes,
-                "data_fingerprint": fingerprint(tables),
-                "vipml_version": __version__,
-                "created_at": now.isoformat(),
-            },
-        )
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        write_json(tmp / "feature_spec.json", spec_json(result))
+        write_json(tmp / "config.json", config.model_dump(mode="json"))
+        write_json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
+        write_json(tmp / "bundle.json", info)
+
+    info = {
+        "task": "uplift",
+        "learner": result.kind,
+        "treatment_share": result.treatment_share,
+        "acceptance_days": config.labels.acceptance_days,
+        "offer_event": config.labels.offer_event,
+        "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
+        "notes": result.notes,
+        "data_fingerprint": fingerprint(tables),
+        "vipml_version": __version__,
+        "created_at": now.isoformat(),
+    }
+    return write_folder(Path(out), f"uplift-{now:%Y%m%d-%H%M%S}", write)
 
 
 def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
@@ -474,7 +457,3 @@ def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
         metrics=pd.DataFrame(json.loads((path / "metrics.json").read_text(encoding="utf-8"))).T,
         config=json.loads((path / "config.json").read_text(encoding="utf-8")),
     )
-
-
-def _json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
