@@ -245,6 +245,17 @@ def test_report_command_writes_the_page_and_refuses_bad_input(retailer, bundle, 
     assert main([*args, "--lang", "en,ko", "--out", str(out), "--quiet"]) == 0
     assert (tmp_path / "out" / "report.en.html").is_file()
     assert (tmp_path / "out" / "report.ko.html").is_file()
+    # a target list from a file (CSV: ids come back as text) gives the same target summary
+    from vipml.score import score
+    from vipml.tables import write_frame
+
+    tables = load_tables(data_dir)[0]
+    listed = write_frame(score(tables, bundle, as_of=AS_OF).targets, tmp_path / "targets.csv")
+    given = ["--targets", str(listed), "--out", str(tmp_path / "given.html"), "--quiet"]
+    assert main([*args, "--lang", "en", *given]) == 0
+    page = (tmp_path / "given.html").read_text(encoding="utf-8")
+    table = re.search(r'<table class="targets">.*?</table>', page, flags=re.S).group(0)
+    assert table in out.with_name("report.en.html").read_text(encoding="utf-8")
     # a language without a translation table, a missing campaign folder: exit 2, no traceback
     assert main([*args, "--lang", "fr", "--out", str(tmp_path / "fr.html"), "--quiet"]) == 2
     err = capsys.readouterr().err

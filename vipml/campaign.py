@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,7 @@ from scipy import stats
 from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError, sample_list
 from vipml.labels import data_span, vip_conversion_labels
-from vipml.tables import Tables, order_values
+from vipml.tables import Tables, order_values, read_frame
 from vipml.uplift import (
     TransformedOutcomeUplift,
     TwoModelUplift,
@@ -106,17 +105,7 @@ def read_targets(path: str | os.PathLike[str]) -> pd.DataFrame:
     DataError
         When the file is missing or not Parquet or CSV.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(
-            f"target list {p} not found.\nFix: give the file 'vipml score --out FILE' wrote"
-        )
-    name = p.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(p)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(p, dtype={"customer_id": "str", "group": "str", "segment": "str"})
-    raise DataError(f"cannot read target list {p}: give a .parquet or .csv file")
+    return read_frame(path, text=("customer_id", "group", "segment"), what="target list")
 
 
 def crr(customers_end: int, new_customers: int, customers_start: int) -> float:

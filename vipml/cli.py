@@ -243,10 +243,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     (tables, validation), config = _load(args, progress=not args.quiet, config=config)
     targets = None
     if args.targets:
-        from vipml.tables import read_frame
+        from vipml.campaign import read_targets
 
-        targets = read_frame(args.targets)
-        targets["customer_id"] = targets["customer_id"].astype("str")  # ids are text
+        targets = read_targets(args.targets)
     data = build_report(
         tables,
         bundle,

@@ -1271,16 +1271,17 @@ def atomic_write_text(text: str, target: Path) -> None:
     _replace_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def read_frame(source: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a frame written by :func:`write_frame` (Parquet or CSV, by the suffix)."""
+def read_frame(
+    source: str | os.PathLike[str], *, text: tuple[str, ...] = (), what: str = "file"
+) -> pd.DataFrame:
+    """Read a frame written by :func:`write_frame` (Parquet or CSV, by the suffix); the ``text``
+    columns of a CSV are read as text (ids such as ``00123`` keep their zeros)."""
     path = Path(source)
     if not path.is_file():
-        raise DataError(
-            f"cannot read '{path}': no such file\nFix: give the path of an existing file"
-        )
+        raise DataError(f"{what} {path} not found\nFix: give the path of an existing file")
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
     if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
-    raise DataError(f"cannot read '{path}': use a .parquet or .csv file")
+        return pd.read_csv(path, dtype=dict.fromkeys(text, "str"))
+    raise DataError(f"cannot read {what} {path}: give a .parquet or .csv file")

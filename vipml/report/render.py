@@ -472,40 +472,20 @@ def quality(d: ReportData, w: Words) -> str:
 
     pct0 = lambda v: w.pct(v, 0)  # noqa: E731
     if names and "fpr" in cv[names[0]]:
-        series = [Series(label(n), cv[n]["fpr"], cv[n]["tpr"]) for n in names]
-        series.append(Series(w("scorer.random"), [0, 1], [0, 1], dashed=True))
-        figs.append(
-            _figure(
-                line_chart(
-                    series,
-                    title=w("roc.title"),
-                    x_label=w("roc.x"),
-                    y_label=w("roc.y", outcome=outcome),
-                    x_fmt=pct0,
-                    y_fmt=pct0,
-                    x_range=(0, 1),
-                    y_range=(0, 1),
-                ),
-                w("roc.title"),
+        for key, x, y in (("roc", "fpr", "tpr"), ("gains", "contacted", "captured")):
+            series = [Series(label(n), cv[n][x], cv[n][y]) for n in names]
+            series.append(Series(w("scorer.random"), [0, 1], [0, 1], dashed=True))
+            chart = line_chart(
+                series,
+                title=w(f"{key}.title"),
+                x_label=w(f"{key}.x"),
+                y_label=w(f"{key}.y", outcome=outcome),
+                x_fmt=pct0,
+                y_fmt=pct0,
+                x_range=(0, 1),
+                y_range=(0, 1),
             )
-        )
-        series = [Series(label(n), cv[n]["contacted"], cv[n]["captured"]) for n in names]
-        series.append(Series(w("scorer.random"), [0, 1], [0, 1], dashed=True))
-        figs.append(
-            _figure(
-                line_chart(
-                    series,
-                    title=w("gains.title"),
-                    x_label=w("gains.x"),
-                    y_label=w("gains.y", outcome=outcome),
-                    x_fmt=pct0,
-                    y_fmt=pct0,
-                    x_range=(0, 1),
-                    y_range=(0, 1),
-                ),
-                w("gains.title"),
-            )
-        )
+            figs.append(_figure(chart, w(f"{key}.title")))
     if cv.get("model", {}).get("predicted"):
         c = cv["model"]
         top = max(max(c["predicted"]), max(c["observed"]), 0.01)
