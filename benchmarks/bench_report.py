@@ -55,28 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
-    from vipml import load_tables
-    from vipml.bundle import save_bundle
-    from vipml.config import load_config
-    from vipml.datasets import make_retailer
-    from vipml.train import train
+    sys.path.insert(0, str(HERE))
+    from bench_score import score_data  # the same cached retailer and bundle
 
-    gen = {"sessions_per_customer_year": 2.0, "seed": 7}
-    folder = CACHE / f"score_{args.customers}"
-    if not (folder / "orders.parquet").exists():
-        make_retailer(args.customers, **gen).to_dir(folder)
-    bundles = CACHE / "score_bundle"
-    found = sorted(bundles.glob("vip-*")) if bundles.exists() else []
-    if not found:
-        small = load_tables(make_retailer(50_000, **gen).tables())[0]
-        cfg = load_config(
-            None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
-        )
-        found = [save_bundle(train(small, cfg), tables=small, config=cfg, out=bundles)]
+    folder, bundle = score_data(args.customers)
     runs = {}
     for mode in ("score", "report"):
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder), str(found[-1]), mode, str(CACHE / "report")],
+            [sys.executable, "-c", CHILD, str(folder), str(bundle), mode, str(CACHE / "report")],
             capture_output=True,
             text=True,
         )

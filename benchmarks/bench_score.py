@@ -58,10 +58,8 @@ print(json.dumps(res))
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    args = parser.parse_args()
+def score_data(customers: int) -> tuple[Path, Path]:
+    """The generated retailer (cached) and a VIP bundle trained on 50,000 of its customers."""
     from vipml import load_tables
     from vipml.bundle import save_bundle
     from vipml.config import load_config
@@ -69,9 +67,9 @@ def main() -> None:
     from vipml.train import train
 
     gen = {"sessions_per_customer_year": 2.0, "seed": 7}
-    folder = CACHE / f"score_{args.customers}"
+    folder = CACHE / f"score_{customers}"
     if not (folder / "orders.parquet").exists():
-        make_retailer(args.customers, **gen).to_dir(folder)
+        make_retailer(customers, **gen).to_dir(folder)
     bundles = CACHE / "score_bundle"
     found = sorted(bundles.glob("vip-*")) if bundles.exists() else []
     if not found:
@@ -80,6 +78,14 @@ def main() -> None:
             None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
         )
         found = [save_bundle(train(small, cfg), tables=small, config=cfg, out=bundles)]
+    return folder, found[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    args = parser.parse_args()
+    folder, bundle = score_data(args.customers)
     runs = {}
     for mode in ("bare", "full"):
         proc = subprocess.run(
@@ -88,7 +94,7 @@ def main() -> None:
                 "-c",
                 CHILD,
                 str(folder),
-                str(found[-1]),
+                str(bundle),
                 mode,
                 str(CACHE / "targets.parquet"),
             ],

@@ -110,6 +110,11 @@ def _table(
     return f"<table{c}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _cols(w: Words, section: str, *names: str) -> list[str]:
+    """Translated column headers ``<section>.col.<name>``."""
+    return [w(f"{section}.col.{n}") for n in names]
+
+
 def _p(text: str, cls: str = "") -> str:
     c = f' class="{cls}"' if cls else ""
     return f"<p{c}>{escape(text)}</p>"
@@ -242,14 +247,7 @@ def drivers(d: ReportData, w: Words) -> str:
         f"<h3>{escape(w('plays.title'))}</h3>",
         _p(w("plays.text")),
         _table(
-            [
-                w("drivers.col.rank"),
-                w("drivers.col.signal"),
-                w("drivers.col.share"),
-                w("drivers.col.direction"),
-                w("drivers.col.play"),
-                w("drivers.col.offer"),
-            ],
+            _cols(w, "drivers", "rank", "signal", "share", "direction", "play", "offer"),
             rows,
             numeric=(0, 2),
             cls="drivers",
@@ -450,14 +448,7 @@ def quality(d: ReportData, w: Words) -> str:
         )
     parts.append(
         _table(
-            [
-                w("quality.col.scorer"),
-                w("quality.col.roc"),
-                w("quality.col.pr"),
-                w("quality.col.lift"),
-                w("quality.col.capture"),
-                w("quality.col.brier"),
-            ],
+            _cols(w, "quality", "scorer", "roc", "pr", "lift", "capture", "brier"),
             rows,
             numeric=(1, 2, 3, 4, 5),
             cls="quality",
@@ -601,16 +592,18 @@ def segments(d: ReportData, w: Words) -> str:
         [
             _p(w("segments.text")),
             _table(
-                [
-                    w("segments.col.segment"),
-                    w("segments.col.customers"),
-                    w("segments.col.share"),
-                    w("segments.col.score"),
-                    w("segments.col.selected"),
-                    w("segments.col.value"),
-                    w("segments.col.play"),
-                    w("segments.col.offer"),
-                ],
+                _cols(
+                    w,
+                    "segments",
+                    "segment",
+                    "customers",
+                    "share",
+                    "score",
+                    "selected",
+                    "value",
+                    "play",
+                    "offer",
+                ),
                 rows,
                 numeric=(1, 2, 3, 4, 5),
                 classes=classes,
@@ -649,14 +642,7 @@ def targets(d: ReportData, w: Words) -> str:
     ]
     parts.append(
         _table(
-            [
-                w("targets.col.tier"),
-                w("targets.col.rows"),
-                w("targets.col.selected"),
-                w("targets.col.treatment"),
-                w("targets.col.control"),
-                w("targets.col.score"),
-            ],
+            _cols(w, "targets", "tier", "rows", "selected", "treatment", "control", "score"),
             rows,
             numeric=(1, 2, 3, 4, 5),
             cls="targets",
@@ -692,14 +678,7 @@ def validation(d: ReportData, w: Words) -> str:
     ]
     parts.append(
         _table(
-            [
-                w("validation.col.table"),
-                w("validation.col.rows_in"),
-                w("validation.col.kept"),
-                w("validation.col.set_aside"),
-                w("validation.col.reasons"),
-                w("validation.col.returns"),
-            ],
+            _cols(w, "validation", "table", "rows_in", "kept", "set_aside", "reasons", "returns"),
             rows,
             numeric=(1, 2, 3, 5),
             cls="validation",
@@ -804,16 +783,18 @@ def campaign(d: ReportData, w: Words) -> str:
             )
         parts.append(
             _table(
-                [
-                    w("campaign.col.metric"),
-                    w("campaign.col.method"),
-                    w("campaign.col.n"),
-                    w("campaign.col.treatment"),
-                    w("campaign.col.control"),
-                    w("campaign.col.difference"),
-                    w("campaign.col.ci"),
-                    w("campaign.col.p"),
-                ],
+                _cols(
+                    w,
+                    "campaign",
+                    "metric",
+                    "method",
+                    "n",
+                    "treatment",
+                    "control",
+                    "difference",
+                    "ci",
+                    "p",
+                ),
                 rows,
                 numeric=(2, 3, 4, 5, 6, 7),
                 cls="ab",
@@ -865,13 +846,7 @@ def campaign(d: ReportData, w: Words) -> str:
         parts += [
             f"<h3>{escape(w('campaign.roi'))}</h3>",
             _table(
-                [
-                    w("campaign.col.campaign"),
-                    w("campaign.col.treated"),
-                    w("campaign.col.incremental"),
-                    w("campaign.col.cost"),
-                    w("campaign.col.roi"),
-                ],
+                _cols(w, "campaign", "campaign", "treated", "incremental", "cost", "roi"),
                 rows,
                 numeric=(1, 2, 3, 4),
                 cls="roi",
