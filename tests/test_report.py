@@ -135,6 +135,8 @@ def test_small_groups_are_suppressed_in_tables(loaded, bundle):
     rows = re.findall(r"<tr( class=\"suppressed\")?><td>", segs)
     assert rows and all(rows)  # every segment row is a suppressed row
     assert locale("en")["suppressed"].format(min=10**6) in page
+    profiles = re.search(r'<table class="profiles">.*?</table>', page, flags=re.S).group(0)
+    assert all(re.findall(r"<tr( class=\"suppressed\")?><td>", profiles))
     # no count of any segment is shown
     for n in data.segments["segment"]:
         assert not re.search(rf"<td>{n}</td><td class=num>\d", segs)

@@ -27,6 +27,16 @@ from vipml.score import _offer_rows, score, scoring_config
 from vipml.tables import Tables, ValidationReport
 from vipml.windows import as_cutoff
 
+# the signals shown for a typical customer of each segment (those the data has)
+PROFILE = (
+    "recency_days",
+    "orders_365d",
+    "spend_365d",
+    "tenure_days",
+    "views_90d",
+    "app_minutes_90d",
+)
+
 
 @dataclass
 class ReportData:
@@ -202,7 +212,9 @@ def build_report(
     next(steps)
 
     best = targets[targets["offer_rank"] == 1] if "offer_rank" in targets else targets
-    profiles = segment_profiles(best, X, min_group=rc.min_group)
+    profiles = segment_profiles(
+        best, X, min_group=rc.min_group, features=[f for f in PROFILE if f in X]
+    )
     t = targets
     by_tier = (
         t.assign(
@@ -253,7 +265,9 @@ def build_report(
         targets_counts=counts_t,
         drift=drift,
         drift_threshold=cfg.score.drift_threshold,
-        descriptions={f.name: {"en": f.en, "ko": f.ko} for f in bundle.spec.features},
+        descriptions={
+            f.name: {"en": f.en, "ko": f.ko, "unit": f.unit} for f in bundle.spec.features
+        },
         validation=validation_table(validation),
         campaign=read_campaign(campaign) if campaign else None,
     )

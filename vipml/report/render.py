@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.errors import ConfigError
-from vipml.report.build import ReportData
+from vipml.report.build import PROFILE, ReportData
 from vipml.report.charts import NEGATIVE, POSITIVE, Series, bar_chart, line_chart
 
 LANGUAGES = ("en", "ko")
@@ -543,6 +543,10 @@ def quality(d: ReportData, w: Words) -> str:
     return "".join(parts)
 
 
+def _unit(d: ReportData, feature: str) -> str:
+    return d.descriptions.get(feature, {}).get("unit", "")
+
+
 def segments(d: ReportData, w: Words) -> str:
     s = d.segments
     if not len(s):
@@ -580,6 +584,27 @@ def segments(d: ReportData, w: Words) -> str:
             ]
         )
         classes.append("")
+    profile = [f for f in PROFILE if f"median_{f}" in s]
+    profile_table = ""
+    if profile:
+        prows, pclasses = [], []
+        for (_, r), name, hidden in zip(s.iterrows(), names, supp, strict=True):
+            if hidden:
+                prows.append([name, w("suppressed", min=d.min_group), *[""] * (len(profile) - 1)])
+            else:
+                prows.append([name, *(w.value(r[f"median_{f}"], _unit(d, f)) for f in profile)])
+            pclasses.append("suppressed" if hidden else "")
+        heads = [
+            w("segments.col.segment"),
+            *(d.descriptions.get(f, {}).get(w.lang, f) for f in profile),
+        ]
+        profile_table = f"<h3>{escape(w('segments.profile'))}</h3>" + _table(
+            heads,
+            prows,
+            numeric=tuple(range(1, len(profile) + 1)),
+            classes=pclasses,
+            cls="profiles",
+        )
     visible = s[~supp]
     svg = bar_chart(
         [n for n, h in zip(names, supp, strict=True) if not h],
@@ -609,6 +634,7 @@ def segments(d: ReportData, w: Words) -> str:
                 classes=classes,
                 cls="segments",
             ),
+            profile_table,
             _figure(svg, w("segments.chart")) if len(visible) else "",
         ]
     )
