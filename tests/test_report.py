@@ -287,3 +287,22 @@ def test_reports_are_logged_beside_the_models_runs(data, bundle, tmp_path, monke
     assert names == ["reports/r.en.html", "reports/r.ko.html"]
     off = load_config(None, tracking={"enabled": False})
     assert log_report(pages, bundle, off, AS_OF, {}) is None
+
+
+def test_messy_data_the_page_says_what_was_set_aside_in_words(bundle):
+    from vipml.datasets import Messiness
+
+    messy = make_retailer(
+        5000, seed=1, messy=Messiness(duplicates=0.02, missing_ids=0.01, float_ids=True)
+    )
+    tables, validation = load_tables(messy.tables())
+    data = build_report(tables, bundle, as_of=AS_OF, validation=validation)
+    orders = data.validation.set_index("table").loc["orders"]
+    assert orders["set_aside"] == sum(validation.tables["orders"].quarantined.values()) > 0
+    assert orders["rows_in"] == orders["kept"] + orders["set_aside"]
+    en, ko = render_report(data, lang="en"), render_report(data, lang="ko")
+    section = re.search(r'<section id="validation">.*?</section>', ko, flags=re.S).group(0)
+    assert locale("ko")["reason.duplicate_row"] in section
+    assert locale("ko")["reason.missing"].format(column="customer_id") in section
+    assert locale("en")["reason.duplicate_row"] in en
+    assert "duplicate_row" not in section  # codes are put into words
