@@ -158,3 +158,22 @@ def test_select_by_uplift_takes_the_persuadables_not_the_sure_things():
     ]
     with pytest.raises(ConfigError, match="--uplift-bundle"):
         select(frame.drop(columns="uplift"), ScoreConfig(select_by="uplift"))
+
+
+def test_uplift_training_is_logged_with_its_comparison(shop, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from vipml.tracking import log_uplift_training
+    from vipml.uplift import save_uplift_bundle, train_uplift
+
+    tables, _, _ = shop
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = load_config(None, **{**UPLIFT_CONFIG, "tracking": {"uri": uri}})
+    result = train_uplift(tables, config)
+    path = save_uplift_bundle(result, tables=tables, config=config, out=tmp_path / "models")
+    logged = log_uplift_training(result, path, config)
+    run = MlflowClient(tracking_uri=uri).get_run(logged["run_id"])
+    assert run.data.params["learner"] == result.kind
+    assert run.data.metrics["uplift.qini"] == pytest.approx(result.metrics.loc["uplift", "qini"])
+    assert run.data.metrics["random.qini"] == pytest.approx(result.metrics.loc["random", "qini"])

@@ -166,7 +166,12 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
     print("test fold:")
     print(result.metrics.round(4).to_string())
     path = save_uplift_bundle(result, tables=tables, config=config, out=args.out)
+    from vipml.tracking import log_uplift_training
+
+    logged = log_uplift_training(result, path, config)
     print()
+    if logged:
+        print(f"mlflow: run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"bundle: {path}")
     return 0

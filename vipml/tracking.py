@@ -190,3 +190,36 @@ def log_report(
             for path in paths:
                 mlflow.log_artifact(str(path), artifact_path="reports")
             return {"run_id": run.info.run_id, "tracking_uri": uri}
+
+
+def log_uplift_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
+    """Log an uplift training run: the learner, the test-fold Qini, AUUC and uplift at k beside
+    a response model and a random ranking, and the bundle folder."""
+    uri = tracking_uri(config)
+    if uri is None:
+        return None
+    with _caller_environment():
+        mlflow = _mlflow(uri)
+        experiment = _experiment(mlflow, config.tracking.experiment or "vipml-uplift")
+        with mlflow.start_run(experiment_id=experiment, run_name=bundle.name) as run:
+            mlflow.set_tags({"vipml.kind": "uplift", "vipml.bundle": str(bundle)})
+            mlflow.log_params(
+                {
+                    "task": "uplift",
+                    "learner": result.kind,
+                    "treatment_share": round(float(result.treatment_share), 6),
+                    "acceptance_days": config.labels.acceptance_days,
+                    "offer_event": config.labels.offer_event,
+                    "seed": config.seed,
+                }
+            )
+            mlflow.log_metrics(
+                {
+                    f"{name}.{key}": float(value)
+                    for name, row in result.metrics.iterrows()
+                    for key, value in row.items()
+                    if pd.notna(value)
+                }
+            )
+            mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+            return {"run_id": run.info.run_id, "tracking_uri": uri}
