@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from importlib import resources
@@ -56,7 +57,7 @@ def pages(data):
 
 def _visible_text(page: str) -> str:
     body = re.sub(r"<style>.*?</style>", " ", page, flags=re.S)
-    return re.sub(r"<[^>]+>", " ", body)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
 def test_translation_tables_match_key_for_key_and_placeholder_for_placeholder():
@@ -94,6 +95,12 @@ def test_the_korean_page_is_in_korean(pages):
             assert words not in text, key
     hangul = len(re.findall(r"[\uac00-\ud7a3]", text))
     assert hangul > 2000
+    # and the English page holds no Korean; the Korean one no English word but acronyms and
+    # the data's own column names
+    assert not re.search(r"[\uac00-\ud7a3]", pages["en"])
+    latin = set(re.findall(r"[A-Za-z][A-Za-z_]{2,}", text))
+    allowed = {"AUC", "CRM", "RFM", "ROC", "USD", "VIP", "vipml", "vip", "PSI"}
+    assert {w for w in latin - allowed if "_" not in w} == set()
 
 
 def test_the_page_is_self_contained(pages):
