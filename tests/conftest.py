@@ -28,3 +28,36 @@ def data_dir() -> Path:
             "cdnow_sample.txt and hillstrom.csv)"
         )
     return folder
+
+
+@pytest.fixture(scope="session")
+def retailer_5k():
+    """A generated retailer of 5,000 customers (seed 1), shared by the scoring and report tests."""
+    from vipml.datasets import make_retailer
+
+    return make_retailer(5000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def loaded_5k(retailer_5k):
+    """Its tables and validation report."""
+    from vipml import load_tables
+
+    return load_tables(retailer_5k.tables())
+
+
+@pytest.fixture(scope="session")
+def vip_bundle_5k(loaded_5k, tmp_path_factory):
+    """A VIP bundle trained once on it (90-day horizon, four cutoffs, no tracking)."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.train import train
+
+    tables = loaded_5k[0]
+    cfg = load_config(
+        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
+    )
+    result = train(tables, cfg)
+    return load_bundle(
+        save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
+    )

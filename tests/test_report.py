@@ -12,36 +12,27 @@ import pandas as pd
 import pytest
 
 from vipml import load_tables
-from vipml.bundle import load_bundle, save_bundle
 from vipml.config import load_config
 from vipml.datasets import make_retailer
 from vipml.report import build_report, locale, render_report, write_report
-from vipml.train import train
 from vipml.vip import apply_rule, window_spend
 
 AS_OF = "2025-01-01"
 
 
 @pytest.fixture(scope="module")
-def retailer():
-    return make_retailer(5000, seed=1)
+def retailer(retailer_5k):
+    return retailer_5k
 
 
 @pytest.fixture(scope="module")
-def loaded(retailer):
-    return load_tables(retailer.tables())
+def loaded(loaded_5k):
+    return loaded_5k
 
 
 @pytest.fixture(scope="module")
-def bundle(loaded, tmp_path_factory):
-    tables = loaded[0]
-    cfg = load_config(
-        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
-    )
-    result = train(tables, cfg)
-    return load_bundle(
-        save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
-    )
+def bundle(vip_bundle_5k):
+    return vip_bundle_5k
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vipml import DataError, load_tables
+from vipml import DataError
 from vipml.bundle import load_bundle, save_bundle
 from vipml.config import load_config
-from vipml.datasets import make_retailer
 from vipml.score import COLUMNS, control_group, score, segments, select
 from vipml.train import train
 
@@ -21,19 +20,13 @@ AS_OF = "2025-01-01"
 
 
 @pytest.fixture(scope="module")
-def tables():
-    return load_tables(make_retailer(5000, seed=1).tables())[0]
+def tables(loaded_5k):
+    return loaded_5k[0]
 
 
 @pytest.fixture(scope="module")
-def bundle(tables, tmp_path_factory):
-    cfg = load_config(
-        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, tracking={"enabled": False}
-    )
-    result = train(tables, cfg)
-    return load_bundle(
-        save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
-    )
+def bundle(vip_bundle_5k):
+    return vip_bundle_5k
 
 
 @pytest.fixture(scope="module")

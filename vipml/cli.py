@@ -267,18 +267,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if len(langs) > 1:
             out = out.with_name(f"{out.stem}.{lang}{out.suffix or '.html'}")
         outs.append(write_report(data, out, lang=lang))
-    a = data.pareto.attrs
-    logged = log_report(
-        outs,
-        bundle,
-        config,
-        args.as_of,
-        {
-            "vip_customer_share": a.get("vip_customer_share", 0.0),
-            "vip_revenue_share": a.get("vip_revenue_share", 0.0),
-            "customers": a.get("customers", 0),
-        },
-    )
+    logged = log_report(outs, bundle, config, args.as_of, data.headline)
     if logged:
         print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"done in {time.perf_counter() - started:.1f} s")
@@ -450,18 +439,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             write_report(data, out / f"report_{task}.{lang}.html", lang=lang)
             for lang in ("en", "ko")
         ]
-        a = data.pareto.attrs
-        log_report(
-            pages,
-            b,
-            configs[task],
-            retailer.end,
-            {
-                "vip_customer_share": a.get("vip_customer_share", 0.0),
-                "vip_revenue_share": a.get("vip_revenue_share", 0.0),
-                "customers": a.get("customers", 0),
-            },
-        )
+        log_report(pages, b, configs[task], retailer.end, data.headline)
         reports += pages
     print()
     print(f"data:        {data_dir}")

@@ -266,12 +266,14 @@ def score(
     config: Config | None = None,
     churn: Bundle | None = None,
     uplift: UpliftBundle | None = None,
+    features: pd.DataFrame | None = None,
     progress: bool = False,
 ) -> ScoreResult:
     """Score every customer known before ``as_of`` (every customer x candidate offer for upsell).
 
     With ``uplift`` the list gains an ``uplift`` column (after the standard columns), and
-    ``score.select_by: uplift`` selects by it.
+    ``score.select_by: uplift`` selects by it. ``features``, when given, are the features as of
+    ``as_of`` already built from the same tables and config; they are used instead of a rebuild.
 
     Raises
     ------
@@ -287,7 +289,11 @@ def score(
             "Fix: vipml score --uplift-bundle DIR (a bundle trained with train.task: uplift), or "
             "select by score"
         )
-    X = build_features(tables, as_of=cutoff, config=cfg, progress=progress)
+    X = (
+        features
+        if features is not None
+        else build_features(tables, as_of=cutoff, config=cfg, progress=progress)
+    )
     warnings: list[str] = []
     task = bundle.info.get("task", "vip")
     if task == "upsell":

@@ -60,21 +60,31 @@ def _experiment(mlflow: Any, name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
+@contextmanager
+def _run(
+    config: Config, experiment: str, run_name: str
+) -> Iterator[tuple[Any, dict[str, str]] | None]:
+    """An MLflow run in the config's store (``None`` when tracking is off): the mlflow module and
+    the ids to return (run id, tracking URI)."""
+    uri = tracking_uri(config)
+    if uri is None:
+        yield None
+        return
+    with _caller_environment():
+        mlflow = _mlflow(uri)
+        experiment_id = _experiment(mlflow, config.tracking.experiment or experiment)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            yield mlflow, {"run_id": run.info.run_id, "tracking_uri": uri}
+
+
 def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
     """Log a training run: parameters, metrics beside the baselines, the backtest, the bundle,
     and a pyfunc model registered under the task's name. Returns run id and model URI."""
-    uri = tracking_uri(config)
-    if uri is None:
-        return None
-    with _caller_environment():
-        return _log_training(result, bundle, config, uri)
-
-
-def _log_training(result: Any, bundle: Path, config: Config, uri: str) -> dict[str, str]:
-    mlflow = _mlflow(uri)
     task = config.train.task
-    experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
-    with mlflow.start_run(experiment_id=experiment, run_name=bundle.name) as run:
+    with _run(config, f"vipml-{task}", bundle.name) as active:
+        if active is None:
+            return None
+        mlflow, ids = active
         tc = config.train
         mlflow.log_params(
             {
@@ -120,106 +130,97 @@ def _log_training(result: Any, bundle: Path, config: Config, uri: str) -> dict[s
             registered_model_name=config.tracking.registered_model or task,
             pip_requirements=["vipml", "lightgbm", "pandas", "numpy", "scikit-learn"],
         )
-        return {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": uri}
+        return {
+            "run_id": ids["run_id"],
+            "model_uri": info.model_uri,
+            "tracking_uri": ids["tracking_uri"],
+        }
 
 
 def log_scoring(
     result: Any, bundle: Any, targets: Path, config: Config, as_of: Any
 ) -> dict[str, str] | None:
     """Log a scoring run beside its model's training runs: counts, score summary, drift."""
-    uri = tracking_uri(config)
-    if uri is None:
-        return None
-    with _caller_environment():
-        mlflow = _mlflow(uri)
-        task = bundle.info.get("task", "vip")
-        experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
+    task = bundle.info.get("task", "vip")
+    with _run(config, f"vipml-{task}", f"score-{bundle.version}") as active:
+        if active is None:
+            return None
+        mlflow, ids = active
         t = result.targets
-        with mlflow.start_run(experiment_id=experiment, run_name=f"score-{bundle.version}") as run:
-            mlflow.set_tags(
-                {
-                    "vipml.kind": "scoring",
-                    "vipml.bundle": bundle.version,
-                    "vipml.targets": str(targets),
-                }
-            )
-            mlflow.log_params(
-                {
-                    "as_of": str(as_of),
-                    "model_version": bundle.version,
-                    "rows": len(t),
-                    "select_by": config.score.select_by,
-                    "control_share": config.score.control_share,
-                }
-            )
-            sel = t[t["selected"]]
-            mlflow.log_metrics(
-                {
-                    "rows": float(len(t)),
-                    "selected": float(len(sel)),
-                    "control": float((sel["group"] == "control").sum()),
-                    "score_mean": float(t["score"].mean()),
-                    "score_p90": float(t["score"].quantile(0.9)),
-                    "expected_value_treatment": float(
-                        sel.loc[sel["group"] == "treatment", "expected_value"].sum()
-                    ),
-                    "psi_max": float(result.drift.max()) if len(result.drift) else 0.0,
-                    "features_drifted": float((result.drift > config.score.drift_threshold).sum()),
-                }
-            )
-            mlflow.log_text(result.drift.to_frame().to_csv(), "drift.csv")
-            mlflow.log_text(result.summary(), "summary.txt")
-            return {"run_id": run.info.run_id, "tracking_uri": uri}
+        mlflow.set_tags(
+            {"vipml.kind": "scoring", "vipml.bundle": bundle.version, "vipml.targets": str(targets)}
+        )
+        mlflow.log_params(
+            {
+                "as_of": str(as_of),
+                "model_version": bundle.version,
+                "rows": len(t),
+                "select_by": config.score.select_by,
+                "control_share": config.score.control_share,
+            }
+        )
+        sel = t[t["selected"]]
+        mlflow.log_metrics(
+            {
+                "rows": float(len(t)),
+                "selected": float(len(sel)),
+                "control": float((sel["group"] == "control").sum()),
+                "score_mean": float(t["score"].mean()),
+                "score_p90": float(t["score"].quantile(0.9)),
+                "expected_value_treatment": float(
+                    sel.loc[sel["group"] == "treatment", "expected_value"].sum()
+                ),
+                "psi_max": float(result.drift.max()) if len(result.drift) else 0.0,
+                "features_drifted": float((result.drift > config.score.drift_threshold).sum()),
+            }
+        )
+        mlflow.log_text(result.drift.to_frame().to_csv(), "drift.csv")
+        mlflow.log_text(result.summary(), "summary.txt")
+        return ids
 
 
 def log_report(
     paths: list[Path], bundle: Any, config: Config, as_of: Any, summary: dict[str, float]
 ) -> dict[str, str] | None:
     """Log driver reports (the HTML pages) beside the model's runs, with their headline figures."""
-    uri = tracking_uri(config)
-    if uri is None:
-        return None
-    with _caller_environment():
-        mlflow = _mlflow(uri)
-        task = bundle.info.get("task", "vip")
-        experiment = _experiment(mlflow, config.tracking.experiment or f"vipml-{task}")
-        with mlflow.start_run(experiment_id=experiment, run_name=f"report-{bundle.version}") as run:
-            mlflow.set_tags({"vipml.kind": "report", "vipml.bundle": bundle.version})
-            mlflow.log_params({"as_of": str(as_of), "model_version": bundle.version})
-            mlflow.log_metrics({k: float(v) for k, v in summary.items()})
-            for path in paths:
-                mlflow.log_artifact(str(path), artifact_path="reports")
-            return {"run_id": run.info.run_id, "tracking_uri": uri}
+    task = bundle.info.get("task", "vip")
+    with _run(config, f"vipml-{task}", f"report-{bundle.version}") as active:
+        if active is None:
+            return None
+        mlflow, ids = active
+        mlflow.set_tags({"vipml.kind": "report", "vipml.bundle": bundle.version})
+        mlflow.log_params({"as_of": str(as_of), "model_version": bundle.version})
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        for path in paths:
+            mlflow.log_artifact(str(path), artifact_path="reports")
+        return ids
 
 
 def log_uplift_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
     """Log an uplift training run: the learner, the test-fold Qini, AUUC and uplift at k beside
     a response model and a random ranking, and the bundle folder."""
-    uri = tracking_uri(config)
-    if uri is None:
-        return None
-    with _caller_environment():
-        mlflow = _mlflow(uri)
-        experiment = _experiment(mlflow, config.tracking.experiment or "vipml-uplift")
-        with mlflow.start_run(experiment_id=experiment, run_name=bundle.name) as run:
-            mlflow.set_tags({"vipml.kind": "uplift", "vipml.bundle": str(bundle)})
-            mlflow.log_params(
-                {
-                    "task": "uplift",
-                    "learner": result.kind,
-                    "treatment_share": round(float(result.treatment_share), 6),
-                    "acceptance_days": config.labels.acceptance_days,
-                    "offer_event": config.labels.offer_event,
-                    "seed": config.seed,
-                }
-            )
-            mlflow.log_metrics(
-                {
-                    f"{name}.{key}": float(value)
-                    for name, row in result.metrics.iterrows()
-                    for key, value in row.items()
-                    if pd.notna(value)
-                }
-            )
-            mlflow.log_artifacts(str(bundle), artifact_path="bundle")
-            return {"run_id": run.info.run_id, "tracking_uri": uri}
+    with _run(config, "vipml-uplift", bundle.name) as active:
+        if active is None:
+            return None
+        mlflow, ids = active
+        mlflow.set_tags({"vipml.kind": "uplift", "vipml.bundle": str(bundle)})
+        mlflow.log_params(
+            {
+                "task": "uplift",
+                "learner": result.kind,
+                "treatment_share": round(float(result.treatment_share), 6),
+                "acceptance_days": config.labels.acceptance_days,
+                "offer_event": config.labels.offer_event,
+                "seed": config.seed,
+            }
+        )
+        mlflow.log_metrics(
+            {
+                f"{name}.{key}": float(value)
+                for name, row in result.metrics.iterrows()
+                for key, value in row.items()
+                if pd.notna(value)
+            }
+        )
+        mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+        return ids

@@ -72,6 +72,16 @@ class ReportData:
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def headline(self) -> dict[str, float]:
+        """The headline figures: VIP share of customers and of revenue, customers known."""
+        a = self.pareto.attrs
+        return {
+            "vip_customer_share": a.get("vip_customer_share", 0.0),
+            "vip_revenue_share": a.get("vip_revenue_share", 0.0),
+            "customers": a.get("customers", 0),
+        }
+
 
 def _sample(X: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """A seeded sample of at most ``n`` rows, in the frame's own order."""
@@ -152,17 +162,17 @@ def build_report(
     cfg = scoring_config(bundle, config)
     rc = cfg.report
     task = str(bundle.info.get("task", "vip"))
-    stages = ["targets", "features", "pareto", "drivers", "comparisons", "segments"]
+    stages = ["features", "targets", "pareto", "drivers", "comparisons", "segments"]
     steps = iter(progress_bar(stages, label="report", enabled=progress))
     next(steps)
+    X = build_features(tables, as_of=cutoff, config=cfg)
+    next(steps)
     drift: dict[str, float] = {}
-    if targets is None:
-        result = score(tables, bundle, as_of=cutoff, config=cfg)
+    if targets is None:  # the scorer reuses the features just built
+        result = score(tables, bundle, as_of=cutoff, config=cfg, features=X)
         targets = result.targets
         high = result.drift[result.drift > cfg.score.drift_threshold]
         drift = {str(k): float(v) for k, v in high.sort_values(ascending=False).items()}
-    next(steps)
-    X = build_features(tables, as_of=cutoff, config=cfg)
     next(steps)
 
     share = pareto(tables, as_of=cutoff, config=cfg)
