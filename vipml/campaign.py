@@ -153,11 +153,12 @@ def period_kpis(
     if orders is None:
         raise DataError("period KPIs need an orders table")
     vals = order_values(orders)
-    buy = vals["purchase"].astype(bool)
+    buy = np.asarray(vals["purchase"], dtype=bool)
     t = orders["ordered_at"]
-    inside = ((t >= lo) & (t < hi)).to_numpy() & buy
-    before = ((t >= lo - active) & (t < lo)).to_numpy() & buy
-    upto = ((t >= hi - active) & (t < hi)).to_numpy() & buy
+    window = _inside(t, lo, hi)
+    inside = window & buy
+    before = _inside(t, lo - active, lo) & buy
+    upto = _inside(t, hi - active, hi) & buy
     cust = orders["customer_id"]
     start_customers = cust[before].nunique()
     end_customers = cust[upto].nunique()
@@ -171,13 +172,11 @@ def period_kpis(
         "crr": crr(end_customers, new, start_customers),
         "rpr": rpr(int((per_customer >= 2).sum()), int(len(per_customer))),
         "aov": aov(float(vals["gross"][inside].sum()), int(inside.sum())),
-        "revenue": float(vals["net"][(t >= lo).to_numpy() & (t < hi).to_numpy()].sum()),
+        "revenue": float(vals["net"][window].sum()),
     }
     if tables.events is not None:
         ev = tables.events
-        visitors = ev.loc[
-            ((ev["occurred_at"] >= lo) & (ev["occurred_at"] < hi)).to_numpy(), "customer_id"
-        ].unique()
+        visitors = ev.loc[_inside(ev["occurred_at"], lo, hi), "customer_id"].unique()
         out["pcr"] = pcr(int(pd.Index(visitors).isin(per_customer.index).sum()), len(visitors))
     if tables.offers is not None:
         out.update(offer_kpis(tables.offers, start=lo, end=hi))
@@ -186,9 +185,7 @@ def period_kpis(
 
 def offer_kpis(offers: pd.DataFrame, *, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
     """Upsell acceptance, open and click rates of the offers sent (not held out) in the period."""
-    sent = offers[((offers["sent_at"] >= start) & (offers["sent_at"] < end)).to_numpy()]
-    if "group" in sent:
-        sent = sent[(sent["group"] != "control").fillna(True).to_numpy()]
+    sent = _sent(offers, start, end)
     out = {"offers_sent": float(len(sent))}
     customers = sent["customer_id"].nunique()
     if "accepted_at" in sent:
