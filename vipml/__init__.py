@@ -2,7 +2,7 @@
 
 from vipml.config import Config, load_config
 from vipml.errors import ConfigError, DataError, VipmlError
-from vipml.tables import Tables, ValidationReport, load_tables
+from vipml.io import Tables, ValidationReport, load_tables
 
 __version__ = "0.1.0"
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -35,8 +35,11 @@ import pandas as pd
 from vipml.config import Config
 from vipml.errors import DataError
 from vipml.features.registry import FeatureSpec
-from vipml.tables import Tables
-from vipml.train import Calibrator, TrainResult, prepare_matrix
+from vipml.io import Tables
+from vipml.model import Calibrator, prepare_matrix
+
+if TYPE_CHECKING:  # training is an earlier stage; a bundle is read without it
+    from vipml.train import TrainResult
 
 FILES = (
     "model.txt",

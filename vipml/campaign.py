@@ -54,8 +54,8 @@ from scipy import stats
 
 from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError, sample_list
+from vipml.io import Tables, order_values, read_frame
 from vipml.labels import data_span, vip_conversion_labels
-from vipml.tables import Tables, order_values, read_frame
 from vipml.uplift import (
     TransformedOutcomeUplift,
     TwoModelUplift,

@@ -22,7 +22,7 @@ def _say(message: str) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Load and validate the tables; print the summary; write the quarantine."""
-    from vipml.tables import load_tables
+    from vipml.io import load_tables
 
     tables, report = load_tables(args.data, config=args.config, out=args.out, progress=True)
     print(report.summary())
@@ -43,7 +43,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     import json
 
     from vipml.features import build_features, build_snapshots
-    from vipml.tables import atomic_write_text, load_tables, write_frame
+    from vipml.io import atomic_write_text, load_tables, write_frame
 
     started = time.perf_counter()
     tables, report = load_tables(args.data, config=args.config, progress=not args.quiet)
@@ -77,7 +77,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
     """Tables from --data, the config's data_dir, or the config's generated retailer."""
     from vipml.config import load_config
-    from vipml.tables import load_tables
+    from vipml.io import load_tables
 
     config = config if config is not None else load_config(args.config)
     if args.data is None and config.data_dir is None and config.generated is not None:
@@ -181,8 +181,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
     from vipml.config import load_config
+    from vipml.io import load_tables, write_frame
     from vipml.score import score
-    from vipml.tables import load_tables, write_frame
 
     started = time.perf_counter()
     bundle = load_bundle(args.bundle)
@@ -281,7 +281,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     import json
 
     from vipml.campaign import ab_test, campaign_roi, kpi_table, read_targets
-    from vipml.tables import atomic_write_text, write_frame
+    from vipml.io import atomic_write_text, write_frame
     from vipml.windows import as_cutoff
 
     started = time.perf_counter()
@@ -360,9 +360,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vipml.config import load_config
     from vipml.datasets import make_retailer, shipped_config
     from vipml.features import build_features
+    from vipml.io import load_tables, write_frame
     from vipml.report import build_report, write_report
     from vipml.score import score
-    from vipml.tables import load_tables, write_frame
     from vipml.tracking import log_report, log_scoring, log_training
     from vipml.train import train
 

@@ -1087,7 +1087,7 @@ def load_cdnow(data_dir: str | Path | None = None, *, out: str | Path | None = N
     -------
     (Tables, ValidationReport)
     """
-    from vipml.tables import load_tables
+    from vipml.io import load_tables
 
     folder = _shared(data_dir, "cdnow_sample.txt")
     return load_tables(folder, config=shipped_config("cdnow"), out=out)
@@ -1099,7 +1099,7 @@ def load_hillstrom(data_dir: str | Path | None = None, *, out: str | Path | None
     Returns customers (the file's attributes) and offers (arm -> group and category, ``visit`` ->
     ``clicked_at``, ``conversion`` -> ``accepted_at``, ``spend`` kept), via ``configs/hillstrom.yaml``.
     """
-    from vipml.tables import load_tables
+    from vipml.io import load_tables
 
     folder = _shared(data_dir, "hillstrom.csv")
     return load_tables(folder, config=shipped_config("hillstrom"), out=out)

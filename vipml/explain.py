@@ -32,10 +32,10 @@ from vipml.config import Config, ScoreConfig, as_config
 from vipml.errors import ConfigError, DataError, sample_list
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
+from vipml.io import Tables
 from vipml.labels import check_observable, vip_conversion_labels
+from vipml.model import prepare_matrix
 from vipml.score import _offer_rows, contributions, scoring_config
-from vipml.tables import Tables
-from vipml.train import prepare_matrix
 from vipml.vip import vip_status, window_spend
 from vipml.windows import as_cutoff
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError
-from vipml.tables import Tables, order_values
+from vipml.io import Tables, order_values
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff, label_rows
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,12 @@ from vipml.config import Config, ScoreConfig
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
-from vipml.tables import Tables
-from vipml.train import population_stability, prepare_matrix
-from vipml.uplift import UpliftBundle
+from vipml.io import Tables
+from vipml.model import population_stability, prepare_matrix
 from vipml.windows import as_cutoff
+
+if TYPE_CHECKING:  # an uplift bundle is passed in; scoring does not import training
+    from vipml.uplift import UpliftBundle
 
 COLUMNS = [
     "customer_id", "score", "percentile", "tier", "segment", "play_en", "play_ko", "offer_type",

@@ -45,8 +45,9 @@ from vipml.bundle import fingerprint, spec_json, write_folder, write_json
 from vipml.config import Config, as_config
 from vipml.errors import DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
-from vipml.tables import Tables
-from vipml.train import OFFER_FEATURES, Plan, build_offer_dataset, prepare_matrix
+from vipml.io import Tables
+from vipml.model import prepare_matrix
+from vipml.train import OFFER_FEATURES, Plan, build_offer_dataset
 
 LEARNERS = {"two_model": ("treated.txt", "control.txt"), "transformed_outcome": ("model.txt",)}
 

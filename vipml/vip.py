@@ -19,7 +19,7 @@ import pandas as pd
 
 from vipml.config import Config, VipConfig
 from vipml.errors import DataError
-from vipml.tables import Tables, order_values
+from vipml.io import Tables, order_values
 from vipml.windows import as_cutoff
 
 

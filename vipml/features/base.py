@@ -12,7 +12,7 @@ import pandas as pd
 from vipml.config import Config
 from vipml.features.engine import CustomerIndex, Timeline
 from vipml.features.registry import Feature
-from vipml.tables import Tables, order_values
+from vipml.io import Tables, order_values
 from vipml.windows import DAY_US, Window, to_us
 
 

@@ -23,8 +23,8 @@ from vipml.features.purchase import PurchaseFamily
 from vipml.features.registry import FeatureSpec
 from vipml.features.static import StaticFamily
 from vipml.features.vipfam import VipFamily
+from vipml.io import Tables
 from vipml.progress import progress
-from vipml.tables import Tables
 from vipml.windows import as_cutoff, as_cutoffs
 
 FAMILIES: dict[str, Family] = {

@@ -15,7 +15,7 @@ import pandas as pd
 from vipml.features.base import Context, Family, days_between, ratio, us
 from vipml.features.engine import Timeline
 from vipml.features.registry import Feature
-from vipml.tables import OFFER_TYPES
+from vipml.io import OFFER_TYPES
 from vipml.windows import to_us
 
 F = "offers"

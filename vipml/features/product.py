@@ -14,7 +14,7 @@ import pandas as pd
 from vipml.features.base import Context, Family, ratio, us
 from vipml.features.engine import PairCounts, Timeline
 from vipml.features.registry import Feature
-from vipml.tables import order_values
+from vipml.io import order_values
 
 F = "product"
 

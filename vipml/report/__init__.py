@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vipml.io import atomic_write_text
 from vipml.report.build import ReportData, build_report, read_campaign
 from vipml.report.render import LANGUAGES, locale, render_report
-from vipml.tables import atomic_write_text
 
 __all__ = [
     "LANGUAGES",

@@ -22,9 +22,9 @@ from vipml.explain import (
     vip_comparison,
 )
 from vipml.features import build_features
+from vipml.io import Tables, ValidationReport
 from vipml.progress import progress as progress_bar
 from vipml.score import _offer_rows, score, scoring_config
-from vipml.tables import Tables, ValidationReport
 from vipml.windows import as_cutoff
 
 # the signals shown for a typical customer of each segment (those the data has)
