@@ -40,9 +40,18 @@ def test_one_row_per_known_customer_sorted_by_score(scored, tables):
     assert t["customer_id"].is_unique and len(t) == len(
         tables.known_at(pd.Timestamp(AS_OF, tz="UTC"))
     )
-    assert t["score"].is_monotonic_decreasing
-    assert t["score"].between(0, 1).all() and t["percentile"].between(0, 1).all()
-    assert set(t["tier"]) == {"A", "B", "C"}
+    inside = t["in_population"].to_numpy(dtype=bool)
+    scored_rows = t[inside]
+    assert scored_rows["score"].is_monotonic_decreasing and inside[: inside.sum()].all()
+    assert scored_rows["score"].between(0, 1).all()
+    assert scored_rows["percentile"].between(0, 1).all()
+    assert set(scored_rows["tier"]) == {"A", "B", "C"}
+    # a conversion model never saw a customer who was VIP at the cutoff: no score for them
+    outside = t[~inside]
+    assert len(outside) > 0 and outside["score"].isna().all() and not outside["selected"].any()
+    assert scored.outside_population == len(outside)
+    assert f"not scored: {len(outside):,} customers outside" in scored.summary()
+    assert (t["horizon_days"] == 90).all()
     assert (t["cutoff"] == pd.Timestamp(AS_OF, tz="UTC")).all() and t["model_version"].iloc[
         0
     ].startswith("vip-")

@@ -28,6 +28,7 @@ from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
+from vipml.metrics import ties_at_top
 from vipml.model import population_stability, prepare_matrix
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff
@@ -76,6 +77,11 @@ class ScoreResult:
             lines.append(
                 f"not scored: {self.outside_population:,} customers outside the population the "
                 "model was trained on (they keep a row with no score and are not selected)"
+            )
+        if len(t) and t["score"].notna().any():
+            distinct, tied = ties_at_top(t["score"].to_numpy(dtype=np.float64), 0.10)
+            lines.append(
+                f"scores: {distinct:,} distinct; {tied:.2%} of the list tied at the top-10% boundary"
             )
         if "horizon_days" in t and len(t):
             lines.append(f"horizon: {int(t['horizon_days'].iloc[0])} days")
@@ -265,7 +271,7 @@ def control_group(frame: pd.DataFrame, selected: np.ndarray, share: float, seed:
         return group
     rng = np.random.default_rng(seed)
     draw = rng.random(len(frame))  # one draw per row, in the list's (deterministic) order
-    for tier in sorted(set(frame["tier"])):
+    for tier in sorted({t for t in frame["tier"] if isinstance(t, str)}):  # unscored: no tier
         rows = np.flatnonzero(selected & (frame["tier"].to_numpy() == tier))
         if not len(rows):
             continue

@@ -654,10 +654,14 @@ def train(
     shipped = dict(evaluated, model="evaluated")
     newest = max(folds["train"]) if tc.task != "upsell" else None
     if plan.refit and tc.task in ("vip", "churn"):
-        booster, calibrator, briers, shipped = _refit(
+        booster, calibrator, briers, shipped, probe = _refit(
             M, y, X, plan, params, categories, evaluated_trees, config
         )
         newest = max(plan.refit)
+        if probe is not None:  # the shipped recipe, out of time: ranking only (its calibrator
+            # is fitted on these very rows, so its Brier and ECE would flatter it)
+            row = evaluate(y[test], probe, probabilities=False)
+            metrics = pd.concat([metrics, pd.DataFrame({"refit_recipe": row}).T])
     if newest is not None:  # drift is measured against the newest snapshot the model saw
         reference = drift_reference(X[np.asarray(when == newest)], spec)
     else:
@@ -691,7 +695,7 @@ def _refit(
     categories: dict[str, list[str]],
     trees: int,
     config: Config,
-) -> tuple[lgb.Booster, Calibrator, dict[str, float], dict[str, Any]]:
+) -> tuple[lgb.Booster, Calibrator, dict[str, float], dict[str, Any], np.ndarray | None]:
     """The shipped model: the evaluated recipe with the tree count chosen on validation, refit on
     every refit cutoff; its calibration is fitted out of time.
 
@@ -710,10 +714,12 @@ def _refit(
 
     before = [c for c in cuts if c + pd.Timedelta(days=plan.horizon_at(c)) <= test]
     at_test = np.asarray(when == test)
+    probe_scores = None
     if before and int(y[np.asarray(when.isin(before))].sum()) > 0:
         probe = fit(np.asarray(when.isin(before)))
+        probe_scores = probe.predict(M[at_test])
         calibrator, briers = choose_calibration(
-            probe.predict(M[at_test]), y[at_test].to_numpy(), config.train.calibration, config.seed
+            probe_scores, y[at_test].to_numpy(), config.train.calibration, config.seed
         )
         how = (
             f"{calibrator.method}, fitted on the test fold ({test:%Y-%m-%d}) scores of the same "
@@ -734,7 +740,7 @@ def _refit(
         "trees_from": "the validation fold's early stopping of the evaluated model",
         "calibration": how,
     }
-    return booster, calibrator, briers, shipped
+    return booster, calibrator, briers, shipped, probe_scores
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

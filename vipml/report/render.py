@@ -456,7 +456,11 @@ def quality(d: ReportData, w: Words) -> str:
     )
     figs = []
     cv = d.curves_test
-    names = [n for n in ("model", "logistic_regression", "rfm_heuristic") if cv.get(n)]
+    names = [
+        n
+        for n in ("model", "logistic_regression", "rfm_heuristic", "bgnbd_gamma_gamma")
+        if cv.get(n)
+    ]
 
     def label(n: str) -> str:
         return w(f"scorer.{n}")
@@ -510,7 +514,11 @@ def quality(d: ReportData, w: Words) -> str:
         ]
         x = list(range(len(bt)))
         series = [Series(label("model"), x, bt["roc_auc"].tolist(), markers=True)]
-        for col, n in (("lr_roc_auc", "logistic_regression"), ("rfm_roc_auc", "rfm_heuristic")):
+        for col, n in (
+            ("lr_roc_auc", "logistic_regression"),
+            ("rfm_roc_auc", "rfm_heuristic"),
+            ("btyd_roc_auc", "bgnbd_gamma_gamma"),
+        ):
             if col in bt:
                 series.append(Series(label(n), x, bt[col].tolist(), markers=True, dashed=True))
         every = max(1, math.ceil(len(ticks) / 4))
