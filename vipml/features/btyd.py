@@ -38,6 +38,7 @@ F = "btyd"
 PENALTY = 1e-4
 WEEK_DAYS = 7.0
 MIN_CUSTOMERS = 20  # fewer buyers than this: no fit, the features are missing
+MAX_FIT_CUSTOMERS = 100_000  # larger logs fit on a fixed random sample of this many buyers
 BTYD_BASELINE = "btyd_expected_spend"  # the BG/NBD + Gamma-Gamma baseline reads this column
 
 
@@ -58,14 +59,23 @@ def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarra
 
 
 def _fit(nll, start: np.ndarray) -> np.ndarray:
-    """Minimise over log-parameters: Nelder-Mead, then L-BFGS-B from where it stopped."""
+    """Minimise over log-parameters with L-BFGS-B; Nelder-Mead from there when it stalls."""
+    bounds = [(-12.0, 12.0)] * len(start)
     with np.errstate(all="ignore"):
-        first = minimize(
-            nll, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9}
-        )
-        second = minimize(nll, first.x, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * len(start))
-    best = second if np.isfinite(second.fun) and second.fun <= first.fun else first
-    return np.exp(best.x)
+        best = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+        if not best.success:
+            again = minimize(
+                nll, best.x, method="Nelder-Mead", options={"maxiter": 4000, "fatol": 1e-10}
+            )
+            best = again if again.fun < best.fun else best
+    return np.exp(np.clip(best.x, -12.0, 12.0))
+
+
+def _sample(n: int, limit: int, seed: int = 0) -> np.ndarray:
+    """At most ``limit`` of ``n`` rows, the same ones for the same ``n`` (fits on huge logs)."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
 def fit_bgnbd(
@@ -74,6 +84,8 @@ def fit_bgnbd(
     """``(r, alpha, a, b)`` by penalised maximum likelihood; None when too few customers."""
     if len(x) < MIN_CUSTOMERS:
         return None
+    rows = _sample(len(x), MAX_FIT_CUSTOMERS)
+    x, tx, T = x[rows], tx[rows], T[rows]
     key = np.stack([x, np.round(tx, 6), np.round(T, 6)], axis=1)
     uniq, counts = np.unique(key, axis=0, return_counts=True)
     ux, utx, uT = uniq[:, 0], uniq[:, 1], uniq[:, 2]
@@ -118,6 +130,8 @@ def fit_gamma_gamma(x: np.ndarray, m: np.ndarray, *, penalty: float = PENALTY) -
     if ok.sum() < MIN_CUSTOMERS:
         return None
     x, m = x[ok], m[ok]
+    rows = _sample(len(x), MAX_FIT_CUSTOMERS)
+    x, m = x[rows], m[rows]
     w = 1.0 / len(x)
 
     def nll(lp: np.ndarray) -> float:
