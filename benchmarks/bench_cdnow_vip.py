@@ -119,15 +119,21 @@ def run(config_path: Path, out: Path) -> Path:
     for note in result.plan.notes:
         print(f"note: {note}")
     print(f"evaluated cutoffs: {', '.join(f'{c:%Y-%m-%d}' for c in result.plan.cutoffs)}")
-    print(f"shipped: {result.shipped.get('model')} on {len(result.shipped.get('cutoffs', []))} "
-          f"cutoffs, {result.shipped.get('rows')} rows, {result.shipped.get('positives')} "
-          f"positives, {result.shipped.get('trees')} trees; horizon {bundle.info['horizon_days']} d")
+    print(
+        f"shipped: {result.shipped.get('model')} on {len(result.shipped.get('cutoffs', []))} "
+        f"cutoffs, {result.shipped.get('rows')} rows, {result.shipped.get('positives')} "
+        f"positives, {result.shipped.get('trees')} trees; horizon {bundle.info['horizon_days']} d"
+    )
     print(f"calibration: {result.shipped.get('calibration')}")
-    print(f"scored {int(inside.sum())} of {len(t)} customers; distinct scores {distinct}, "
-          f"share tied at the top-10% boundary {tied:.4f}")
+    print(
+        f"scored {int(inside.sum())} of {len(t)} customers; distinct scores {distinct}, "
+        f"share tied at the top-10% boundary {tied:.4f}"
+    )
     print(f"drift warnings: {scored.warnings}")
     cal = boot(y[inside], t["score"].to_numpy()[inside])
-    print("calibration on the scored customers: " + ", ".join(f"{k} {v:.4f}" for k, v in cal.items()))
+    print(
+        "calibration on the scored customers: " + ", ".join(f"{k} {v:.4f}" for k, v in cal.items())
+    )
     print("\ntest fold inside the training data (before as_of):")
     print(result.metrics[["rows", "positives", "roc_auc", "pr_auc", "capture_10"]].round(4))
     return path

@@ -134,7 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"({result.shipped['rows']:,} rows, {result.shipped['positives']:,} positives); "
                 f"calibration {result.shipped['calibration']}"
             )
-        if result.plan.requested_horizon and result.plan.trained_horizon != result.plan.requested_horizon:
+        if (
+            result.plan.requested_horizon
+            and result.plan.trained_horizon != result.plan.requested_horizon
+        ):
             print(
                 f"horizon: {result.plan.trained_horizon} days used for training labels "
                 f"({result.plan.requested_horizon} asked)"

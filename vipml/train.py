@@ -638,7 +638,11 @@ def train(
             m[mask] = groups == t
             row = {"as_of": t, "fold": name, **evaluate(y[m], prob[m])}
             # the baselines on the same rows, beside the model
-            for short, base, is_prob in (("lr", lr, True), ("rfm", rfm, False), ("btyd", btyd, False)):
+            for short, base, is_prob in (
+                ("lr", lr, True),
+                ("rfm", rfm, False),
+                ("btyd", btyd, False),
+            ):
                 if not np.isnan(base[m]).all():
                     b = evaluate(y[m], np.nan_to_num(base[m], nan=-1.0), probabilities=is_prob)
                     row[f"{short}_roc_auc"], row[f"{short}_pr_auc"] = b["roc_auc"], b["pr_auc"]

@@ -75,7 +75,9 @@ def test_gamma_gamma_shrinks_to_the_population_mean():
     n = 2000
     x = rng.integers(1, 10, n).astype(float)
     true_mean = rng.gamma(6.0, 5.0, n)
-    m = np.array([rng.gamma(4.0, mu / 4.0, int(k)).mean() for mu, k in zip(true_mean, x)])
+    m = np.array(
+        [rng.gamma(4.0, mu / 4.0, int(k)).mean() for mu, k in zip(true_mean, x, strict=True)]
+    )
     p, q, g = fit_gamma_gamma(x, m)
     assert q > 1 and p > 0 and g > 0
     pop = p * g / (q - 1)
@@ -128,10 +130,10 @@ def test_kept_order_columns_are_features_and_ignore_later_rows():
 
 
 def test_cdnow_bgnbd_is_close_to_the_published_fit(data_dir):
-    from vipml.features.btyd import day_summary, purchase_days
-    from vipml.features.base import Context
-
     from pathlib import Path
+
+    from vipml.features.base import Context
+    from vipml.features.btyd import day_summary, purchase_days
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "cdnow.yaml")
     tables, _ = load_tables(data_dir, config=cfg)

@@ -50,9 +50,7 @@ def bgnbd_loglik(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarra
     a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
     a3 = np.where(
         x > 0,
-        betaln(a + 1, np.maximum(b + x - 1, 1e-12))
-        - betaln(a, b)
-        - (r + x) * np.log(alpha + tx),
+        betaln(a + 1, np.maximum(b + x - 1, 1e-12)) - betaln(a, b) - (r + x) * np.log(alpha + tx),
         -np.inf,
     )
     return a1 + np.logaddexp(a2, a3)
@@ -106,10 +104,18 @@ def bgnbd_expected(
     r, alpha, a, b = params
     with np.errstate(all="ignore"):
         z = t / (alpha + T + t)
-        num = (a + b + x - 1) / (a - 1) * (
-            1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+        num = (
+            (a + b + x - 1)
+            / (a - 1)
+            * (
+                1
+                - ((alpha + T) / (alpha + T + t)) ** (r + x)
+                * hyp2f1(r + x, b + x, a + b + x - 1, z)
+            )
         )
-        den = 1 + (x > 0) * a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + tx)) ** (r + x)
+        den = 1 + (x > 0) * a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + tx)) ** (
+            r + x
+        )
         out = num / den
     return np.where(np.isfinite(out), np.maximum(out, 0.0), np.nan)
 
@@ -175,7 +181,9 @@ def purchase_days(ctx: Context) -> Timeline:
         # rows are sorted by customer and time: a new purchase day starts where either changes
         new = np.ones(len(day), dtype=bool)
         new[1:] = (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])
-        found = Timeline(codes, times, len(ctx.customers), {"gross": gross, "new": new}, stable=True)
+        found = Timeline(
+            codes, times, len(ctx.customers), {"gross": gross, "new": new}, stable=True
+        )
         ctx.cache["purchase_days"] = found
     return found
 

@@ -242,14 +242,13 @@ class PurchaseFamily(Family):
                 ctx.table_codes("orders"),
                 us(orders["ordered_at"]),
                 n,
-                {
-                    c: np.nan_to_num(orders[c].to_numpy(dtype=np.float64)) * bought
-                    for c in kept
-                },
+                {c: np.nan_to_num(orders[c].to_numpy(dtype=np.float64)) * bought for c in kept},
             )
         else:
             extra = None
-        return _State(rows, buys, channels, signup, "discount" in orders, purchase_days(ctx), extra, kept)
+        return _State(
+            rows, buys, channels, signup, "discount" in orders, purchase_days(ctx), extra, kept
+        )
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
         rows, buys = state.rows, state.buys
