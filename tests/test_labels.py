@@ -109,3 +109,11 @@ def test_tier_rule_works_with_horizon_spend():
     )
     labels = vip_conversion_labels(tables_with(), as_of=AS_OF, horizon_days=30, config=cfg)
     assert "b" not in labels.index  # b's tier (Busan) makes it VIP at the cutoff
+
+
+def test_conversion_measures_ask_for_the_not_yet_vip_whatever_the_config():
+    cfg = load_config(None, labels={"population": "all"})
+    labels = vip_conversion_labels(
+        tables_with(), as_of=AS_OF, horizon_days=30, config=cfg, population="not_vip"
+    )
+    assert labels.index.tolist() == ["a", "c"] and labels.attrs["population"] == "not_vip"

@@ -61,7 +61,11 @@ def check_observable(tables: Tables, end: pd.Timestamp, *, what: str) -> None:
 
 
 def vip_population(
-    tables: Tables, *, as_of: object, config: Config | str | None = None
+    tables: Tables,
+    *,
+    as_of: object,
+    config: Config | str | None = None,
+    population: str | None = None,
 ) -> tuple[pd.Index, np.ndarray]:
     """The customers known before ``as_of`` and which of them are in ``labels.population``.
 
@@ -71,7 +75,7 @@ def vip_population(
     config = as_config(config)
     t = as_cutoff(as_of)
     cohort = tables.known_at(t)
-    if config.labels.population == "all":
+    if (population or config.labels.population) == "all":
         return cohort, np.ones(len(cohort), dtype=bool)
     now = vip_status(tables, as_of=t, config=config, customers=cohort)
     return cohort, ~now["is_vip"].to_numpy(dtype=bool)
@@ -84,6 +88,7 @@ def vip_conversion_labels(
     horizon_days: int,
     config: Config | str | None = None,
     check: bool = True,
+    population: str | None = None,
 ) -> pd.DataFrame:
     """Who among the customers of ``labels.population`` at ``as_of`` is a VIP when the horizon ends.
 
@@ -92,6 +97,8 @@ def vip_conversion_labels(
     ``rule`` (default) applies the configured VIP rule at ``as_of + horizon``; ``horizon`` makes
     VIP the top ``vip.share`` of the population (every customer known at ``as_of``, so the bar
     is the same whichever population is rated) by net spend in ``[as_of, as_of + horizon)``.
+    ``population`` overrides ``labels.population`` (conversion measures always ask for
+    ``not_vip``).
 
     Returns
     -------
@@ -111,7 +118,8 @@ def vip_conversion_labels(
     end = t + pd.Timedelta(days=horizon_days)
     if check:
         check_observable(tables, end, what=f"a {horizon_days}-day label window from {t:%Y-%m-%d}")
-    cohort, eligible = vip_population(tables, as_of=t, config=config)
+    population = population or config.labels.population
+    cohort, eligible = vip_population(tables, as_of=t, config=config, population=population)
     if by_rule:
         window = min(config.vip.window_days, horizon_days)
         later = vip_status(tables, as_of=end, config=config, customers=cohort, window_days=window)
@@ -133,7 +141,7 @@ def vip_conversion_labels(
         as_of=t.isoformat(),
         horizon_days=horizon_days,
         vip_bar=bar,
-        population=config.labels.population,
+        population=population,
         vip_spend=config.labels.vip_spend,
     )
     return out
