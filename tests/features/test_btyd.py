@@ -113,15 +113,19 @@ def test_day_summaries_match_a_plain_group_by():
 def test_kept_order_columns_are_features_and_ignore_later_rows():
     raw = raw_tables()
     raw["orders"]["units"] = [1, 2, 3, 1, 4, 5, 100, 6, 7]
+    raw["orders"]["store_id"] = [11, 12, 13, 14, 15, 16, 17, 18, 19]  # an id, not a quantity
     contract = ["order_id", "customer_id", "ordered_at", "amount", "discount", "channel", "status"]
     cfg = load_config(
-        None, tables={"orders": {"keep": ["units"], "columns": {c: c for c in contract}}}
+        None,
+        tables={"orders": {"keep": ["units", "store_id"], "columns": {c: c for c in contract}}},
     )
     base = build_features(load_tables(raw, config=cfg)[0], as_of=AS_OF, config=cfg)
     # a: o1 (1), o2 (2), o3 (3) are purchases; o4 is a return, o7 is at the cutoff
     assert base.loc["a", "units_all"] == 6 and base.loc["a", "units_per_order_all"] == 2
     late = raw_tables()
     late["orders"]["units"] = [1, 2, 3, 1, 4, 5, 9999, 6, 9999]  # o7 and o9 are at/after as_of
+    late["orders"]["store_id"] = raw["orders"]["store_id"]
+    assert not [c for c in base if c.startswith("store_id")]
     after = build_features(load_tables(late, config=cfg)[0], as_of=AS_OF, config=cfg)
     pd.testing.assert_frame_equal(after, base, check_exact=True)
     spec = base.attrs["feature_spec"]["features"]

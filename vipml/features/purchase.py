@@ -196,7 +196,8 @@ class PurchaseFamily(Family):
 
     @staticmethod
     def _kept(ctx: Context) -> list[str]:
-        """Numeric order columns the config keeps (``tables.orders.keep``), e.g. a quantity."""
+        """Numeric order columns the config keeps (``tables.orders.keep``), e.g. a quantity;
+        identifiers (names ending in ``id``) are left out."""
         source = ctx.config.tables.orders
         orders = ctx.tables.orders
         if source is None or not source.keep or orders is None:
@@ -205,6 +206,7 @@ class PurchaseFamily(Family):
             c
             for c in source.keep
             if c in orders
+            and not c.lower().endswith("id")  # identifiers are not quantities
             and pd.api.types.is_numeric_dtype(orders[c])
             and not pd.api.types.is_bool_dtype(orders[c])
         ]
