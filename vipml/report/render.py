@@ -396,6 +396,18 @@ def quality(d: ReportData, w: Words) -> str:
     def get(name: str, col: str) -> float:
         return float(m.loc[name, col]) if name in m.index and col in m else math.nan
 
+    if d.horizon_days:
+        asked = d.requested_horizon_days
+        shortened = bool(asked) and int(asked) != int(d.horizon_days)
+        parts.append(
+            _p(
+                w(
+                    "quality.text.horizon_short" if shortened else "quality.text.horizon",
+                    horizon=w.num(float(d.horizon_days)),
+                    requested=w.num(float(asked or d.horizon_days)),
+                )
+            )
+        )
     parts.append(
         _p(
             w(
