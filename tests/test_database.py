@@ -272,3 +272,39 @@ def test_literal_password_is_kept_out_of_messages_and_bundles(shop):
     assert "shop.nowhere" in str(info.value) and PASSWORD not in str(info.value)
     record = json.dumps(config_record(cfg))
     assert PASSWORD not in record and "vipml@127.0.0.1" in record
+
+
+def test_a_bundle_trained_from_the_database_scores_from_it(db_env, tmp_path, monkeypatch, capsys):
+    url, _ = db_env
+    retailer = make_retailer(2500, seed=4)
+    with _adbc().connect(url) as conn, conn.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS big CASCADE")
+        cur.execute("CREATE SCHEMA big")
+        for name in ("customers", "orders"):
+            arrow = pa.Table.from_pandas(retailer.tables()[name], preserve_index=False)
+            cur.adbc_ingest(name, arrow, mode="create", db_schema_name="big")
+        conn.commit()
+    cfg = tmp_path / "db.yaml"
+    raw = {
+        "connection": "${VIPML_DB_URL}",
+        "tables": {n: {"table": f"big.{n}"} for n in ("customers", "orders")},
+        "labels": {"horizon_days": 90},
+        "train": {"n_cutoffs": 4, "min_positives": 5},
+        "tracking": {"enabled": False},
+    }
+    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "models")]) == 0
+    bundle = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("bundle: ")
+    recorded = (tmp_path / "models" / bundle.rsplit("/", 1)[-1] / "config.json").read_text()
+    assert "${VIPML_DB_URL}" in recorded and PASSWORD not in recorded
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'runs.db'}")
+    out = elsewhere / "targets.csv"
+    args = ["score", "--bundle", bundle, "--as-of", "2024-10-01", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert PASSWORD not in captured.out + captured.err
+    targets = pd.read_csv(out)
+    assert len(targets) > 1000
