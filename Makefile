@@ -51,10 +51,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format vipml tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+bench: $(STAMP) postgres
+	$(BIN)/python -m pip install --quiet -e '.[bench,postgres]'
 	$(BIN)/python benchmarks/bench_tables.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_dataset.py
+	$(BIN)/python benchmarks/bench_database.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache build *.egg-info

@@ -126,3 +126,18 @@ def test_a_bundle_without_a_mapping_asks_for_data(project, tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "does not say where its data is" in capsys.readouterr().err
+
+
+def test_callers_config_supplies_tables_and_connection(project):
+    _, bundle = project
+    caller = load_config(
+        None,
+        connection="${OTHER_DB_URL}",
+        tables={"orders": {"table": "sales.orders"}},
+        tracking={"enabled": False},
+    )
+    cfg = scoring_config(load_bundle(bundle), caller)
+    assert cfg.connection == "${OTHER_DB_URL}"
+    assert cfg.tables.orders.table == "sales.orders" and cfg.data_dir is None
+    assert not cfg.tracking.enabled
+    assert cfg.labels.horizon_days == 90  # the bundle's own

@@ -82,6 +82,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "report": config.report,
             "tables": config.tables,
             "data_dir": config.data_dir,
+            "connection": config.connection,
             "timezone": config.timezone,
             "seed": config.seed,
             "tracking": config.tracking,
