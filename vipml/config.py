@@ -42,15 +42,46 @@ class TableSource(StrictModel):
     """
 
     path: str | None = Field(None, description="File of this table, relative to data_dir.")
-    format: Literal["auto", "csv", "tsv", "parquet", "whitespace"] = Field(
-        "auto", description="File format; 'auto' decides by the file extension."
+    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "excel", "json"] = Field(
+        "auto",
+        description="File format; 'auto' decides by the file extension (.xlsx/.xls: excel, "
+        ".json: json).",
     )
     header: bool = Field(
         True, description="Whether the first line of a text file names the columns."
     )
     names: list[str] | None = Field(None, description="Column names of a file without header.")
     sep: str | None = Field(None, description="Field separator of a text file (default by format).")
-    encoding: str = Field("utf-8", description="Text encoding of a text file.")
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of a text file: utf-8 (a byte-order mark is skipped), cp949 "
+        "or euc-kr for Korean exports, or 'auto' (utf-8, else cp949).",
+    )
+    header_row: int = Field(
+        1, ge=1, description="Excel: the 1-based row holding the column names (SmartStore: 2)."
+    )
+    sheet: str | int = Field(0, description="Excel: the sheet, by name or 0-based position.")
+    password_env: str | None = Field(
+        None,
+        description="Excel: name of the environment variable holding the file's password "
+        "(the password itself never goes in the config).",
+    )
+    json_records: str | None = Field(
+        None,
+        description="JSON: the list inside each record that holds the rows, e.g. 'items' "
+        "(one row per item, the record's own fields repeated, nested fields dotted: "
+        "'buyer.member_group_no').",
+    )
+    hash_ids: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Contract id column -> source columns whose values together identify it "
+        "(hashed, e.g. customer_id: [구매자, 구매자전화번호] for exports without a buyer id).",
+    )
+    per_customer: bool = Field(
+        False,
+        description="Keep one row per customer (the last row of each): a customers table read "
+        "from an order export.",
+    )
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="Contract column -> source column, e.g. customer_id: CustomerID.",
@@ -81,7 +112,15 @@ class TableSource(StrictModel):
         None, description="Extra source columns to keep; default: every column not mapped."
     )
     cancel_prefix: str | None = Field(
-        None, description="Order ids starting with this prefix are cancellations (e.g. 'C')."
+        None,
+        description="Order ids starting with this prefix are credit notes or voided orders "
+        "(e.g. 'C'); prefix_means says which.",
+    )
+    prefix_means: Literal["void", "return"] = Field(
+        "void",
+        description="What an order id with cancel_prefix is: 'return' (a credit note: a return "
+        "that nets against spend, flagged is_return) or 'void' (a cancelled order that counts "
+        "nowhere, flagged is_cancelled).",
     )
 
     @field_validator("amount_from")
