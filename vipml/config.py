@@ -82,9 +82,11 @@ class TableSource(StrictModel):
         description="Keep one row per customer (the last row of each): a customers table read "
         "from an order export.",
     )
-    columns: dict[str, str] = Field(
+    columns: dict[str, str | list[str]] = Field(
         default_factory=dict,
-        description="Contract column -> source column, e.g. customer_id: CustomerID.",
+        description="Contract column -> source column, e.g. customer_id: CustomerID; or a list "
+        "of source columns, the first non-empty one per row (after the column's value map; a "
+        "value mapped to '' falls through), e.g. status: [클레임상태, 주문상태].",
     )
     date_formats: dict[str, str] = Field(
         default_factory=dict,

@@ -34,15 +34,23 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
             )
     n = len(frame)
     out: dict[str, pd.Series] = {}
-    for target, src in source.columns.items():
-        if src not in frame.columns:
-            raise DataError(
-                f"table '{table}': the config maps {target} <- '{src}', but the file has no column "
-                f"'{src}' (found: {sample_list(frame.columns, 12)}).\n"
-                f"Fix: correct tables.{table}.columns.{target}"
-            )
-        out[target] = frame[src]
-    used = set(source.columns.values())
+    used: set[str] = set()
+    first_of: set[str] = set()
+    for target, spec in source.columns.items():
+        names = [spec] if isinstance(spec, str) else list(spec)
+        for src in names:
+            if src not in frame.columns:
+                raise DataError(
+                    f"table '{table}': the config maps {target} <- '{src}', but the file has no "
+                    f"column '{src}' (found: {sample_list(frame.columns, 12)}).\n"
+                    f"Fix: correct tables.{table}.columns.{target}"
+                )
+        used.update(names)
+        if isinstance(spec, str):
+            out[target] = frame[spec]
+        else:
+            out[target] = _first_present(frame, names, source.values.get(target))
+            first_of.add(target)
     for target, cols in source.hash_ids.items():
         out[target] = hash_ids(frame, cols, table=table, target=target)
         used.update(cols)
@@ -61,7 +69,7 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
     for col, value in source.constants.items():
         out[col] = pd.Series([value] * n, index=frame.index, dtype=None if n else "str")
     for col, mapping in source.values.items():
-        if col in out:
+        if col in out and col not in first_of:
             s = out[col].astype("str")
             out[col] = s.replace(mapping)
     keep = source.keep
@@ -95,6 +103,21 @@ def adapt(frame: pd.DataFrame, source: TableSource | None, *, table: str) -> pd.
     return adapted
 
 
+def _first_present(
+    frame: pd.DataFrame, names: list[str], mapping: dict[str, str] | None
+) -> pd.Series:
+    """Per row, the first of several source columns with a value (after the value map)."""
+    out: pd.Series | None = None
+    for src in names:
+        s = frame[src].astype("str").str.strip()
+        if mapping:
+            s = s.replace(mapping)
+        s = s.mask(s.isna() | (s == ""))
+        out = s if out is None else out.fillna(s)
+    assert out is not None
+    return out
+
+
 def split_order_lines(
     lines: pd.DataFrame, *, cancel_prefix: str | None, prefix_means: str = "void"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,7 +128,8 @@ def split_order_lines(
     ``status``, cancelled lines add nothing to their order (an order whose every line is
     cancelled is a cancelled order), an order whose every line is returned is a returned
     order, and the returned lines of an order that kept others become one return row
-    ``<order_id>-R`` of minus their value. ``cancel_prefix`` marks credit notes
+    ``<order_id>-R`` of minus their value. A line ``amount`` (the line's total as paid) is
+    summed where given, else quantity x unit price. ``cancel_prefix`` marks credit notes
     (``prefix_means='return'``) or voided orders (``'void'``).
     """
     _require(
@@ -115,6 +139,8 @@ def split_order_lines(
     qty = coerce_number(lines["quantity"])
     price = coerce_number(lines["unit_price"])
     value = (qty * price).to_numpy(dtype=np.float64)
+    if "amount" in lines:  # a line total as paid (after discounts), where the export has one
+        value = coerce_number(lines["amount"]).to_numpy(dtype=np.float64)
     key = coerce_id(lines["order_id"]).fillna("")
     dup = _duplicate_lines(lines, key, qty, price)
     if "status" in lines:
