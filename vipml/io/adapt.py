@@ -193,7 +193,7 @@ def split_order_lines(
     order_status = np.where(all_cancelled, "cancelled", order_status)
     order_status = np.where(all_returned, "returned", order_status)
     if "status" in lines or cancel_prefix:
-        orders["status"] = pd.array([None if pd.isna(v) else v for v in order_status], dtype="str")
+        orders["status"] = pd.array(order_status, dtype="str")
     partial = ~all_returned & ~all_cancelled & (n_returned > 0)
     if partial.any():
         back = orders.loc[partial].copy()
