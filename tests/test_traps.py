@@ -220,8 +220,12 @@ def test_the_cli_refuses_an_unusable_table_with_values_and_fix(tmp_path, capsys)
     )
     assert main(["validate", "--data", str(tmp_path)]) == 2
     out = capsys.readouterr()
-    text = out.out + out.err
-    assert "'a', 'b', 'c'" in text and "Likely fix" in text
+    assert "'a', 'b', 'c'" in out.err and "Likely fix" in out.err
+    # the other commands stop too, instead of working on an empty table
+    args = ["features", "--data", str(tmp_path), "--as-of", "2024-01-01"]
+    assert main([*args, "--out", str(tmp_path / "f.parquet")]) == 2
+    assert "'a', 'b', 'c'" in capsys.readouterr().err
+    assert not (tmp_path / "f.parquet").exists()
 
 
 def test_two_files_for_one_table_is_an_error_naming_both(tmp_path):

@@ -112,3 +112,17 @@ def partial_customers(report, quarantine: dict[str, pd.DataFrame]) -> list[str]:
         f"{orders.rows_in:,}) were set aside as unknown_customer.\n"
         "Fix: give the full customers table, or leave it out (orders alone are a valid input)"
     ]
+
+
+def require_usable(report) -> None:
+    """Raise when a table given with rows kept none of them, with the values and the fix."""
+    from vipml.errors import DataError
+
+    unusable = [n for n, t in report.tables.items() if t.rows_in and not t.rows_kept]
+    if not unusable:
+        return
+    why = [w for w in report.warnings if any(w.startswith(f"every row of '{n}'") for n in unusable)]
+    raise DataError(
+        f"every row of {', '.join(unusable)} was set aside; the data is not usable.\n"
+        + "\n".join(why)
+    )
