@@ -121,10 +121,6 @@ def coerce_timestamp(s: pd.Series, *, timezone: str = "UTC", fmt: str | None = N
         s = s.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
     text = s.astype("str").str.strip()
     text = text.mask(text.str.lower().isin(_MISSING_TEXT))
-    # words pandas reads as the clock's time ("today", "now") are not dates of the data
-    relative = text.str.lower().isin(("now", "today", "tomorrow", "yesterday")).fillna(False)
-    if relative.any():
-        text = text.mask(relative, "unparseable: " + text)
     if fmt is not None:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt or "%Z" in fmt)
         _check_format(text, parsed, fmt, name=s.name)
@@ -162,9 +158,13 @@ def _day_first(text: pd.Series, *, name: object) -> bool:
     Values such as ``13/01/2024`` are day-first, ``01/13/2024`` month-first; a column with both
     is refused, and so is one whose every value is ambiguous (``01/03/2024``), with samples.
     """
-    head = text.dropna()
-    if not len(head) or not head.str.match(r"^\d{1,2}[/.-]\d{1,2}[/.-]").any():
+    if not len(text):
         return False
+    # a cheap look first (Arrow's regex engine): ISO and other year-first columns stop here
+    lead = pc.match_substring_regex(_arrow(text), r"^\d{1,2}[/.-]\d{1,2}[/.-]")
+    if not pc.any(pc.fill_null(lead, False)).as_py():
+        return False
+    head = text.dropna()
     parts = head.str.extract(_DAY_MONTH).dropna()
     if not len(parts):
         return False
@@ -223,7 +223,12 @@ def _check_format(text: pd.Series, parsed: pd.Series, fmt: str, *, name: object)
 def _parse_text(text: pd.Series, *, utc: bool, dayfirst: bool = False) -> pd.Series:
     """Fast ISO-8601 first, then the pandas guesser, then per-value parsing for the rest."""
     parsed = pd.to_datetime(text, errors="coerce", utc=utc, format="ISO8601")
-    failed = parsed.isna() & text.notna()
+    # words pandas reads as the clock's time ("today", "now") are not dates of the data
+    words = pc.match_substring_regex(_arrow(text), r"^\s*(?i:now|today|tomorrow|yesterday)\s*$")
+    words = np.asarray(pc.fill_null(words, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if words.any():
+        parsed = parsed.mask(words)
+    failed = parsed.isna() & text.notna() & ~words
     if failed.any():
         with _quiet():
             retry = pd.to_datetime(
