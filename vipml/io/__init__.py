@@ -14,7 +14,9 @@ onto the contract. Loading
 Time lives here: every timestamp leaves this module as ``datetime64[us, UTC]``.
 
 The package holds one module per step: ``contract`` (tables and result types), ``coerce``,
-``read``, ``adapt``, ``validate``, ``write`` and ``load``.
+``read``, ``exports`` (Excel, saved API JSON, ids from several columns), ``adapt``,
+``validate``, ``checks`` (warnings across tables: partial customers, conflicting orders, why a
+table was set aside), ``write`` and ``load``.
 """
 
 from vipml.io.adapt import (
