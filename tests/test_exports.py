@@ -163,7 +163,19 @@ def test_coupang_fixture_customers_from_buyer_name_and_phone(monkeypatch):
     assert o.loc["21000123456789", "amount"] == 60000.0
     assert o.loc["21000123456789", "customer_id"] == o.loc["21000124000001", "customer_id"]
     assert o.loc["21000123999999", "customer_id"] != o.loc["21000124000001", "customer_id"]
-    assert tables.orders["customer_id"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert tables.orders["customer_id"].str.fullmatch(r"\d{1,20}").all()
+
+
+def test_a_workbook_header_on_another_row_is_named(tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copy(FIXTURES / "smartstore_orders.xlsx", tmp_path / "smartstore_orders.xlsx")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG["smartstore"].read_text().replace("    header_row: 2\n", ""))
+    monkeypatch.setenv(PASSWORD_ENV, "vipml-fixture")
+    with pytest.raises(DataError, match="header_row: 2") as err:
+        load_tables(tmp_path, config=cfg)
+    assert "row 2, not on row 1" in str(err.value)
 
 
 def test_11st_fixture_compact_korean_time(monkeypatch):

@@ -13,7 +13,6 @@ for password-protected files).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -56,14 +55,38 @@ def read_excel(path: Path, source: TableSource, *, table: str) -> pd.DataFrame:
             engine="openpyxl",
         )
     except (ValueError, KeyError, OSError) as exc:
-        raise DataError(f"table '{table}': cannot read {path}: {exc}") from None
+        legacy = raw[:8] == _EXCEL_MAGIC_OLE and path.suffix.lower() == ".xls"
+        hint = "\nFix: open it and save it as .xlsx (legacy .xls is not read)" if legacy else ""
+        raise DataError(f"table '{table}': cannot read {path}: {exc}{hint}") from None
     except Exception as exc:  # zip and XML errors of damaged workbooks
         raise DataError(
             f"table '{table}': cannot read {path}: {type(exc).__name__}: {exc}"
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    _header_elsewhere(frame, source, table=table, path=path)
     frame = frame.dropna(how="all").reset_index(drop=True)
     return _as_text(frame)
+
+
+def _header_elsewhere(frame: pd.DataFrame, source: TableSource, *, table: str, path: Path) -> None:
+    """Refuse a sheet whose mapped columns sit on a later row than ``header_row``, naming it."""
+    if not source.header:
+        return
+    wanted = [
+        c for spec in source.columns.values() for c in ([spec] if isinstance(spec, str) else spec)
+    ]
+    missing = [c for c in wanted if c not in frame.columns]
+    if not missing:
+        return
+    for i in range(min(10, len(frame))):
+        cells = {str(v).strip() for v in frame.iloc[i].tolist() if pd.notna(v)}
+        if all(c in cells for c in missing):
+            row = source.header_row + 1 + i
+            raise DataError(
+                f"table '{table}': {path.name} has its column names on row {row}, not on row "
+                f"{source.header_row} (row {source.header_row} holds: "
+                f"{sample_list(frame.columns, 6)}).\nFix: tables.{table}.header_row: {row}"
+            )
 
 
 def _decrypt(raw: bytes, path: Path, source: TableSource, *, table: str) -> io.BytesIO:
@@ -201,17 +224,15 @@ def hash_ids(frame: pd.DataFrame, columns: list[str], *, table: str, target: str
             f"table '{table}': hash_ids.{target} names columns the file lacks: "
             f"{sample_list(lacking)} (found: {sample_list(frame.columns, 12)})"
         )
-    parts = [frame[c].astype("str").fillna("").str.strip() for c in columns]
-    joined = parts[0]
-    for p in parts[1:]:
-        joined = joined + "\x1f" + p
-    empty = np.logical_and.reduce([(p == "").to_numpy() for p in parts])
-    codes, uniques = pd.factorize(joined)
-    digests = np.array(
-        [hashlib.sha256(u.encode("utf-8")).hexdigest()[:16] for u in uniques], dtype=object
+    parts = pd.DataFrame(
+        {f"c{i}": frame[c].astype("str").fillna("").str.strip() for i, c in enumerate(columns)},
+        index=frame.index,
     )
-    values = digests[codes] if len(codes) else np.array([], dtype=object)
-    values = np.where(empty, None, values)
+    empty = (parts == "").all(axis=1).to_numpy()
+    # pandas' fixed-key 64-bit hash of the row's values: vectorised and the same on every run
+    digest = pd.util.hash_pandas_object(parts, index=False).to_numpy(dtype=np.uint64)
+    values = digest.astype(str).astype(object)
+    values[empty] = None
     return pd.Series(pd.array(values, dtype="str"), index=frame.index, name=target)
 
 
