@@ -201,3 +201,19 @@ def test_korean_text_in_cp949_read_as_utf8_names_the_encoding_fix(tmp_path):
         cfg.write_text(f"tables:\n  orders:\n    encoding: {enc}\n")
         tables, _ = load_tables(tmp_path, config=cfg)
         assert tables.orders["channel"].tolist() == ["모바일"]
+
+
+def test_saved_json_in_cp949_with_encoding_auto(tmp_path):
+    import json
+
+    doc = [{"order_id": "o1", "customer_id": "김민수", "ordered_at": "2024-01-01T10:00:00+09:00",
+            "amount": "1000"}]  # fmt: skip
+    (tmp_path / "orders.json").write_bytes(json.dumps(doc, ensure_ascii=False).encode("cp949"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("tables:\n  orders:\n    path: orders.json\n")
+    with pytest.raises(DataError, match="encoding"):
+        load_tables(tmp_path, config=cfg)
+    cfg.write_text("tables:\n  orders:\n    path: orders.json\n    encoding: auto\n")
+    tables, _ = load_tables(tmp_path, config=cfg)
+    assert tables.orders["customer_id"].tolist() == ["김민수"]
+    assert tables.orders["ordered_at"].tolist() == [pd.Timestamp("2024-01-01 01:00", tz="UTC")]

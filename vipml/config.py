@@ -125,6 +125,20 @@ class TableSource(StrictModel):
         "nowhere, flagged is_cancelled).",
     )
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown text encoding {value!r}; e.g. utf-8, cp949, euc-kr or auto"
+                ) from None
+        return value
+
     @field_validator("amount_from")
     @classmethod
     def _two_columns(cls, value: list[str] | None) -> list[str] | None:

@@ -131,9 +131,17 @@ def read_json(path: Path, source: TableSource, *, table: str) -> pd.DataFrame:
     """Saved API JSON as rows: a list of records (or ``{"orders": [...]}``), one row per
     element of ``source.json_records`` in each record when given, nested fields dotted."""
     try:
-        doc = json.loads(path.read_text(encoding=_text_encoding(source.encoding)))
-    except (ValueError, OSError) as exc:
-        raise DataError(f"table '{table}': cannot read {path} as JSON: {exc}") from None
+        encoding = _text_encoding(source.encoding)
+        if encoding == "auto":
+            encoding = _sniff_encoding(path)
+        doc = json.loads(path.read_text(encoding=encoding))
+    except (ValueError, OSError, LookupError) as exc:
+        hint = (
+            f"\nFix: set tables.{table}.encoding to the file's encoding (cp949, or auto)"
+            if isinstance(exc, UnicodeDecodeError)
+            else ""
+        )
+        raise DataError(f"table '{table}': cannot read {path} as JSON: {exc}{hint}") from None
     if isinstance(doc, dict):
         lists = [k for k, v in doc.items() if isinstance(v, list)]
         if len(lists) != 1:
@@ -207,6 +215,17 @@ def _text_value(v: Any) -> Any:
     if isinstance(v, bool):
         return "T" if v else "F"
     return v if isinstance(v, str) else str(v)
+
+
+def _sniff_encoding(path: Path) -> str:
+    """utf-8 (with or without a byte-order mark) when the bytes decode as such, else cp949."""
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            while fh.read(1 << 20):
+                pass
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "cp949"
 
 
 def _text_encoding(encoding: str) -> str:

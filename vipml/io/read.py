@@ -11,7 +11,7 @@ import pandas as pd
 from vipml.config import Config, TableSource
 from vipml.errors import DataError, closest
 from vipml.io.contract import FILE_SUFFIXES, TABLE_NAMES, DataLike
-from vipml.io.exports import _text_encoding, read_excel, read_json
+from vipml.io.exports import _sniff_encoding, _text_encoding, read_excel, read_json
 
 
 def read_source(path: Path, source: TableSource | None = None, *, table: str = "") -> pd.DataFrame:
@@ -80,17 +80,6 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
         raise DataError(
             f"table '{table}': cannot read {path}: {type(exc).__name__}: {exc}"
         ) from None
-
-
-def _sniff_encoding(path: Path) -> str:
-    """utf-8 (with or without a byte-order mark) when the bytes decode as such, else cp949."""
-    try:
-        with path.open(encoding="utf-8-sig") as fh:
-            while fh.read(1 << 20):
-                pass
-        return "utf-8-sig"
-    except UnicodeDecodeError:
-        return "cp949"
 
 
 def _cut_short(
