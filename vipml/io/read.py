@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from vipml.config import Config, TableSource
-from vipml.errors import DataError, closest
+from vipml.errors import ConfigError, DataError, closest
 from vipml.io.contract import FILE_SUFFIXES, TABLE_NAMES, DataLike
+from vipml.io.database import DatabaseTable
+from vipml.io.dataset import is_dataset
 from vipml.io.exports import _sniff_encoding, _text_encoding, read_excel, read_json
 
 
@@ -116,6 +118,8 @@ def _discover(folder: Path, skip: set[str] | frozenset[str] = frozenset()) -> di
             continue
         hits = [folder / f"{name}{suffix}" for suffix in FILE_SUFFIXES]
         hits = [p for p in hits if p.is_file()]
+        # a Parquet dataset: a folder <table>/ or <table>.parquet/
+        hits += [p for p in (folder / name, folder / f"{name}.parquet") if is_dataset(p)]
         if len(hits) > 1:
             raise DataError(
                 f"table '{name}': {len(hits)} files in {folder} could hold it: "
@@ -128,10 +132,13 @@ def _discover(folder: Path, skip: set[str] | frozenset[str] = frozenset()) -> di
     return found
 
 
+Source = pd.DataFrame | Path | DatabaseTable
+
+
 def _resolve_sources(
     data: DataLike, config: Config
-) -> dict[str, tuple[pd.DataFrame | Path, TableSource | None]]:
-    sources: dict[str, tuple[pd.DataFrame | Path, TableSource | None]] = {}
+) -> dict[str, tuple[Source, TableSource | None]]:
+    sources: dict[str, tuple[Source, TableSource | None]] = {}
     adapters = {k: v for k, v in config.tables.model_dump().items() if v is not None}
     folder: Path | None = None
     if isinstance(data, Mapping):
@@ -156,6 +163,18 @@ def _resolve_sources(
         )
     for name in adapters:
         src = getattr(config.tables, name)
+        if src.in_database:
+            connection = src.connection or config.connection
+            if not connection:
+                key = "table" if src.table else "sql"
+                raise ConfigError(
+                    f"tables.{name}.{key} reads from a database, but no connection is given.\n"
+                    f"Fix: add connection: ${{VIPML_DB_URL}} to the config (or "
+                    f"tables.{name}.connection) and export VIPML_DB_URL=postgresql://user:"
+                    "password@host:5432/dbname"
+                )
+            sources[name] = (DatabaseTable(name, src, connection), src)
+            continue
         if src.path is None:
             if folder is None or name not in TABLE_NAMES:
                 continue
