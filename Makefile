@@ -11,7 +11,7 @@ OUT    ?= demo-output
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres,excel]'
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -28,12 +28,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.out:
         print(f"report:     {Path(args.out) / 'validation.json'}")
-    unusable = [name for name, t in report.tables.items() if t.rows_in and not t.rows_kept]
-    if unusable:
-        _say(
-            f"vipml: every row of {', '.join(unusable)} was set aside; the data is not usable.\n"
-            f"Fix: look at the reasons above and in {report.quarantine_dir or '<out>/quarantine'}"
-        )
+    from vipml.io.checks import require_usable
+
+    try:
+        require_usable(report)
+    except VipmlError as exc:
+        where = report.quarantine_dir or "<out>/quarantine"
+        _say(f"vipml: {exc}\nThe rows set aside are in {where}.")
         return 2
     return 0
 
@@ -54,6 +55,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         as_of=max(as_cutoffs(cutoffs, name="as_of")),
     )
+    _require_usable(report)
     if report.rows_quarantined:
         _say(
             f"vipml features: {report.rows_quarantined:,} rows set aside by validation "
@@ -94,7 +96,16 @@ def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **win
         _say(f"vipml: generating a retailer of {g.customers:,} customers (seed {g.seed})")
         retailer = make_retailer(g.customers, seed=g.seed, start=g.start, end=g.end)
         return load_tables(retailer.tables(), config=config, progress=progress, **window), config
-    return load_tables(args.data, config=config, progress=progress, **window), config
+    loaded = load_tables(args.data, config=config, progress=progress, **window)
+    _require_usable(loaded[1])
+    return loaded, config
+
+
+def _require_usable(report) -> None:
+    """A table whose every row was set aside stops the command (exit 2), values and fix shown."""
+    from vipml.io.checks import require_usable
+
+    require_usable(report)
 
 
 def _bundle_config(bundle, args: argparse.Namespace):

@@ -57,10 +57,12 @@ class TableSource(StrictModel):
         None,
         description="File of this table, or folder of a Parquet dataset, relative to data_dir.",
     )
-    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "dataset"] = Field(
-        "auto",
-        description="File format; 'auto' decides by the file extension (a folder is a Parquet "
-        "dataset, hive-partitioned or not).",
+    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "dataset", "excel", "json"] = (
+        Field(
+            "auto",
+            description="File format; 'auto' decides by the file extension (a folder is a Parquet "
+            "dataset, hive-partitioned or not; .xlsx/.xls: excel, .json: json).",
+        )
     )
     table: str | None = Field(
         None, description="Database table or view to read, as schema.name (or name)."
@@ -78,10 +80,41 @@ class TableSource(StrictModel):
     )
     names: list[str] | None = Field(None, description="Column names of a file without header.")
     sep: str | None = Field(None, description="Field separator of a text file (default by format).")
-    encoding: str = Field("utf-8", description="Text encoding of a text file.")
-    columns: dict[str, str] = Field(
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of a text file: utf-8 (a byte-order mark is skipped), cp949 "
+        "or euc-kr for Korean exports, or 'auto' (utf-8, else cp949).",
+    )
+    header_row: int = Field(
+        1, ge=1, description="Excel: the 1-based row holding the column names (SmartStore: 2)."
+    )
+    sheet: str | int = Field(0, description="Excel: the sheet, by name or 0-based position.")
+    password_env: str | None = Field(
+        None,
+        description="Excel: name of the environment variable holding the file's password "
+        "(the password itself never goes in the config).",
+    )
+    json_records: str | None = Field(
+        None,
+        description="JSON: the list inside each record that holds the rows, e.g. 'items' "
+        "(one row per item, the record's own fields repeated, nested fields dotted: "
+        "'buyer.member_group_no').",
+    )
+    hash_ids: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Contract column -> source column, e.g. customer_id: CustomerID.",
+        description="Contract id column -> source columns whose values together identify it "
+        "(hashed, e.g. customer_id: [구매자, 구매자전화번호] for exports without a buyer id).",
+    )
+    per_customer: bool = Field(
+        False,
+        description="Keep one row per customer (the last row of each): a customers table read "
+        "from an order export.",
+    )
+    columns: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Contract column -> source column, e.g. customer_id: CustomerID; or a list "
+        "of source columns, the first non-empty one per row (after the column's value map; a "
+        "value mapped to '' falls through), e.g. status: [클레임상태, 주문상태].",
     )
     date_formats: dict[str, str] = Field(
         default_factory=dict,
@@ -109,8 +142,30 @@ class TableSource(StrictModel):
         None, description="Extra source columns to keep; default: every column not mapped."
     )
     cancel_prefix: str | None = Field(
-        None, description="Order ids starting with this prefix are cancellations (e.g. 'C')."
+        None,
+        description="Order ids starting with this prefix are credit notes or voided orders "
+        "(e.g. 'C'); prefix_means says which.",
     )
+    prefix_means: Literal["void", "return"] = Field(
+        "void",
+        description="What an order id with cancel_prefix is: 'return' (a credit note: a return "
+        "that nets against spend, flagged is_return) or 'void' (a cancelled order that counts "
+        "nowhere, flagged is_cancelled).",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown text encoding {value!r}; e.g. utf-8, cp949, euc-kr or auto"
+                ) from None
+        return value
 
     @field_validator("amount_from")
     @classmethod

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vipml.errors import DataError
 from vipml.io.coerce import (
     _arrow,
     _is_missing_text,
@@ -75,6 +76,7 @@ def _validate(
     known_customers: pd.Series | None,
     known_orders: pd.Series | None,
     cancel_prefix: str | None,
+    prefix_means: str = "void",
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     table = spec.name
     _require(raw, table, spec.required)
@@ -95,7 +97,10 @@ def _validate(
         elif col in spec.times or col in spec.numbers:
             absent = s.isna() if not _is_text(s) else _is_missing_text(s.astype("str"))
             if col in spec.times:
-                s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+                try:
+                    s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+                except DataError as exc:
+                    raise DataError(f"table '{table}': {exc}") from None
                 what = "unparseable"
             else:
                 s = coerce_number(s)
@@ -179,11 +184,18 @@ def _validate(
             if "status" in clean
             else pd.Series(np.nan, index=clean.index, dtype="str")
         )
-        clean["is_return"] = ((clean["amount"] < 0) | (status == "returned")).to_numpy(dtype=bool)
+        # a row is a return or a cancellation, never both: a cancelled row counts nowhere
+        returned = (clean["amount"] < 0) | (status == "returned")
         cancelled = status == "cancelled"
         if cancel_prefix:
-            cancelled = cancelled | clean["order_id"].str.startswith(cancel_prefix)
-        clean["is_cancelled"] = cancelled.fillna(False).to_numpy(dtype=bool)
+            marked = clean["order_id"].str.startswith(cancel_prefix)
+            if prefix_means == "return":
+                returned = returned | marked
+            else:
+                cancelled = cancelled | marked
+        is_cancelled = cancelled.fillna(False).to_numpy(dtype=bool)
+        clean["is_return"] = returned.fillna(False).to_numpy(dtype=bool) & ~is_cancelled
+        clean["is_cancelled"] = is_cancelled
         report.returns = int(clean["is_return"].sum())
         report.cancellations = int(clean["is_cancelled"].sum())
     order = [c for c in spec.columns if c in clean] + [c for c in clean if c not in spec.columns]
