@@ -93,9 +93,11 @@ def _is_flag(values: np.ndarray) -> bool:
 class Timeline:
     """Rows of one table sorted by customer, then time, ready for "as of T" questions.
 
-    Rows of one customer within the same millisecond keep no particular order unless ``stable``;
+    Rows of one customer within the same millisecond keep their input order (a stable sort):
     cutoffs are whole milliseconds (:func:`vipml.windows.as_cutoff`), so "before T" is a prefix
-    of each customer's rows either way. Value columns are kept in input order and gathered into
+    of each customer's rows, and the order in which those rows are summed depends on them alone,
+    never on rows at or after T elsewhere in the table (an unstable sort let such rows change a
+    sum's last bits). Value columns are kept in input order and gathered into
     sorted order only when a prefix sum or a sorted copy is asked for.
     """
 
@@ -106,7 +108,7 @@ class Timeline:
         n_groups: int,
         columns: Mapping[str, np.ndarray] | None = None,
         *,
-        stable: bool = False,
+        stable: bool = True,
     ) -> None:
         keep = codes >= 0
         if not keep.all():
@@ -118,6 +120,7 @@ class Timeline:
             self._key = None
         else:
             key, self._base, self._bits = packed
+            # ``stable=False`` is kept for callers that never sum (order within a ms is free)
             order = np.argsort(key, kind="stable" if stable else "quicksort")
             self._key = key[order]
             del key
