@@ -24,6 +24,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Load and validate the tables; print the summary; write the quarantine."""
     from vipml.io import load_tables
 
+    _check_out(args.out, folder=True)
     tables, report = load_tables(args.data, config=args.config, out=args.out, progress=True)
     print(report.summary())
     if args.out:
@@ -44,8 +45,12 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     from vipml.features import build_features, build_snapshots
     from vipml.io import atomic_write_text, load_tables, write_frame
+    from vipml.windows import as_cutoffs
 
     started = time.perf_counter()
+    _check_out(args.out)
+    cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
+    as_cutoffs(cutoffs or [None], name="--as-of")  # a bad date fails before any work
     tables, report = load_tables(args.data, config=args.config, progress=not args.quiet)
     if report.rows_quarantined:
         _say(
@@ -53,7 +58,6 @@ def cmd_features(args: argparse.Namespace) -> int:
             "(run 'vipml validate --out DIR' to see them)"
         )
     show = not args.quiet
-    cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
     if len(cutoffs) == 1:
         frame = build_features(tables, as_of=cutoffs[0], config=args.config, progress=show)
     else:
@@ -72,6 +76,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     print(f"spec:      {spec_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _check_out(out, *, folder: bool = False, suffixes=None, what: str = "--out") -> None:
+    """Refuse an output path that cannot be written before any work starts."""
+    from vipml.io.write import FRAME_SUFFIXES, check_output
+
+    check_output(
+        out,
+        folder=folder,
+        suffixes=None if folder else (suffixes if suffixes is not None else FRAME_SUFFIXES),
+        what=what,
+    )
 
 
 def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
@@ -98,6 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
     (tables, report), config = _load(args)
     _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
     if config.train.task == "uplift":
@@ -183,8 +200,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vipml.config import load_config
     from vipml.io import load_tables, write_frame
     from vipml.score import score
+    from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out)
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = load_config(args.config) if args.config else None
     tables, report = load_tables(args.data, config=config, progress=not args.quiet)
@@ -236,6 +256,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     langs = [x.strip() for x in args.lang.split(",") if x.strip()]
     for lang in langs:
         locale(lang)  # an unknown language fails before any work
+    from vipml.windows import as_cutoff
+
+    _check_out(args.out, suffixes=(".html", ".htm") if len(langs) == 1 else (".html", ".htm", ""))
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = scoring_config(bundle, load_config(args.config) if args.config else None)
     if args.data is None and config.data_dir is None and config.generated is None:
@@ -285,6 +309,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
+    as_cutoff(args.after, name="--after")
     targets = read_targets(args.targets)
     (tables, report), config = _load(args, progress=False)
     horizon = args.horizon_days or config.labels.horizon_days
@@ -367,6 +393,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     out = Path(args.out)
+    _check_out(args.out, folder=True)
+    _check_out(args.models, folder=True, what="--models")
     started = time.perf_counter()
     _say(f"vipml demo: generating a retailer of {args.customers:,} customers (seed {args.seed})")
     retailer = make_retailer(args.customers, seed=args.seed)
@@ -614,6 +642,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("vipml: interrupted")
         return 130
+    except OSError as exc:  # a path that cannot be read or written: the message names it
+        _say(f"vipml: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return 2
 
 
 if __name__ == "__main__":

@@ -69,9 +69,11 @@ class ScoreResult:
 
 
 def scoring_config(bundle: Bundle, config: Config | None) -> Config:
-    """The bundle's own config (same features, same VIP rule) with the caller's data and score
-    sections."""
+    """The bundle's own config (same features, same VIP rule) with the caller's data, score and
+    tracking sections (the defaults when no config is given: never the bundle's tracking)."""
     trained = Config.model_validate(bundle.config)
+    # a bundle never chooses where runs are logged: that is the caller's config or environment
+    trained.tracking = Config().tracking
     if config is None:
         return trained
     merged = trained.model_copy(
