@@ -238,9 +238,16 @@ def build_report(
             treatment=("treatment", "sum"),
             control=("control", "sum"),
             score=("score", "mean"),
+            customers=("customer_id", "nunique"),
         )
         .reset_index()
     )
+    # a tier of fewer than report.min_group customers is shown as suppressed, like segments
+    by_tier["suppressed"] = by_tier["customers"] < rc.min_group
+    hidden = by_tier["suppressed"].to_numpy()
+    numbers = ["rows", "selected", "treatment", "control", "score", "customers"]
+    by_tier[numbers] = by_tier[numbers].astype("float64")
+    by_tier.loc[hidden, numbers] = np.nan
     counts_t = {
         "rows": len(t),
         "selected": int(t["selected"].sum()),
