@@ -224,6 +224,7 @@ def bundle_damage(draw):
         draw(ODD_VALUES),
         draw(st.booleans()),  # rewrite the checksums to match (a deliberate edit)
         draw(st.booleans()),  # rewrite tree_sizes to match
+        draw(st.sampled_from(["score", "score", "report"])),
     )
 
 
@@ -231,7 +232,7 @@ def test_damaged_bundles_exit_0_or_2(worker, place):
     @_settings(40)
     @given(damage=bundle_damage())
     def case(damage):
-        name, how, at, value, reseal, resize = damage
+        name, how, at, value, reseal, resize, command = damage
         folder = _fresh(place)
         bundle = folder / "bundle"
         shutil.copytree(place["bundle"], bundle)
@@ -239,9 +240,10 @@ def test_damaged_bundles_exit_0_or_2(worker, place):
         if reseal:  # when bundle.json itself no longer parses, its checksums stay as they are
             with contextlib.suppress(ValueError, OSError):
                 seal(bundle)
+        out = folder / ("targets.csv" if command == "score" else "report.html")
         rc, err = worker.run(
             [
-                "score",
+                command,
                 "--bundle",
                 str(bundle),
                 "--data",
@@ -249,7 +251,7 @@ def test_damaged_bundles_exit_0_or_2(worker, place):
                 "--as-of",
                 "2024-12-01",
                 "--out",
-                str(folder / "targets.csv"),
+                str(out),
                 "--config",
                 str(place["root"] / "notrack.yaml"),
                 "--quiet",
@@ -261,7 +263,7 @@ def test_damaged_bundles_exit_0_or_2(worker, place):
             changed = (place["bundle"] / name).read_bytes() != (bundle / name).read_bytes()
             if changed:
                 assert rc == 2 and "changed since it was written" in err, err
-        if rc == 0:
+        if rc == 0 and command == "score":
             import pandas as pd
 
             scores = pd.read_csv(folder / "targets.csv")["score"]
