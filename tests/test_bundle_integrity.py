@@ -308,3 +308,21 @@ def test_uplift_bundles_are_checked_too(tmp_path):
     _edit_json(path, "bundle.json", lambda d: {**d, "learner": "oracle"})
     with pytest.raises(DataError, match="unknown uplift learner 'oracle'"):
         load_uplift_bundle(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.assign(as_of="someday"), "backtest.csv"),
+        (lambda f: f.assign(roc_auc="high"), "roc_auc"),
+        (lambda f: f.assign(roc_auc=float("inf")), "infinite"),
+        (lambda f: f.drop(columns="as_of"), "no column 'as_of'"),
+    ],
+)
+def test_backtest_csv_is_validated(copy, edit, message):
+    import pandas as pd
+
+    edit(pd.read_csv(copy / "backtest.csv")).to_csv(copy / "backtest.csv", index=False)
+    seal(copy)
+    with pytest.raises(DataError, match=message):
+        load_bundle(copy)

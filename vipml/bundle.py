@@ -210,7 +210,13 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     """
     import warnings
 
-    from vipml.integrity import booster, read_json, read_model_text, verify_checksums
+    from vipml.integrity import (
+        booster,
+        check_backtest,
+        read_json,
+        read_model_text,
+        verify_checksums,
+    )
 
     path = Path(path)
     if not path.is_dir():
@@ -232,13 +238,16 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
     config = read_json(path, "config.json")
     curves = read_json(path, "curves.json") if (path / "curves.json").is_file() else None
     try:
-        backtest = pd.read_csv(path / "backtest.csv", parse_dates=["as_of"])
+        backtest = pd.read_csv(path / "backtest.csv")
+        if "as_of" in backtest:
+            backtest["as_of"] = pd.to_datetime(backtest["as_of"], utc=True, format="ISO8601")
     except Exception as exc:  # any parser error: the file is damaged
         raise DataError(
             f"bundle file backtest.csv: cannot be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else ''})\n"
             "Fix: use the bundle folder as vipml train wrote it, or train the model again"
         ) from None
+    check_backtest(backtest, "backtest.csv")
     return Bundle(
         path=path,
         booster=booster(model_text, "model.txt"),

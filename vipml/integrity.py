@@ -367,6 +367,28 @@ def check_config(data: Any, where: str) -> None:
         _fail(where, str(exc))
 
 
+def check_backtest(frame: Any, where: str) -> None:
+    """``backtest.csv``: one row per cutoff with a date, a fold name and numbers (NaN allowed,
+    inf not)."""
+    import numpy as np
+    import pandas as pd
+
+    if "as_of" not in frame:
+        _fail(where, "has no column 'as_of'")
+    if len(frame) > 100_000:
+        _fail(where, f"{len(frame):,} rows, more than a backtest holds")
+    if not pd.api.types.is_datetime64_any_dtype(frame["as_of"]) or frame["as_of"].isna().any():
+        _fail(f"{where}: as_of", "holds values that are not dates")
+    for col in frame.columns:
+        if col in ("as_of", "fold"):
+            continue
+        values = frame[col]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            _fail(f"{where}: {col}", "holds values that are not numbers")
+        if np.isinf(values.to_numpy(dtype=np.float64)).any():
+            _fail(f"{where}: {col}", "holds an infinite number")
+
+
 SCHEMAS: dict[str, Callable[[Any, str], None]] = {
     "bundle.json": check_info,
     "calibrator.json": check_calibrator,
