@@ -176,6 +176,7 @@ def _edit_tree(text: str, key: str, edit) -> str:
         ("decision_type", lambda v: "13" + v[len(v.split(" ")[0]) :], "decision_type"),
         ("decision_type", lambda v: "1" + v[len(v.split(" ")[0]) :], "categorical"),
         ("shrinkage", lambda v: "x", "finite"),
+        ("leaf_value", lambda v: "1e300" + v[len(v.split(" ")[0]) :], "leaf value past"),
     ],
 )
 def test_crafted_trees_are_refused_before_lightgbm_parses_them(copy, key, edit, message):
@@ -194,6 +195,8 @@ def test_model_text_header_is_checked(copy):
         _check(text.replace("objective=binary", "objective=evil", 1))
     with pytest.raises(DataError, match="not LightGBM model text"):
         _check("hello")
+    with pytest.raises(DataError, match="num_class"):
+        _check(text.replace("num_class=1", "num_class=2", 1))
     n = int(text.split("max_feature_idx=")[1].split("\n")[0]) + 1
     with pytest.raises(DataError, match=f"reads {n} features, the feature spec lists 3"):
         _check(text, 3)
@@ -326,3 +329,29 @@ def test_backtest_csv_is_validated(copy, edit, message):
     seal(copy)
     with pytest.raises(DataError, match=message):
         load_bundle(copy)
+
+
+def test_pandas_categorical_of_the_wrong_shape_is_refused(copy):
+    from vipml.integrity import booster
+
+    text = _model(copy)
+    head, _, _ = text.rpartition("pandas_categorical:")
+    with pytest.raises(DataError, match="pandas_categorical"):
+        booster(head + "pandas_categorical:5\n", "model.txt")
+    with pytest.raises(DataError, match="LightGBM cannot read it"):
+        booster(head + "pandas_categorical:[[\n", "model.txt")
+
+
+def test_non_finite_scores_are_refused(small_bundle):
+    from vipml import load_tables
+    from vipml.features import build_features
+    from vipml.score import scoring_config
+
+    path, data = small_bundle
+    bundle = load_bundle(path)
+    X = build_features(
+        load_tables(data)[0], as_of="2024-12-01", config=scoring_config(bundle, None)
+    )
+    bundle.calibrator.predict = lambda raw: np.full(len(raw), np.nan)
+    with pytest.raises(DataError, match="scores that are not numbers"):
+        bundle.predict(X)

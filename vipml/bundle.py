@@ -108,7 +108,14 @@ class Bundle:
         """Calibrated probabilities."""
         self.check(X)
         raw = self.booster.predict(prepare_matrix(X, self.features, self.categories))
-        return self.calibrator.predict(raw)
+        out = self.calibrator.predict(raw)
+        if not np.isfinite(out).all():
+            raise DataError(
+                f"bundle {self.version} gave {int((~np.isfinite(out)).sum()):,} scores that are "
+                "not numbers (NaN or inf): its model or calibrator is damaged\n"
+                "Fix: train the model again"
+            )
+        return out
 
 
 def write_folder(root: Path, name: str, write: Callable[[Path], None]) -> Path:

@@ -432,8 +432,6 @@ _OBJECTIVES = {
     "tweedie",
     "cross_entropy",
     "cross_entropy_lambda",
-    "multiclass",
-    "multiclassova",
 }
 _TREE_KEYS = {
     "num_leaves",
@@ -456,6 +454,7 @@ _TREE_KEYS = {
     "shrinkage",
 }
 MAX_LEAVES = 1 << 17
+MAX_LEAF = 1e10  # a trained leaf holds a few units of log-odds
 MAX_FEATURES = 1 << 20
 
 
@@ -509,7 +508,9 @@ def _check_tree(block: str, index: int, n_features: int, where: str) -> None:
         _fail(w, "linear trees are not used by vipml")
     if "shrinkage" in kv:
         _floats(kv["shrinkage"], 1, f"{w} shrinkage")
-    _floats(kv["leaf_value"], leaves, f"{w} leaf_value")
+    values = _floats(kv["leaf_value"], leaves, f"{w} leaf_value")
+    if any(abs(v) > MAX_LEAF for v in values):
+        _fail(w, f"a leaf value past {MAX_LEAF:g}: sums of them could overflow")
     for key in ("leaf_weight",):
         if key in kv:
             _floats(kv[key], leaves, f"{w} {key}")
@@ -608,12 +609,11 @@ def check_model_text(text: str, where: str, *, n_features: int | None = None) ->
             _fail(where, f"header has no '{key}'")
     if header["version"] not in ("v2", "v3", "v4"):
         _fail(where, f"unknown model version {header['version'][:20]!r}")
-    (num_class,) = _ints(header["num_class"], 1, f"{where} num_class", lo=1, hi=1000)
-    per_iter = num_class
+    # vipml's models give one number per row (binary or regression)
+    _ints(header["num_class"], 1, f"{where} num_class", lo=1, hi=1)
+    per_iter = 1
     if "num_tree_per_iteration" in header:
-        (per_iter,) = _ints(
-            header["num_tree_per_iteration"], 1, f"{where} num_tree_per_iteration", lo=1, hi=1000
-        )
+        _ints(header["num_tree_per_iteration"], 1, f"{where} num_tree_per_iteration", lo=1, hi=1)
     _ints(header["label_index"], 1, f"{where} label_index", lo=0, hi=MAX_FEATURES)
     (max_idx,) = _ints(
         header["max_feature_idx"], 1, f"{where} max_feature_idx", lo=0, hi=MAX_FEATURES
@@ -687,9 +687,20 @@ def booster(text: str, name: str) -> Any:
     import lightgbm as lgb
 
     try:
-        return lgb.Booster(model_str=text)
+        found = lgb.Booster(model_str=text)
     except Exception as exc:  # LightGBMError, and json errors on the pandas_categorical line
         _fail(
             name,
             f"LightGBM cannot read it ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})",
         )
+    cats = found.pandas_categorical
+    if cats is not None and not (
+        isinstance(cats, list)
+        and all(
+            isinstance(c, list)
+            and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in c)
+            for c in cats
+        )
+    ):
+        _fail(name, "pandas_categorical should be a list of category lists")
+    return found
