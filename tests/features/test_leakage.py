@@ -264,3 +264,17 @@ def test_rows_at_one_instant_sum_the_same_whatever_comes_after():
         raw = _same_instant_orders(factor, extra)
         after = build_features(load_tables(raw)[0], as_of=AS_OF)
         pd.testing.assert_frame_equal(after, base.loc[after.index], check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=300), st.booleans())
+def test_the_timeline_sort_is_stable(values, wide):
+    """Equal (customer, millisecond) keys keep their input order, as a stable sort would."""
+    import numpy as np
+
+    from vipml.features.engine import _argsort
+
+    key = np.asarray(values, dtype=np.int64) * (10**9 if wide else 1)
+    order, ordered = _argsort(key, stable=True)
+    np.testing.assert_array_equal(order, np.argsort(key, kind="stable"))
+    np.testing.assert_array_equal(ordered, key[order])
