@@ -122,3 +122,13 @@ def test_config_too_large_or_self_referring(tmp_path):
     rec.write_text("a: &a [*a]\n")
     with pytest.raises(VipmlError):
         load_config(rec)
+
+
+@pytest.mark.parametrize(("name", "data"), [("t.csv", b"\xff\xfe\x00x"), ("t.parquet", b"PAR1x")])
+def test_a_damaged_target_list_is_refused_naming_it(tmp_path, name, data):
+    from vipml.errors import DataError
+    from vipml.io import read_frame
+
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(DataError, match=f"cannot read target list .*{name}"):
+        read_frame(tmp_path / name, what="target list")

@@ -186,8 +186,15 @@ def read_frame(
     if not path.is_file():
         raise DataError(f"{what} {path} not found\nFix: give the path of an existing file")
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz")):
+    if not name.endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        raise DataError(f"cannot read {what} {path}: give a .parquet or .csv file")
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
         return pd.read_csv(path, dtype=dict.fromkeys(text, "str"))
-    raise DataError(f"cannot read {what} {path}: give a .parquet or .csv file")
+    except Exception as exc:  # the parsers raise many types on a damaged file
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataError(
+            f"cannot read {what} {path}: {type(exc).__name__}: {detail}\n"
+            f"Fix: give the {what} as vipml wrote it (Parquet or UTF-8 CSV)"
+        ) from None
