@@ -132,3 +132,13 @@ def test_a_damaged_target_list_is_refused_naming_it(tmp_path, name, data):
     (tmp_path / name).write_bytes(data)
     with pytest.raises(DataError, match=f"cannot read target list .*{name}"):
         read_frame(tmp_path / name, what="target list")
+
+
+@pytest.mark.parametrize("text", ["{", "[1, 2]", "\udcff"])
+def test_damaged_campaign_results_are_refused(tmp_path, text):
+    from vipml.errors import DataError
+    from vipml.report.build import read_campaign
+
+    (tmp_path / "campaign.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match="campaign results cannot be read"):
+        read_campaign(tmp_path)
