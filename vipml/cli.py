@@ -50,8 +50,14 @@ def cmd_features(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_out(args.out)
     cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
-    as_cutoffs(cutoffs or [None], name="--as-of")  # a bad date fails before any work
-    tables, report = load_tables(args.data, config=args.config, progress=not args.quiet)
+    # a bad date fails before any work
+    newest = max(as_cutoffs(cutoffs or [None], name="--as-of"))
+    tables, report = load_tables(
+        args.data,
+        config=args.config,
+        progress=not args.quiet,
+        as_of=newest,
+    )
     if report.rows_quarantined:
         _say(
             f"vipml features: {report.rows_quarantined:,} rows set aside by validation "
@@ -90,8 +96,9 @@ def _check_out(out, *, folder: bool = False, suffixes=None, what: str = "--out")
     )
 
 
-def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
-    """Tables from --data, the config's data_dir, or the config's generated retailer."""
+def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **window):
+    """Tables from --data, the config's data_dir or database, or the config's generated
+    retailer; ``window`` (as_of, horizon_days) bounds what is read from databases and datasets."""
     from vipml.config import load_config
     from vipml.io import load_tables
 
@@ -102,8 +109,27 @@ def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
         g = config.generated
         _say(f"vipml: generating a retailer of {g.customers:,} customers (seed {g.seed})")
         retailer = make_retailer(g.customers, seed=g.seed, start=g.start, end=g.end)
-        return load_tables(retailer.tables(), config=config, progress=progress), config
-    return load_tables(args.data, config=config, progress=progress), config
+        return load_tables(retailer.tables(), config=config, progress=progress, **window), config
+    return load_tables(args.data, config=config, progress=progress, **window), config
+
+
+def _bundle_config(bundle, args: argparse.Namespace):
+    """The config a bundle is used with: its own (features, VIP rule, data mapping) unless
+    --config is given, which then supplies the data and score sections; runs are logged where
+    the caller's config or environment says, never where the bundle's training logged."""
+    from vipml.config import load_config
+    from vipml.score import scoring_config
+
+    config = scoring_config(bundle, load_config(args.config) if args.config else None)
+    no_tables = not any(v is not None for v in config.tables.model_dump().values())
+    if args.data is None and config.data_dir is None and config.generated is None and no_tables:
+        from vipml.errors import ConfigError
+
+        raise ConfigError(
+            f"bundle {bundle.version} does not say where its data is\n"
+            "Fix: pass --data DIR (or --config FILE with data_dir or tables)"
+        )
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -154,6 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             .round(4)
             .to_string(index=False)
         )
+    if args.data is not None:  # the bundle records where its data came from
+        config.data_dir = str(Path(args.data).expanduser().resolve())
     path = save_bundle(result, tables=tables, config=config, out=args.out)
     from vipml.tracking import log_training
 
@@ -182,6 +210,8 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
     print()
     print("test fold:")
     print(result.metrics.round(4).to_string())
+    if args.data is not None:
+        config.data_dir = str(Path(args.data).expanduser().resolve())
     path = save_uplift_bundle(result, tables=tables, config=config, out=args.out)
     from vipml.tracking import log_uplift_training
 
@@ -197,8 +227,7 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
 def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
-    from vipml.config import load_config
-    from vipml.io import load_tables, write_frame
+    from vipml.io import write_frame
     from vipml.score import score
     from vipml.windows import as_cutoff
 
@@ -206,8 +235,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     _check_out(args.out)
     as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
-    config = load_config(args.config) if args.config else None
-    tables, report = load_tables(args.data, config=config, progress=not args.quiet)
+    config = _bundle_config(bundle, args)
+    (tables, report), config = _load(args, progress=not args.quiet, config=config, as_of=args.as_of)
     churn = load_bundle(args.churn_bundle) if args.churn_bundle else None
     uplift = None
     if args.uplift_bundle:
@@ -247,9 +276,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the driver report for marketers: one self-contained HTML page."""
     from vipml.bundle import load_bundle
-    from vipml.config import load_config
     from vipml.report import build_report, locale, write_report
-    from vipml.score import scoring_config
     from vipml.tracking import log_report
 
     started = time.perf_counter()
@@ -261,15 +288,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_out(args.out, suffixes=(".html", ".htm") if len(langs) == 1 else (".html", ".htm", ""))
     as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
-    config = scoring_config(bundle, load_config(args.config) if args.config else None)
-    if args.data is None and config.data_dir is None and config.generated is None:
-        from vipml.errors import ConfigError
-
-        raise ConfigError(
-            f"bundle {bundle.version} does not say where its data is\n"
-            "Fix: pass --data DIR (or --config FILE with data_dir)"
-        )
-    (tables, validation), config = _load(args, progress=not args.quiet, config=config)
+    config = _bundle_config(bundle, args)
+    (tables, validation), config = _load(
+        args, progress=not args.quiet, config=config, as_of=args.as_of
+    )
     targets = None
     if args.targets:
         from vipml.campaign import read_targets
@@ -312,8 +334,19 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     _check_out(args.out, folder=True)
     as_cutoff(args.after, name="--after")
     targets = read_targets(args.targets)
-    (tables, report), config = _load(args, progress=False)
+    config = None
+    if getattr(args, "bundle", None):
+        from vipml.bundle import load_bundle
+
+        config = _bundle_config(load_bundle(args.bundle), args)
+    if config is None:
+        from vipml.config import load_config
+
+        config = load_config(args.config)
     horizon = args.horizon_days or config.labels.horizon_days
+    (tables, report), config = _load(
+        args, progress=False, config=config, as_of=args.after, horizon_days=horizon
+    )
     ab = ab_test(
         targets,
         tables,
@@ -537,12 +570,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--bundle", required=True, metavar="DIR", help="a bundle folder from vipml train"
     )
-    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument(
+        "--data", metavar="DIR", help="folder of <table>.parquet|csv files (default: the bundle's)"
+    )
     p.add_argument(
         "--as-of", required=True, metavar="DATE", help="cutoff: features read rows before it"
     )
     p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
-    p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config (adapters, score section); default: the bundle's data mapping",
+    )
     p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
     p.add_argument(
         "--uplift-bundle",
@@ -592,6 +631,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", required=True, metavar="FILE", help="target list from vipml score")
     p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
     p.add_argument("--config", metavar="FILE", help="YAML config (adapters, VIP rule, horizon)")
+    p.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="the bundle the target list was scored with: its data mapping, VIP rule and "
+        "horizon when no --config is given",
+    )
     p.add_argument(
         "--after",
         required=True,

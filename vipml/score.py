@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.bundle import Bundle
-from vipml.config import Config, ScoreConfig
+from vipml.config import Config, ScoreConfig, TrackingConfig
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
@@ -69,11 +69,11 @@ class ScoreResult:
 
 
 def scoring_config(bundle: Bundle, config: Config | None) -> Config:
-    """The bundle's own config (same features, same VIP rule) with the caller's data, score and
-    tracking sections (the defaults when no config is given: never the bundle's tracking)."""
+    """The bundle's own config (same features, same VIP rule, same data mapping) with the
+    caller's data and score sections. Never the bundle's tracking: where runs are logged is the
+    caller's config or environment alone."""
     trained = Config.model_validate(bundle.config)
-    # a bundle never chooses where runs are logged: that is the caller's config or environment
-    trained.tracking = Config().tracking
+    trained.tracking = TrackingConfig()
     if config is None:
         return trained
     merged = trained.model_copy(
@@ -82,6 +82,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "report": config.report,
             "tables": config.tables,
             "data_dir": config.data_dir,
+            "connection": config.connection,
             "timezone": config.timezone,
             "seed": config.seed,
             "tracking": config.tracking,
