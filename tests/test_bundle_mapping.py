@@ -78,7 +78,9 @@ def test_score_report_and_campaign_use_the_bundles_data(project, tmp_path, monke
     args = ["score", "--bundle", str(bundle), "--as-of", "2024-07-01", "--out", str(out)]
     assert main([*args, "--quiet"]) == 0
     targets = pd.read_parquet(out)
-    assert len(targets) > 1000 and targets["score"].notna().all()
+    inside = targets["in_population"].to_numpy(dtype=bool)  # VIPs at the cutoff: no score
+    assert len(targets) > 1000 and targets.loc[inside, "score"].notna().all()
+    assert targets.loc[~inside, "score"].isna().all()
     assert caller.is_file()
     assert not (root / "training-runs.db").exists()
 

@@ -9,8 +9,12 @@
 * ``config.json``, ``metrics.json`` (test metrics beside the baselines), ``backtest.csv`` (per
   cutoff, the model beside the baselines), ``curves.json`` (ROC, gains and calibration points of
   the test fold, for reports);
-* ``bundle.json``: task, cutoffs, horizon, notes, a fingerprint of the training data, the library
-  version and the creation time.
+* ``bundle.json``: task, cutoffs, the horizon the labels used (``horizon_days``) and the one
+  asked for (``requested_horizon_days``), the population (``population``, ``vip_spend``), notes,
+  what the evaluated model and the shipped model each saw (``evaluated``, ``shipped``: cutoffs,
+  rows, positives, trees, how the calibration was fitted), a fingerprint of the training data,
+  the library version and the creation time. ``reference.json`` holds the drift reference: the
+  newest snapshot the shipped model was trained on.
 
 The folder is written under a temporary name and renamed into place, so a crash never leaves a
 half-written bundle. Loading reads text and JSON only.
@@ -190,9 +194,14 @@ def save_bundle(
         "task": config.train.task,
         "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
         "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
-        "horizon_days": result.plan.horizon_days,
+        "horizon_days": result.plan.trained_horizon,
+        "requested_horizon_days": result.plan.requested_horizon or config.labels.horizon_days,
         "horizons": result.plan.horizons,
         "notes": result.plan.notes,
+        "population": config.labels.population,
+        "vip_spend": config.labels.vip_spend,
+        "evaluated": result.evaluated,
+        "shipped": result.shipped,
         "calibration": result.calibrator.method,
         "calibration_briers": result.calibration_briers,
         "best_iteration": result.best_iteration,

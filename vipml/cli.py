@@ -159,6 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "capture_10",
         "brier",
         "ece",
+        "distinct_scores",
+        "tied_top_10",
     ]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         cuts = result.plan.cutoffs
@@ -169,6 +171,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         print(f"cutoffs: {listed} (horizon {result.plan.horizon_days} days)")
         print(f"calibration: {result.calibrator.method}; trees: {result.best_iteration}")
+        if result.shipped.get("model") == "refit":
+            print(
+                f"shipped model: refit on {len(result.shipped['cutoffs'])} cutoffs "
+                f"({result.shipped['rows']:,} rows, {result.shipped['positives']:,} positives); "
+                f"calibration {result.shipped['calibration']}"
+            )
+        if (
+            result.plan.requested_horizon
+            and result.plan.trained_horizon != result.plan.requested_horizon
+        ):
+            print(
+                f"horizon: {result.plan.trained_horizon} days used for training labels "
+                f"({result.plan.requested_horizon} asked)"
+            )
         print()
         print("test fold:")
         print(result.metrics[[c for c in cols if c in result.metrics]].round(4).to_string())

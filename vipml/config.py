@@ -185,7 +185,7 @@ class VipConfig(StrictModel):
     )
 
 
-FAMILIES = ("purchase", "vip", "product", "behaviour", "offers", "static")
+FAMILIES = ("purchase", "vip", "btyd", "product", "behaviour", "offers", "static")
 
 
 class FeaturesConfig(StrictModel):
@@ -195,7 +195,7 @@ class FeaturesConfig(StrictModel):
         default_factory=lambda: [30, 90, 180, 365], description="Look-back windows in days."
     )
     families: (
-        list[Literal["purchase", "vip", "product", "behaviour", "offers", "static"]] | None
+        list[Literal["purchase", "vip", "btyd", "product", "behaviour", "offers", "static"]] | None
     ) = Field(
         None, description="Families to build; default: every family whose tables are present."
     )
@@ -242,6 +242,17 @@ class LabelsConfig(StrictModel):
     offer_cutoff: Literal["day", "week"] = Field(
         "week", description="Upsell: features as of the start of the send day or week."
     )
+    population: Literal["not_vip", "all"] = Field(
+        "not_vip",
+        description="VIP task: who is a row. not_vip: customers known before T who are not VIP "
+        "at T (conversion); all: every customer known before T (the label is VIP status at the "
+        "end of the horizon).",
+    )
+    vip_spend: Literal["rule", "horizon"] = Field(
+        "rule",
+        description="VIP task: rule applies the vip rule at T + horizon; horizon makes VIP the "
+        "top vip.share of the population by net spend inside [T, T + horizon).",
+    )
 
 
 class TrainConfig(StrictModel):
@@ -260,7 +271,18 @@ class TrainConfig(StrictModel):
     cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
     n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")
     step_days: int | None = Field(
-        None, gt=0, description="Days between cutoffs; default the horizon."
+        None,
+        gt=0,
+        description="Days between training cutoffs; default a third of the horizon (their label "
+        "windows may overlap each other; validation and test stay a horizon apart).",
+    )
+    refit: bool = Field(
+        True,
+        description="After the test fold is measured, ship a model refit on every cutoff up to "
+        "the newest one whose label window ends at the data's end.",
+    )
+    strict_horizon: bool = Field(
+        False, description="A horizon the history cannot hold is an error, not shortened."
     )
     last_cutoff: str | None = Field(None, description="Latest cutoff; default: data end - horizon.")
     fold_horizon_days: int | None = Field(

@@ -150,7 +150,11 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
         mlflow.log_params(
             {
                 "task": task,
-                "horizon_days": result.plan.horizon_days,
+                "horizon_days": result.plan.trained_horizon,
+                "requested_horizon_days": result.plan.requested_horizon or result.plan.horizon_days,
+                "population": config.labels.population,
+                "vip_spend": config.labels.vip_spend,
+                "refit": bool(result.plan.refit),
                 "cutoffs": len(result.plan.cutoffs),
                 "first_cutoff": f"{result.plan.cutoffs[0]:%Y-%m-%d}",
                 "test_cutoff": f"{result.plan.cutoffs[-1]:%Y-%m-%d}",

@@ -176,7 +176,7 @@ def test_a_partition_of_customers_gives_the_same_rows_as_the_whole():
         part_raw["order_items"]["order_id"].isin(kept_orders)
     ]
     part = build_features(load_tables(part_raw)[0], as_of=as_of)
-    population = ["is_vip", "vip_gap"]
+    population = ["is_vip", "vip_gap", "spend_pct_all"] + [c for c in full if c.startswith("btyd_")]
     expected = full.loc[part.index].drop(columns=population)
     pd.testing.assert_frame_equal(part.drop(columns=population), expected)
 

@@ -71,6 +71,8 @@ class ReportData:
     validation: pd.DataFrame
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    horizon_days: int | None = None  # the horizon the model's labels used
+    requested_horizon_days: int | None = None  # the one the config asked for
 
     @property
     def headline(self) -> dict[str, float]:
@@ -296,4 +298,6 @@ def build_report(
         },
         validation=validation_table(validation),
         campaign=read_campaign(campaign) if campaign else None,
+        horizon_days=bundle.info.get("horizon_days"),
+        requested_horizon_days=bundle.info.get("requested_horizon_days"),
     )
