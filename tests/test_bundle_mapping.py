@@ -15,6 +15,7 @@ from vipml.bundle import load_bundle, save_bundle
 from vipml.cli import main
 from vipml.config import load_config
 from vipml.datasets import make_retailer
+from vipml.integrity import seal
 from vipml.io import load_tables
 from vipml.score import scoring_config
 from vipml.train import train
@@ -117,6 +118,7 @@ def test_a_bundle_without_a_mapping_asks_for_data(project, tmp_path, capsys):
     recorded["data_dir"] = None
     recorded["tables"]["orders"] = None
     (copy / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    seal(copy)  # as if written so: checksums of the edited files
     args = [
         "score",
         "--bundle",

@@ -133,6 +133,25 @@ def test_cdnow_driver_report_with_orders_only(data_dir, monkeypatch, tmp_path):
         assert '<section id="compare">' in page and page.count('<svg class="chart"') >= 8
 
 
+def test_cdnow_features_as_of_t_depend_on_rows_before_t_alone(data_dir):
+    """CDNOW has several orders of one customer on one day: changing rows on or after the
+    cutoff (tripled amounts, two later orders) changes no feature, to the last bit."""
+    from vipml.features import build_features
+
+    tables, _ = load_tables(data_dir, config=ROOT / "configs" / "cdnow.yaml")
+    orders = tables.orders.drop(columns=["is_return", "is_cancelled"])
+    as_of = pd.Timestamp("1997-10-01", tz="UTC")
+    base = build_features(load_tables({"orders": orders})[0], as_of=as_of)
+    late = orders["ordered_at"] >= as_of
+    changed = orders.assign(amount=orders["amount"].where(~late, orders["amount"] * 3))
+    extra = changed.iloc[:2].assign(
+        order_id=["late-1", "late-2"], ordered_at=pd.Timestamp("1998-03-01", tz="UTC")
+    )
+    changed = pd.concat([extra, changed], ignore_index=True)
+    after = build_features(load_tables({"orders": changed})[0], as_of=as_of)
+    pd.testing.assert_frame_equal(after.loc[base.index], base, check_exact=True)
+
+
 def _rfm_quintiles(f: pd.DataFrame) -> pd.Series:
     """Classic RFM: quintiles (1-5) of -recency, orders and spend, summed (spend breaks ties)."""
 

@@ -145,6 +145,12 @@ def test_small_groups_are_suppressed_in_tables(loaded, bundle):
     # no count of any segment is shown
     for n in data.segments["segment"]:
         assert not re.search(rf"<td>{n}</td><td class=num>\d", segs)
+    # nor of any tier of the target list
+    assert data.targets_by_tier["suppressed"].all()
+    assert data.targets_by_tier[["rows", "selected", "score"]].isna().all().all()
+    tiers = re.search(r'<table class="targets">.*?</table>', page, flags=re.S).group(0)
+    for tier in data.targets_by_tier["tier"]:
+        assert not re.search(rf"<td>{tier}</td><td class=num>\d", tiers)
 
 
 def test_nothing_after_the_cutoff_reaches_the_report(retailer, bundle, data):

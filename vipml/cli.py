@@ -24,6 +24,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Load and validate the tables; print the summary; write the quarantine."""
     from vipml.io import load_tables
 
+    _check_out(args.out, folder=True)
     tables, report = load_tables(args.data, config=args.config, out=args.out, progress=True)
     print(report.summary())
     if args.out:
@@ -48,12 +49,15 @@ def cmd_features(args: argparse.Namespace) -> int:
     from vipml.windows import as_cutoffs
 
     started = time.perf_counter()
+    _check_out(args.out)
     cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
+    # a bad date fails before any work
+    newest = max(as_cutoffs(cutoffs or [None], name="--as-of"))
     tables, report = load_tables(
         args.data,
         config=args.config,
         progress=not args.quiet,
-        as_of=max(as_cutoffs(cutoffs, name="as_of")),
+        as_of=newest,
     )
     _require_usable(report)
     if report.rows_quarantined:
@@ -80,6 +84,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     print(f"spec:      {spec_path}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _check_out(out, *, folder: bool = False, suffixes=None, what: str = "--out") -> None:
+    """Refuse an output path that cannot be written before any work starts."""
+    from vipml.io.write import FRAME_SUFFIXES, check_output
+
+    check_output(
+        out,
+        folder=folder,
+        suffixes=None if folder else (suffixes if suffixes is not None else FRAME_SUFFIXES),
+        what=what,
+    )
 
 
 def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **window):
@@ -135,6 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
     (tables, report), config = _load(args)
     _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
     if config.train.task == "uplift":
@@ -239,8 +256,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vipml.bundle import load_bundle
     from vipml.io import write_frame
     from vipml.score import score
+    from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out)
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = _bundle_config(bundle, args)
     (tables, report), config = _load(args, progress=not args.quiet, config=config, as_of=args.as_of)
@@ -290,6 +310,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     langs = [x.strip() for x in args.lang.split(",") if x.strip()]
     for lang in langs:
         locale(lang)  # an unknown language fails before any work
+    from vipml.windows import as_cutoff
+
+    _check_out(args.out, suffixes=(".html", ".htm") if len(langs) == 1 else (".html", ".htm", ""))
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = _bundle_config(bundle, args)
     (tables, validation), config = _load(
@@ -334,6 +358,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
+    as_cutoff(args.after, name="--after")
     targets = read_targets(args.targets)
     config = None
     if getattr(args, "bundle", None):
@@ -427,6 +453,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     out = Path(args.out)
+    _check_out(args.out, folder=True)
+    _check_out(args.models, folder=True, what="--models")
     started = time.perf_counter()
     _say(f"vipml demo: generating a retailer of {args.customers:,} customers (seed {args.seed})")
     retailer = make_retailer(args.customers, seed=args.seed)
@@ -686,6 +714,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("vipml: interrupted")
         return 130
+    except OSError as exc:  # a path that cannot be read or written: the message names it
+        _say(f"vipml: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return 2
 
 
 if __name__ == "__main__":

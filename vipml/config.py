@@ -767,6 +767,75 @@ def format_validation_error(
     return "\n".join(lines)
 
 
+MAX_CONFIG_BYTES = 1_000_000
+"""Largest config file read (a config is a few kilobytes)."""
+MAX_CONFIG_NODES = 100_000
+"""Most values a config may hold once its YAML aliases are expanded."""
+
+
+def _read_yaml(path: Path, source: str) -> Any:
+    """Parse a YAML file as untrusted input: size capped, UTF-8 only, and the document's size
+    after alias expansion counted on the node graph (cheap: shared nodes are counted once per
+    use without being copied) before any Python object is built."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{source}: the config file is {size:,} bytes, more than the limit of "
+                f"{MAX_CONFIG_BYTES:,}\nFix: give the YAML config file (a few kilobytes)"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the config file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{source}: the config file is not UTF-8 text (byte {exc.start}: "
+            f"{raw[exc.start : exc.start + 1]!r})\nFix: save the file as UTF-8"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _count_nodes(node, source)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML document is nested too deeply") from None
+
+
+def _count_nodes(root: yaml.Node, source: str) -> int:
+    """Values in the document once aliases are expanded; refuse past :data:`MAX_CONFIG_NODES`
+    and refuse an alias that refers to itself."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def count(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to itself; write the values out")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(count(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(count(k) + count(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{source}: the YAML document expands to more than {MAX_CONFIG_NODES:,} values "
+                "(through its aliases), the limit for a config\nFix: write a config without "
+                "repeated aliases"
+            )
+        return total
+
+    return count(root)
+
+
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
     """Read and validate a YAML config.
 
@@ -795,10 +864,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         source = str(path)
         if not p.is_file():
             raise ConfigError(f"{source}: config file not found (working folder: {Path.cwd()})")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        loaded = _read_yaml(p, source)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

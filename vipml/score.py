@@ -304,7 +304,8 @@ def score(
     Raises
     ------
     DataError
-        When the data's features do not match the bundle's (the columns are named).
+        When the data's features do not match the bundle's (the columns are named), or no
+        customer is known before ``as_of``.
     """
     cutoff = as_cutoff(as_of)
     cfg = scoring_config(bundle, config)
@@ -320,6 +321,13 @@ def score(
         if features is not None
         else build_features(tables, as_of=cutoff, config=cfg, progress=progress)
     )
+    if not len(X):
+        first = tables.orders["ordered_at"].min() if tables.orders is not None else None
+        since = f" (the orders start {first:%Y-%m-%d})" if isinstance(first, pd.Timestamp) else ""
+        raise DataError(
+            f"no customer is known before as_of {cutoff:%Y-%m-%d}{since}: there is no one to "
+            "score.\nFix: give a later --as-of"
+        )
     warnings: list[str] = []
     task = bundle.info.get("task", "vip")
     if task == "upsell":

@@ -33,6 +33,27 @@ from vipml.io.contract import (
     TableSpec,
     _require,
 )
+from vipml.windows import out_of_range
+
+MAX_NUMBER = 1e15
+"""Largest magnitude of an amount, price, quantity or cost: sums of up to 10**290 such values
+stay finite, so no window sum becomes inf or, as a difference of two infs, 0."""
+
+
+def _quarantine_frame(bad_rows: pd.DataFrame, labels: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """Set-aside rows as text, led by ``reason`` and ``row``; input columns of those names are
+    kept as ``reason_input`` / ``row_input`` (with more ``_input`` until the name is free)."""
+    columns: dict[str, pd.Series] = {}
+    taken = {"reason", "row", *map(str, bad_rows.columns)}
+    for c in bad_rows.columns:
+        name = str(c)
+        if name in ("reason", "row"):
+            while name in taken:
+                name += "_input"
+            taken.add(name)
+        columns[name] = bad_rows[c].astype("str")
+    out = pd.DataFrame({"reason": labels, "row": rows}, index=bad_rows.index)
+    return pd.concat([out, pd.DataFrame(columns, index=bad_rows.index)], axis=1)
 
 
 class _Quarantine:
@@ -110,6 +131,10 @@ def _validate(
                 reasons += [(f"missing_{col}", absent), (f"{what}_{col}", bad)]
             else:
                 nulled = int(bad.sum())
+            # dates past the supported range, and amounts so large that sums of them would
+            # overflow to inf (then inf - inf = 0 in a window), are set aside, never used
+            far = out_of_range(s) if col in spec.times else (s.abs() > MAX_NUMBER).to_numpy()
+            reasons.append((f"out_of_range_{col}", far))
         elif col in spec.texts:
             mapping = {"status": _STATUS, "offer_type": _OFFER_TYPE}.get(col)
             s = clean_text(s, lower=col in _LOWER, mapping=mapping)
@@ -210,9 +235,7 @@ def _validate(
         report.ids = clean["customer_id"]  # counted only when someone asks
 
     bad_rows = _filter_rows(raw, ~keep)
-    quarantined = pd.DataFrame({str(c): bad_rows[c].astype("str") for c in bad_rows.columns})
-    quarantined.insert(0, "reason", q.labels())
-    quarantined.insert(1, "row", np.flatnonzero(~keep))
+    quarantined = _quarantine_frame(bad_rows, q.labels(), np.flatnonzero(~keep))
     assert report.rows_kept + report.rows_quarantined == report.rows_in, "bug, please report"
     return clean, quarantined.reset_index(drop=True), report
 

@@ -676,7 +676,9 @@ def targets(d: ReportData, w: Words) -> str:
         )
     ]
     rows = [
-        [
+        [str(r["tier"]), w("suppressed", min=d.min_group), "", "", "", ""]
+        if r.get("suppressed", False)
+        else [
             str(r["tier"]),
             w.num(float(r["rows"])),
             w.num(float(r["selected"])),
