@@ -100,13 +100,14 @@ def test_uplift_bundle_round_trips_without_pickle_and_beats_a_response_model(sho
     m = result.metrics
     assert m.loc["uplift", "qini"] > m.loc["response", "qini"] > m.loc["random", "qini"]
     path = save_uplift_bundle(result, tables=tables, config=config, out=tmp_path)
+    assert result.kind == "s_learner"  # the default: one model, the arm as a feature
     assert sorted(p.name for p in path.iterdir()) == [
         "bundle.json",
         "config.json",
-        "control.txt",
         "feature_spec.json",
         "metrics.json",
-        "treated.txt",
+        "model.txt",
+        "qini.json",
     ]
     bundle = load_uplift_bundle(path)
     X = build_features(tables, as_of="2024-07-01", config=config)
@@ -177,3 +178,79 @@ def test_uplift_training_is_logged_with_its_comparison(shop, tmp_path, monkeypat
     assert run.data.params["learner"] == result.kind
     assert run.data.metrics["uplift.qini"] == pytest.approx(result.metrics.loc["uplift", "qini"])
     assert run.data.metrics["random.qini"] == pytest.approx(result.metrics.loc["random", "qini"])
+
+
+# --------------------------------------------------------------------------- no outcome in features
+
+
+def test_a_response_flagged_at_the_send_instant_counts_only_when_its_window_closes():
+    """Hillstrom's flags become times at the send instant; a feature a day later must not see
+    them (the visit may come on any of the fourteen days)."""
+    from vipml.features import build_features
+
+    sent = pd.Timestamp("2008-03-01", tz="UTC")
+    frames = {
+        "customers": pd.DataFrame({"customer_id": ["a", "b"]}),
+        "orders": pd.DataFrame(
+            {
+                "order_id": ["o1", "o2"],
+                "customer_id": ["a", "b"],
+                "ordered_at": [sent - pd.Timedelta(days=30)] * 2,
+                "amount": [10.0, 10.0],
+            }
+        ),
+        "offers": pd.DataFrame(
+            {
+                "offer_id": ["f1", "f2"],
+                "customer_id": ["a", "b"],
+                "sent_at": [sent, sent],
+                "offer_type": "upsell",
+                "clicked_at": [sent, sent + pd.Timedelta(hours=2)],  # a: a flag; b: a real time
+            }
+        ),
+    }
+    tables = load_tables(frames)[0]
+    config = load_config(None, labels={"acceptance_days": 14})
+    next_day = build_features(tables, as_of="2008-03-02", config=config)["clicked_rate_all"]
+    assert next_day.to_dict() == {"a": 0.0, "b": 1.0}
+    closed = build_features(tables, as_of="2008-03-16", config=config)["clicked_rate_all"]
+    assert closed.to_dict() == {"a": 1.0, "b": 1.0}
+
+
+def test_offer_rows_use_only_responses_before_their_offer_was_sent(shop):
+    """Every response at or after a send time S is dropped (and some responses are flags at the
+    send instant): the rows of every offer sent at or before S are unchanged, bit for bit."""
+    from vipml.train import build_offer_dataset
+
+    tables, _, _ = shop
+    offers = tables.offers.copy()
+    flagged = offers.index[::7]
+    offers.loc[flagged, "accepted_at"] = offers.loc[flagged, "sent_at"].where(
+        offers.loc[flagged, "accepted_at"].notna()
+    )
+    before = tables.replace(offers=offers)
+    config = load_config(None, **UPLIFT_CONFIG)
+    X1, _, _, _ = build_offer_dataset(before, config, include_control=True)
+    cut = offers["sent_at"].quantile(0.6)
+    late = offers["accepted_at"] >= cut
+    assert late.sum() > 100
+    after = before.replace(offers=offers.assign(accepted_at=offers["accepted_at"].mask(late)))
+    X2, _, _, _ = build_offer_dataset(after, config, include_control=True)
+    sent = offers.set_index("offer_id")["sent_at"]
+    early = (sent.reindex(X1.index.get_level_values("offer_id")) <= cut).to_numpy()
+    assert early.sum() > 1000
+    pd.testing.assert_frame_equal(X1[early], X2.loc[X1.index[early]])
+    response_cols = [c for c in X1 if c.startswith("accepted_rate")]
+    assert response_cols and X1.loc[early, response_cols].notna().any().any()
+
+
+@pytest.mark.realdata
+def test_hillstrom_features_after_the_send_do_not_see_the_campaign_responses(data_dir):
+    from vipml.features import build_features
+
+    ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+    config = load_config(ROOT / "configs" / "hillstrom-uplift.yaml")
+    tables, _ = load_tables(data_dir, config=config)
+    X = build_features(tables, as_of="2008-03-02", config=config)
+    assert (X["clicked_rate_all"] > 0).sum() == 0  # 7,132 saw their own visit before
+    assert (X["offers_received_all"] > 0).sum() == 42_694  # the e-mailed customers
