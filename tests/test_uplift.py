@@ -254,3 +254,169 @@ def test_hillstrom_features_after_the_send_do_not_see_the_campaign_responses(dat
     X = build_features(tables, as_of="2008-03-02", config=config)
     assert (X["clicked_rate_all"] > 0).sum() == 0  # 7,132 saw their own visit before
     assert (X["offers_received_all"] > 0).sum() == 42_694  # the e-mailed customers
+
+
+# --------------------------------------------------------------------------- several offers
+
+
+def two_offer_shop(n: int = 1500, seed: int = 0):
+    """Two e-mails against no e-mail, a third of the offers each: ``x1`` > 0.7 customers are
+    persuaded by e-mail a (40% accept against 3%), ``x2`` > 0.7 customers by e-mail b; revenue
+    follows an acceptance (an order of 80 two days after the send)."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"c{i:05d}" for i in range(n)])
+    x1, x2 = rng.random(n), rng.random(n)
+    customers = pd.DataFrame(
+        {"customer_id": ids, "signup_at": "2023-06-01", "x1": x1.round(3), "x2": x2.round(3)}
+    )
+    m = 4 * n
+    who = np.repeat(np.arange(n), 4)
+    sent = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 150 * 86400, m), unit="s"
+    )
+    arm = rng.choice(np.array(["a", "b", "none"]), m)
+    p = 0.03 + 0.4 * ((x1[who] > 0.7) & (arm == "a")) + 0.4 * ((x2[who] > 0.7) & (arm == "b"))
+    accepted = rng.random(m) < p
+    accepted_at = pd.Series(sent + pd.Timedelta(days=2)).where(accepted)
+    offers = pd.DataFrame(
+        {
+            "offer_id": [f"f{i:06d}" for i in range(m)],
+            "customer_id": ids[who],
+            "sent_at": sent,
+            "offer_type": "upsell",
+            "campaign_id": np.where(arm == "none", None, arm),
+            "cost": np.where(arm == "a", 0.5, 0.2),
+            "group": np.where(arm == "none", "control", "treatment"),
+            "accepted_at": accepted_at,
+        }
+    )
+    first = pd.Timestamp("2023-07-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 150 * 86400, n), unit="s"
+    )
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"o{i:06d}" for i in range(n + int(accepted.sum()))],
+            "customer_id": np.concatenate([ids, ids[who][accepted]]),
+            "ordered_at": pd.concat([pd.Series(first), accepted_at[accepted]], ignore_index=True),
+            "amount": np.r_[np.full(n, 50.0), np.full(int(accepted.sum()), 80.0)],
+        }
+    )
+    return {"customers": customers, "offers": offers, "orders": orders}, x1 > 0.7, x2 > 0.7
+
+
+ARMS_CONFIG = {
+    "labels": {"acceptance_days": 14},
+    "train": {"task": "uplift", "arm_column": "campaign_id", "learning_rate": 0.1},
+    "score": {"value": 10.0, "value_feature": None, "control_share": 0.2},
+    "tracking": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+def arms_shop():
+    frames, pa, pb = two_offer_shop()
+    return load_tables(frames)[0], pa, pb
+
+
+@pytest.mark.parametrize("kind", ["s_learner", "two_model", "x_learner", "transformed_outcome"])
+def test_every_learner_gives_one_column_per_arm_and_finds_each_arms_persuadables(kind):
+    from vipml.uplift import LEARNERS
+
+    rng = np.random.default_rng(3)
+    n = 24_000
+    X = pd.DataFrame({"x1": rng.random(n), "x2": rng.random(n)})
+    arm = rng.choice(np.array(["a", "b", "none"]), n, p=[0.25, 0.25, 0.5])  # unequal arms
+    p = 0.05 + 0.3 * ((X["x1"] > 0.7) & (arm == "a")) + 0.3 * ((X["x2"] > 0.7) & (arm == "b"))
+    y = (rng.random(n) < p).astype(int)
+    learner = LEARNERS[kind](seed=0, control="none", learning_rate=0.1).fit(X, y, arm)
+    u = learner.predict(X)
+    assert list(u.columns) == ["a", "b"] and len(u) == n
+    hi1, hi2 = X["x1"] > 0.7, X["x2"] > 0.7
+    assert u.loc[hi1 & ~hi2, "a"].mean() == pytest.approx(0.3, abs=0.08)
+    assert u.loc[~hi1 & ~hi2, "a"].mean() == pytest.approx(0.0, abs=0.05)
+    assert u.loc[hi2 & ~hi1, "b"].mean() > u.loc[hi2 & ~hi1, "a"].mean() + 0.15
+    c = learner.contributions(X, 0)
+    assert c.shape == (n, 2) and np.abs(c[:, 0]).mean() > np.abs(c[:, 1]).mean()
+
+
+def test_make_learner_honours_the_train_settings_and_defaults_to_the_s_learner():
+    from vipml.uplift import SLearnerUplift, XLearnerUplift, make_learner
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    X = pd.DataFrame({"a": rng.random(n), "b": rng.random(n)})
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.1 + 0.3 * (X["a"] > 0.5) * t).astype(int)
+    slow = make_learner(load_config(None, train={"learning_rate": 0.03, "num_leaves": 4}))
+    fast = make_learner(load_config(None, train={"learning_rate": 0.3, "num_leaves": 4}))
+    assert isinstance(slow, SLearnerUplift)
+    assert slow.learning_rate == 0.03 and slow.num_leaves == 4 and slow.min_child_samples == 200
+    assert not np.allclose(slow.fit(X, y, t).predict(X), fast.fit(X, y, t).predict(X))
+    # early stopping: the slow learner needs more trees than the fast one, both below the cap
+    assert slow.best_iterations_["model"] > fast.best_iterations_["model"]
+    assert slow.best_iterations_["model"] < 2000
+    x = make_learner(load_config(None, train={"uplift_learner": "x_learner"}), seed=5)
+    assert isinstance(x, XLearnerUplift) and x.seed == 5
+
+
+def test_several_arms_train_save_and_score_one_row_per_customer_and_arm(arms_shop, tmp_path):
+    from vipml.score import score_uplift
+    from vipml.uplift import load_uplift_bundle, save_uplift_bundle, train_uplift
+
+    tables, pa, pb = arms_shop
+    config = load_config(None, **ARMS_CONFIG)
+    result = train_uplift(tables, config)
+    assert result.arms == ["a", "b"] and result.costs == pytest.approx({"a": 0.5, "b": 0.2})
+    assert {"uplift.a", "response.a", "random.a", "uplift.b"} <= set(result.metrics.index)
+    assert result.metrics.loc["uplift.a", "qini"] > result.metrics.loc["random.a", "qini"]
+    path = save_uplift_bundle(result, tables=tables, config=config, out=tmp_path)
+    bundle = load_uplift_bundle(path)
+    assert bundle.arms == ["a", "b"] and bundle.kind == "s_learner"
+    curves = __import__("json").loads((path / "qini.json").read_text())
+    assert set(curves["curves"]) == {"a", "b"} and len(curves["deciles"]["a"]["uplift"]) == 10
+
+    out = score_uplift(tables, bundle, as_of="2024-07-01", config=config)
+    t = out.targets
+    n = tables.customers["customer_id"].nunique()
+    assert len(t) == 2 * n and set(t["arm"]) == {"a", "b"}
+    assert {"uplift_a", "uplift_b", "best_arm", "reason_1_en", "reason_1_ko"} <= set(t.columns)
+    # sorted by expected incremental value = uplift x value - the arm's cost
+    ev = t["expected_value"].to_numpy()
+    assert (np.diff(ev) <= 0).all()
+    cost = t["arm"].map({"a": 0.5, "b": 0.2})
+    assert np.allclose(ev, t["uplift"] * 10.0 - cost)
+    # one best arm per customer, "none" when no arm pays
+    best = t.drop_duplicates("customer_id").set_index("customer_id")["best_arm"]
+    ids = tables.customers.set_index("customer_id")
+    only_a = pa & ~pb
+    only_b = pb & ~pa
+    codes = pd.Index(ids.index).get_indexer(best.index)
+    assert (best[only_a[codes]] == "a").mean() > 0.8
+    assert (best[only_b[codes]] == "b").mean() > 0.8
+    assert (best[~pa[codes] & ~pb[codes]] == "none").mean() > 0.5
+    # only a customer's best arm is selected, when positive; control is per customer
+    sel = t[t["selected"]]
+    assert (sel["arm"] == sel["best_arm"]).all() and (sel["expected_value"] > 0).all()
+    assert sel["customer_id"].is_unique
+    held = t.groupby("customer_id")["group"].agg(lambda g: set(g))
+    control_customers = held[held.map(lambda g: "control" in g)]
+    assert control_customers.map(lambda g: g == {"control"}).all()
+    assert len(control_customers) == round(0.2 * sel["customer_id"].nunique())
+    # the reasons of persuadability name the feature that raises that arm's uplift
+    top_a = t[(t["arm"] == "a") & t["customer_id"].isin(best.index[only_a[codes]])]
+    assert top_a["reason_1_en"].str.contains("x1").mean() > 0.8
+    # same inputs, same bits
+    again = score_uplift(tables, bundle, as_of="2024-07-01", config=config).targets
+    pd.testing.assert_frame_equal(t, again)
+
+
+def test_revenue_uplift_learns_the_money_an_offer_adds(arms_shop):
+    from vipml.uplift import train_uplift
+
+    tables, pa, _ = arms_shop
+    config = load_config(
+        None, **{**ARMS_CONFIG, "train": {**ARMS_CONFIG["train"], "uplift_outcome": "revenue"}}
+    )
+    result = train_uplift(tables, config)
+    assert result.outcome == "revenue" and not result.learner.binary_outcome_
+    assert result.metrics.loc["uplift.a", "qini"] > result.metrics.loc["random.a", "qini"]

@@ -181,10 +181,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
     from vipml.config import load_config
+    from vipml.errors import ConfigError
     from vipml.io import load_tables, write_frame
     from vipml.score import score
 
     started = time.perf_counter()
+    if args.bundle is None:
+        if not args.uplift_bundle:
+            raise ConfigError(
+                "vipml score needs a model: --bundle DIR (a response model), --uplift-bundle DIR "
+                "(an uplift model), or both"
+            )
+        return _score_uplift(args, started)
     bundle = load_bundle(args.bundle)
     config = load_config(args.config) if args.config else None
     tables, report = load_tables(args.data, config=config, progress=not args.quiet)
@@ -219,6 +227,37 @@ def cmd_score(args: argparse.Namespace) -> int:
     if logged:
         print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"drift:     {drift_path}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"targets:   {out}")
+    return 0
+
+
+def _score_uplift(args: argparse.Namespace, started: float) -> int:
+    """The uplift list: one row per customer x tested arm, by expected incremental value."""
+    from vipml.config import load_config
+    from vipml.errors import ConfigError
+    from vipml.io import load_tables, write_frame
+    from vipml.score import score_uplift, scoring_config
+    from vipml.tracking import log_scoring
+    from vipml.uplift import load_uplift_bundle
+
+    if args.select not in (None, "uplift", "expected_value"):
+        raise ConfigError(
+            f"--select {args.select} needs a response bundle (--bundle DIR); an uplift list "
+            "selects by expected incremental value"
+        )
+    uplift = load_uplift_bundle(args.uplift_bundle)
+    config = load_config(args.config) if args.config else None
+    cfg = scoring_config(uplift, config)
+    tables, _ = load_tables(args.data, config=cfg, progress=not args.quiet)
+    result = score_uplift(tables, uplift, as_of=args.as_of, config=cfg, progress=not args.quiet)
+    out = write_frame(result.targets, args.out)
+    logged = log_scoring(result, uplift, out, cfg, args.as_of)
+    print(result.summary())
+    best = result.targets.drop_duplicates("customer_id")["best_arm"].value_counts()
+    print("best arm:  " + ", ".join(f"{k} {v:,}" for k, v in best.items()))
+    if logged:
+        print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"targets:   {out}")
     return 0
@@ -507,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("score", cmd_score, "Score customers with a model bundle; write the target list.")
     p.add_argument(
-        "--bundle", required=True, metavar="DIR", help="a bundle folder from vipml train"
+        "--bundle",
+        metavar="DIR",
+        help="a bundle folder from vipml train (optional with --uplift-bundle: then the list has "
+        "one row per customer and tested arm, by expected incremental value)",
     )
     p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
     p.add_argument(

@@ -168,8 +168,9 @@ def log_scoring(
                 "rows": float(len(t)),
                 "selected": float(len(sel)),
                 "control": float((sel["group"] == "control").sum()),
-                "score_mean": float(t["score"].mean()),
-                "score_p90": float(t["score"].quantile(0.9)),
+                # an uplift list ranks by uplift and has no response score
+                "score_mean": float(t["score" if "score" in t else "uplift"].mean()),
+                "score_p90": float(t["score" if "score" in t else "uplift"].quantile(0.9)),
                 "expected_value_treatment": float(
                     sel.loc[sel["group"] == "treatment", "expected_value"].sum()
                 ),

@@ -437,8 +437,8 @@ class _Learner:
         """A seeded validation mask, stratified by arm and outcome."""
         if not self.early_stopping_rounds or self.validation_share <= 0:
             return np.zeros(n, dtype=bool)
-        rng = np.random.default_rng(self.seed)
-        draw = rng.random(n)
+        # a stream of its own: the bare seed's stream may be what generated the data
+        draw = np.random.default_rng((self.seed, 0x5EED)).random(n)
         valid = np.zeros(n, dtype=bool)
         for s in np.unique(strata):
             idx = np.flatnonzero(strata == s)
@@ -855,6 +855,11 @@ def offer_arms(offers: pd.DataFrame, config: Config) -> pd.Series:
     value, or ``treatment`` when no arm column is configured. Indexed by ``offer_id``."""
     tc = config.train
     control = tc.control_arm
+    held = (
+        (offers["group"].astype("object") == "control").to_numpy()
+        if "group" in offers
+        else np.zeros(len(offers), dtype=bool)
+    )
     if tc.arm_column:
         if tc.arm_column not in offers:
             raise ConfigError(
@@ -862,18 +867,19 @@ def offer_arms(offers: pd.DataFrame, config: Config) -> pd.Series:
                 f"{', '.join(sorted(offers.columns)[:12])}).\nFix: name an offers column such as "
                 "offer_type, campaign_id or category, or keep it in tables.offers.keep"
             )
-        arm = offers[tc.arm_column].astype("object").astype("str")
-        missing = offers[tc.arm_column].isna()
+        arm = offers[tc.arm_column].astype("object")
+        missing = arm.isna().to_numpy() & ~held
         if missing.any():
             raise DataError(
-                f"table 'offers', column '{tc.arm_column}' (train.arm_column): {int(missing.sum()):,} "
-                f"rows have no arm, e.g. offers {', '.join(offers.loc[missing, 'offer_id'].astype(str).head(5))}.\n"
-                "Fix: give every offer its arm, or map the column in the config"
+                f"table 'offers', column '{tc.arm_column}' (train.arm_column): "
+                f"{int(missing.sum()):,} offers sent have no arm, e.g. offers "
+                f"{', '.join(offers.loc[missing, 'offer_id'].astype(str).head(5))}.\n"
+                "Fix: give every offer sent its arm, or map the column in the config"
             )
+        arm = arm.where(arm.isna(), arm.astype("str"))
     else:
         arm = pd.Series("treatment", index=offers.index, dtype="object")
-    if "group" in offers:
-        arm = arm.where(offers["group"].astype("object") != "control", control)
+    arm = arm.where(~held, control)
     return pd.Series(arm.to_numpy(dtype=object), index=offers["offer_id"].to_numpy(), name="arm")
 
 
