@@ -98,6 +98,7 @@ def run(
     learners: list[str],
     config_path: Path | None = None,
     log=print,
+    out: Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-split rows and the summary for every arm x outcome."""
     from vipml.config import load_config
@@ -114,6 +115,9 @@ def run(
             p, s = repeated_splits(X, Y[outcome].to_numpy(), t, rankers, seeds=seeds)
             per.append(p.assign(arm=arm, outcome=outcome))
             summ.append(s.assign(arm=arm, outcome=outcome))
+            if out is not None:  # each comparison as it completes
+                out.mkdir(parents=True, exist_ok=True)
+                per[-1].to_csv(out / f"per_split_{arm}_{outcome}.csv", index=False)
             log(
                 f"{arm:>6} {outcome:<10} "
                 + "  ".join(f"{k} {v:.4f}" for k, v in s["qini_mean"].items())
@@ -138,15 +142,16 @@ def main() -> None:
         seeds = [int(s) for s in args.seeds.split(",")]
     data_dir = Path(os.environ.get("VIPML_DATA_DIR", ROOT.parent / "shared" / "data"))
     started = time.perf_counter()
+    out = Path(args.out)
     per, summary = run(
         data_dir,
+        out=out,
         seeds=seeds,
         arms=args.arms.split(","),
         outcomes=args.outcomes.split(","),
         learners=args.learners.split(","),
         config_path=Path(args.config) if args.config else None,
     )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     per.to_csv(out / "per_split.csv", index=False)
     summary.to_csv(out / "summary.csv")

@@ -958,6 +958,13 @@ def train_uplift(
             "tables.offers.columns.group"
         )
     X, y, masks, plan = build_offer_dataset(tables, config, progress=progress, include_control=True)
+    if X.empty:
+        raise DataError(
+            f"none of the {len(offers):,} offers went to a customer known before it was sent "
+            "(no sign-up, order, event or earlier offer), so no offer has features.\nFix: give "
+            "the customers' sign-up dates or history, or set undated_customers_known: true when "
+            "the customers table lists existing customers without dates"
+        )
     offer_ids = X.index.get_level_values("offer_id")
     arm = arm_of.reindex(offer_ids).to_numpy(dtype=object)
     outcome = tc.uplift_outcome if tc.uplift_outcome == "revenue" else config.labels.offer_event
