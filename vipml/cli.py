@@ -353,6 +353,12 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             tables, start=after, end=end, acceptance_days=config.labels.acceptance_days
         )
         written["roi"] = write_frame(roi, out / "roi.csv")
+    from vipml.campaign import campaign_qini
+
+    qini = campaign_qini(targets, tables, after=after, horizon_days=horizon, seed=config.seed)
+    if qini is not None:  # the list ranked by uplift: its Qini curve on what happened
+        atomic_write_text(json.dumps(qini), out / "qini.json")
+        written["qini"] = out / "qini.json"
     warnings = ab.attrs["warnings"]
     summary = {
         "after": after.isoformat(),

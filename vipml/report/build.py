@@ -123,6 +123,8 @@ def read_campaign(folder: str | Path) -> dict[str, Any]:
     for name in ("ab", "kpis", "roi"):
         path = folder / f"{name}.csv"
         out[name] = pd.read_csv(path) if path.is_file() else None
+    qini = folder / "qini.json"  # a list ranked by uplift: its Qini curve and random band
+    out["qini"] = json.loads(qini.read_text(encoding="utf-8")) if qini.is_file() else None
     return out
 
 
