@@ -132,8 +132,12 @@ def auuc(y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray) -> float
 def uplift_at_k(
     y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, k: float = 0.3
 ) -> float:
-    """Treated rate minus control rate among the top share ``k`` by uplift."""
-    y, t = _uplift_inputs(y_true, uplift, treatment)
+    """Treated rate minus control rate among the top share ``k`` by uplift (tied scores in
+    scikit-uplift's order)."""
+    _uplift_inputs(y_true, uplift, treatment)
+    order = np.argsort(np.asarray(uplift, dtype=np.float64), kind="mergesort")[::-1]
+    y = np.asarray(y_true, dtype=np.float64)[order]
+    t = np.asarray(treatment, dtype=np.float64)[order]
     top = max(1, math.ceil(k * len(y)))
     yt, tt = y[:top], t[:top]
     if tt.sum() == 0 or tt.sum() == top:
