@@ -354,8 +354,8 @@ def score(
     )
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
-    if uplift is not None:
-        frame["uplift"] = uplift.predict(X)
+    if uplift is not None:  # several arms: the best arm's uplift
+        frame["uplift"] = uplift.predict_arms(X).max(axis=1).to_numpy()
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable"
     ).reset_index(drop=True)
