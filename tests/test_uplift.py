@@ -563,3 +563,14 @@ def test_repeated_splits_give_mean_sd_and_a_bootstrap_interval_and_log_to_mlflow
     run = MlflowClient(tracking_uri=uri).get_run(logged["run_id"])
     assert run.data.params["learning_rate"] == "0.1" and run.data.params["splits"] == "3"
     assert run.data.metrics["two_model.qini_mean"] == pytest.approx(s["qini_mean"])
+
+
+def test_loading_an_uplift_bundle_and_scoring_do_not_import_training():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vipml.cli, vipml.score, vipml.uplift\n"
+        "assert 'vipml.train' not in sys.modules, 'vipml.train imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

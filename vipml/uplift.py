@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,9 @@ from vipml.errors import ConfigError, DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
 from vipml.model import prepare_matrix
-from vipml.train import OFFER_FEATURES, Plan, build_offer_dataset
+
+if TYPE_CHECKING:  # loading a bundle and scoring do not import training
+    from vipml.train import Plan
 
 LEARNER_NAMES = ("s_learner", "two_model", "x_learner", "transformed_outcome")
 CONTROL = "control"
@@ -945,6 +947,8 @@ def train_uplift(
     DataError
         When the offers have no control group, or a fold lacks an arm's or the control offers.
     """
+    from vipml.train import OFFER_FEATURES, build_offer_dataset
+
     config = as_config(config)
     tc = config.train
     offers = tables.offers
