@@ -6,12 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= demo-output
 
-.PHONY: env browser demo test lint format bench clean
+.PHONY: env browser postgres demo test lint format bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres]'
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -29,7 +29,17 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-nanum >/dev/null; \
 	fi
 
-test: $(STAMP) browser
+# The database tests start a throwaway PostgreSQL server of their own (initdb into a temporary
+# folder, as the postgres user when run as root); this installs the server programs once.
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "make postgres: needs root to install postgresql; database tests will skip"; exit 0; fi; \
+	  echo "make postgres: installing postgresql"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check .
 	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
 
@@ -41,10 +51,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format vipml tests benchmarks
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+bench: $(STAMP) postgres
+	$(BIN)/python -m pip install --quiet -e '.[bench,postgres]'
 	$(BIN)/python benchmarks/bench_tables.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_dataset.py
+	$(BIN)/python benchmarks/bench_database.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache build *.egg-info

@@ -61,3 +61,35 @@ def vip_bundle_5k(loaded_5k, tmp_path_factory):
     return load_bundle(
         save_bundle(result, tables=tables, config=cfg, out=tmp_path_factory.mktemp("models"))
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL of a throwaway PostgreSQL server, started once for the session and stopped after.
+
+    `make test` installs PostgreSQL (make postgres); where it is missing the database tests skip,
+    except under CI, where a missing server is a failure.
+    """
+    from .pgserver import ServerUnavailable, postgres_server
+
+    try:
+        import adbc_driver_postgresql  # noqa: F401
+    except ImportError:
+        _missing_postgres(
+            "the ADBC PostgreSQL driver is not installed (pip install -e '.[postgres]')"
+        )
+    server = postgres_server()
+    try:
+        url = server.__enter__()
+    except ServerUnavailable as exc:
+        _missing_postgres(str(exc))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+def _missing_postgres(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the database tests (make test installs PostgreSQL)")
+    pytest.skip(f"{reason} (run 'make postgres' as root to install it)")

@@ -32,7 +32,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from vipml.config import Config
+from vipml.config import Config, config_record
 from vipml.errors import DataError
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
@@ -153,7 +153,7 @@ def save_bundle(
         (tmp / "model.txt").write_text(result.booster.model_to_string(), encoding="utf-8")
         write_json(tmp / "calibrator.json", result.calibrator.to_dict())
         write_json(tmp / "feature_spec.json", spec_json(result))
-        write_json(tmp / "config.json", config.model_dump(mode="json"))
+        write_json(tmp / "config.json", config_record(config))
         write_json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
         result.backtest.to_csv(tmp / "backtest.csv", index=False)
         write_json(tmp / "reference.json", result.reference)

@@ -44,16 +44,22 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     from vipml.features import build_features, build_snapshots
     from vipml.io import atomic_write_text, load_tables, write_frame
+    from vipml.windows import as_cutoffs
 
     started = time.perf_counter()
-    tables, report = load_tables(args.data, config=args.config, progress=not args.quiet)
+    cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
+    tables, report = load_tables(
+        args.data,
+        config=args.config,
+        progress=not args.quiet,
+        as_of=max(as_cutoffs(cutoffs, name="as_of")),
+    )
     if report.rows_quarantined:
         _say(
             f"vipml features: {report.rows_quarantined:,} rows set aside by validation "
             "(run 'vipml validate --out DIR' to see them)"
         )
     show = not args.quiet
-    cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
     if len(cutoffs) == 1:
         frame = build_features(tables, as_of=cutoffs[0], config=args.config, progress=show)
     else:
@@ -74,8 +80,9 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
-    """Tables from --data, the config's data_dir, or the config's generated retailer."""
+def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **window):
+    """Tables from --data, the config's data_dir or database, or the config's generated
+    retailer; ``window`` (as_of, horizon_days) bounds what is read from databases and datasets."""
     from vipml.config import load_config
     from vipml.io import load_tables
 
@@ -86,8 +93,27 @@ def _load(args: argparse.Namespace, *, progress: bool = True, config=None):
         g = config.generated
         _say(f"vipml: generating a retailer of {g.customers:,} customers (seed {g.seed})")
         retailer = make_retailer(g.customers, seed=g.seed, start=g.start, end=g.end)
-        return load_tables(retailer.tables(), config=config, progress=progress), config
-    return load_tables(args.data, config=config, progress=progress), config
+        return load_tables(retailer.tables(), config=config, progress=progress, **window), config
+    return load_tables(args.data, config=config, progress=progress, **window), config
+
+
+def _bundle_config(bundle, args: argparse.Namespace):
+    """The config a bundle is used with: its own (features, VIP rule, data mapping) unless
+    --config is given, which then supplies the data and score sections; runs are logged where
+    the caller's config or environment says, never where the bundle's training logged."""
+    from vipml.config import load_config
+    from vipml.score import scoring_config
+
+    config = scoring_config(bundle, load_config(args.config) if args.config else None)
+    no_tables = not any(v is not None for v in config.tables.model_dump().values())
+    if args.data is None and config.data_dir is None and config.generated is None and no_tables:
+        from vipml.errors import ConfigError
+
+        raise ConfigError(
+            f"bundle {bundle.version} does not say where its data is\n"
+            "Fix: pass --data DIR (or --config FILE with data_dir or tables)"
+        )
+    return config
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -137,6 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             .round(4)
             .to_string(index=False)
         )
+    if args.data is not None:  # the bundle records where its data came from
+        config.data_dir = str(Path(args.data).expanduser().resolve())
     path = save_bundle(result, tables=tables, config=config, out=args.out)
     from vipml.tracking import log_training
 
@@ -165,6 +193,8 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
     print()
     print("test fold:")
     print(result.metrics.round(4).to_string())
+    if args.data is not None:
+        config.data_dir = str(Path(args.data).expanduser().resolve())
     path = save_uplift_bundle(result, tables=tables, config=config, out=args.out)
     from vipml.tracking import log_uplift_training
 
@@ -180,9 +210,8 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
 def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
     from vipml.bundle import load_bundle
-    from vipml.config import load_config
     from vipml.errors import ConfigError
-    from vipml.io import load_tables, write_frame
+    from vipml.io import write_frame
     from vipml.score import score
 
     started = time.perf_counter()
@@ -194,8 +223,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             )
         return _score_uplift(args, started)
     bundle = load_bundle(args.bundle)
-    config = load_config(args.config) if args.config else None
-    tables, report = load_tables(args.data, config=config, progress=not args.quiet)
+    config = _bundle_config(bundle, args)
+    (tables, report), config = _load(args, progress=not args.quiet, config=config, as_of=args.as_of)
     churn = load_bundle(args.churn_bundle) if args.churn_bundle else None
     uplift = None
     if args.uplift_bundle:
@@ -234,10 +263,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _score_uplift(args: argparse.Namespace, started: float) -> int:
     """The uplift list: one row per customer x tested arm, by expected incremental value."""
-    from vipml.config import load_config
     from vipml.errors import ConfigError
-    from vipml.io import load_tables, write_frame
-    from vipml.score import score_uplift, scoring_config
+    from vipml.io import write_frame
+    from vipml.score import score_uplift
     from vipml.tracking import log_scoring
     from vipml.uplift import load_uplift_bundle
 
@@ -247,9 +275,8 @@ def _score_uplift(args: argparse.Namespace, started: float) -> int:
             "selects by expected incremental value"
         )
     uplift = load_uplift_bundle(args.uplift_bundle)
-    config = load_config(args.config) if args.config else None
-    cfg = scoring_config(uplift, config)
-    tables, _ = load_tables(args.data, config=cfg, progress=not args.quiet)
+    cfg = _bundle_config(uplift, args)
+    (tables, _), cfg = _load(args, progress=not args.quiet, config=cfg, as_of=args.as_of)
     result = score_uplift(tables, uplift, as_of=args.as_of, config=cfg, progress=not args.quiet)
     out = write_frame(result.targets, args.out)
     logged = log_scoring(result, uplift, out, cfg, args.as_of)
@@ -266,9 +293,7 @@ def _score_uplift(args: argparse.Namespace, started: float) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the driver report for marketers: one self-contained HTML page."""
     from vipml.bundle import load_bundle
-    from vipml.config import load_config
     from vipml.report import build_report, locale, write_report
-    from vipml.score import scoring_config
     from vipml.tracking import log_report
 
     started = time.perf_counter()
@@ -276,15 +301,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     for lang in langs:
         locale(lang)  # an unknown language fails before any work
     bundle = load_bundle(args.bundle)
-    config = scoring_config(bundle, load_config(args.config) if args.config else None)
-    if args.data is None and config.data_dir is None and config.generated is None:
-        from vipml.errors import ConfigError
-
-        raise ConfigError(
-            f"bundle {bundle.version} does not say where its data is\n"
-            "Fix: pass --data DIR (or --config FILE with data_dir)"
-        )
-    (tables, validation), config = _load(args, progress=not args.quiet, config=config)
+    config = _bundle_config(bundle, args)
+    (tables, validation), config = _load(
+        args, progress=not args.quiet, config=config, as_of=args.as_of
+    )
     targets = None
     if args.targets:
         from vipml.campaign import read_targets
@@ -325,8 +345,19 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     targets = read_targets(args.targets)
-    (tables, report), config = _load(args, progress=False)
+    config = None
+    if getattr(args, "bundle", None):
+        from vipml.bundle import load_bundle
+
+        config = _bundle_config(load_bundle(args.bundle), args)
+    if config is None:
+        from vipml.config import load_config
+
+        config = load_config(args.config)
     horizon = args.horizon_days or config.labels.horizon_days
+    (tables, report), config = _load(
+        args, progress=False, config=config, as_of=args.after, horizon_days=horizon
+    )
     ab = ab_test(
         targets,
         tables,
@@ -557,12 +588,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a bundle folder from vipml train (optional with --uplift-bundle: then the list has "
         "one row per customer and tested arm, by expected incremental value)",
     )
-    p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
+    p.add_argument(
+        "--data", metavar="DIR", help="folder of <table>.parquet|csv files (default: the bundle's)"
+    )
     p.add_argument(
         "--as-of", required=True, metavar="DATE", help="cutoff: features read rows before it"
     )
     p.add_argument("--out", required=True, metavar="FILE", help="target list, .parquet or .csv")
-    p.add_argument("--config", metavar="FILE", help="YAML config (adapters, score section)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config (adapters, score section); default: the bundle's data mapping",
+    )
     p.add_argument("--churn-bundle", metavar="DIR", help="a churn bundle for the at-risk segment")
     p.add_argument(
         "--uplift-bundle",
@@ -612,6 +649,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", required=True, metavar="FILE", help="target list from vipml score")
     p.add_argument("--data", metavar="DIR", help="folder of <table>.parquet|csv files")
     p.add_argument("--config", metavar="FILE", help="YAML config (adapters, VIP rule, horizon)")
+    p.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="the bundle the target list was scored with: its data mapping, VIP rule and "
+        "horizon when no --config is given",
+    )
     p.add_argument(
         "--after",
         required=True,

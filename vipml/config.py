@@ -5,7 +5,10 @@ names the file, the dotted key and the closest valid key::
 
     vipml: configs/vip.yaml: unknown key 'tables.orders.colums' (did you mean 'tables.orders.columns'?)
 
-Strings may refer to environment variables as ``${NAME}`` or ``${NAME:-default}``. Relative paths
+Strings may refer to environment variables as ``${NAME}`` or ``${NAME:-default}``. A database
+``connection`` is the exception: it keeps its ``${NAME}`` reference until the moment of connecting
+(:func:`expand_env`), so a password in the environment never lands in a config a bundle keeps.
+Relative paths
 (``data_dir`` and each table's ``path``) are resolved against the folder of the config file, so a
 config runs the same from any working folder.
 """
@@ -20,12 +23,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vipml.errors import ConfigError, closest
 
 DEFAULT_DATA_DIR = "../shared/data"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
 class StrictModel(BaseModel):
@@ -41,9 +53,25 @@ class TableSource(StrictModel):
     that already uses the contract's column names needs no entry at all.
     """
 
-    path: str | None = Field(None, description="File of this table, relative to data_dir.")
-    format: Literal["auto", "csv", "tsv", "parquet", "whitespace"] = Field(
-        "auto", description="File format; 'auto' decides by the file extension."
+    path: str | None = Field(
+        None,
+        description="File of this table, or folder of a Parquet dataset, relative to data_dir.",
+    )
+    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "dataset"] = Field(
+        "auto",
+        description="File format; 'auto' decides by the file extension (a folder is a Parquet "
+        "dataset, hive-partitioned or not).",
+    )
+    table: str | None = Field(
+        None, description="Database table or view to read, as schema.name (or name)."
+    )
+    sql: str | None = Field(
+        None, description="A SELECT whose rows are this table (instead of table:)."
+    )
+    connection: str | None = Field(
+        None,
+        description="Database URL for this table; default the top-level connection, e.g. "
+        "${VIPML_DB_URL}.",
     )
     header: bool = Field(
         True, description="Whether the first line of a text file names the columns."
@@ -90,6 +118,38 @@ class TableSource(StrictModel):
         if value is not None and len(value) != 2:
             raise ValueError(f"needs exactly two columns [quantity, unit_price], got {value}")
         return value
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not _TABLE_NAME.match(value):
+            raise ValueError(
+                "give a table or view as schema.name or name (letters, digits, _); for anything "
+                "else write the query under sql:"
+            )
+        return value
+
+    @field_validator("sql")
+    @classmethod
+    def _one_select(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip().rstrip(";").strip()
+        if not re.match(r"(?is)^(select|with)\b", text) or ";" in text:
+            raise ValueError("give one SELECT (or WITH ... SELECT) statement")
+        return text
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TableSource:
+        given = [k for k in ("path", "table", "sql") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of path, table and sql, not {' and '.join(given)}")
+        return self
+
+    @property
+    def in_database(self) -> bool:
+        """Whether this table is read from a database (``table`` or ``sql``)."""
+        return self.table is not None or self.sql is not None
 
 
 class TablesConfig(StrictModel):
@@ -526,6 +586,11 @@ class Config(StrictModel):
     data_dir: str | None = Field(
         None, description="Folder of the input files, relative to this file; default: --data."
     )
+    connection: str | None = Field(
+        None,
+        description="Database URL of the tables read by table: or sql:, e.g. ${VIPML_DB_URL}; "
+        "kept as written until connecting, so the password stays in the environment.",
+    )
     tables: TablesConfig = Field(default_factory=TablesConfig)
     generated: GeneratedConfig | None = Field(
         None, description="Use a generated retailer when neither --data nor data_dir is given."
@@ -584,11 +649,17 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def expand_env(value: str) -> str:
+    """``${NAME}`` and ``${NAME:-default}`` replaced by the environment's values."""
+    return _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
 def _expand_env(value: Any) -> Any:
     if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+        return expand_env(value)
     if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
+        # a connection keeps its ${NAME}: expanded when connecting, never stored expanded
+        return {k: v if k == "connection" else _expand_env(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_expand_env(v) for v in value]
     return value
@@ -696,6 +767,47 @@ def as_config(config: Config | str | os.PathLike[str] | None) -> Config:
     if isinstance(config, Config):
         return config
     return load_config(config)
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password (``user:secret@`` -> ``user@``, ``password=...``
+    dropped); ``${NAME}`` references are kept as they are."""
+    out = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):[^@/?#]*@", r"\1@", url.strip())
+    if "://" in out:
+        out = re.sub(
+            r"(?i)([?&])password=[^&#]*(&)?", lambda m: m.group(1) if m.group(2) else "", out
+        )
+    else:  # key=value form
+        out = re.sub(r"(?i)\bpassword\s*=\s*('[^']*'|\S*)\s*", "", out)
+    return out.strip()
+
+
+def config_record(config: Config, *, data: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The config as a bundle keeps it: where the data was read from, without passwords.
+
+    ``data_dir`` becomes absolute (``data``, the folder given on the command line, wins), and a
+    table's relative ``path`` that was resolved against the config's folder becomes absolute,
+    so the data mapping works from any working folder. Database connections keep their
+    ``${NAME}`` references and lose any password written in them.
+    """
+    raw = config.model_dump(mode="json")
+    folder = None
+    if data is not None:
+        folder = Path(data).expanduser().resolve()
+    elif config.data_dir:
+        folder = config.resolve(config.data_dir)
+    if folder is not None:
+        raw["data_dir"] = str(folder)
+    if raw.get("connection"):
+        raw["connection"] = redact_url(raw["connection"])
+    for src in (raw.get("tables") or {}).values():
+        if not src:
+            continue
+        if src.get("path") and folder is None:
+            src["path"] = str(config.resolve(src["path"]))
+        if src.get("connection"):
+            src["connection"] = redact_url(src["connection"])
+    return raw
 
 
 def default_data_dir() -> Path:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.bundle import Bundle
-from vipml.config import Config, ScoreConfig
+from vipml.config import Config, ScoreConfig, TrackingConfig
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
@@ -74,9 +74,11 @@ class ScoreResult:
 
 
 def scoring_config(bundle: Bundle, config: Config | None) -> Config:
-    """The bundle's own config (same features, same VIP rule) with the caller's data and score
-    sections."""
+    """The bundle's own config (same features, same VIP rule, same data mapping) with the
+    caller's data and score sections. Never the bundle's tracking: where runs are logged is the
+    caller's config or environment alone."""
     trained = Config.model_validate(bundle.config)
+    trained.tracking = TrackingConfig()
     if config is None:
         return trained
     merged = trained.model_copy(
@@ -85,6 +87,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "report": config.report,
             "tables": config.tables,
             "data_dir": config.data_dir,
+            "connection": config.connection,
             "timezone": config.timezone,
             "seed": config.seed,
             "tracking": config.tracking,

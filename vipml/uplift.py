@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.bundle import fingerprint, spec_json, write_folder, write_json
-from vipml.config import Config, as_config
+from vipml.config import Config, as_config, config_record
 from vipml.errors import ConfigError, DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
@@ -1149,7 +1149,7 @@ def save_uplift_bundle(
             booster = result.learner.models_[name]
             (tmp / file).write_text(booster.model_to_string(), encoding="utf-8")
         write_json(tmp / "feature_spec.json", spec_json(result))
-        write_json(tmp / "config.json", config.model_dump(mode="json"))
+        write_json(tmp / "config.json", config_record(config))
         write_json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
         write_json(tmp / "qini.json", {"curves": result.curves, "deciles": result.deciles})
         write_json(tmp / "bundle.json", info)

@@ -1,8 +1,10 @@
 """The data contract: five tables, typed, validated, bad rows quarantined.
 
-Only ``orders`` is required. Each table is loaded from a DataFrame, a CSV or a Parquet file,
-optionally through an adapter in the config (``tables.<name>`` in YAML) that maps another layout
-onto the contract. Loading
+Only ``orders`` is required. Each table is loaded from a DataFrame, a CSV or a Parquet file, a
+Parquet dataset folder or a PostgreSQL table or query, optionally through an adapter in the
+config (``tables.<name>`` in YAML) that maps another layout onto the contract. Given a cutoff
+(``load_tables(..., as_of=, horizon_days=)``), datasets and databases are read only up to
+``as_of + horizon``, the filter running in the scan or the database. Loading
 
 * coerces types: ids to strings (``17850.0`` becomes ``"17850"``, text ids keep leading zeros),
   timestamps to UTC (naive ones take the config's ``timezone``), money and counts to float;
@@ -14,7 +16,8 @@ onto the contract. Loading
 Time lives here: every timestamp leaves this module as ``datetime64[us, UTC]``.
 
 The package holds one module per step: ``contract`` (tables and result types), ``coerce``,
-``read``, ``adapt``, ``validate``, ``write`` and ``load``.
+``read`` (files), ``dataset`` (Parquet datasets), ``database`` (PostgreSQL), ``adapt``,
+``validate``, ``write`` and ``load``.
 """
 
 from vipml.io.adapt import (

@@ -7,9 +7,11 @@ import os
 import pandas as pd
 
 from vipml.config import Config, TableSource, as_config
-from vipml.errors import DataError
+from vipml.errors import ConfigError, DataError
 from vipml.io.adapt import adapt, split_order_lines
 from vipml.io.contract import CONTRACT, TABLE_NAMES, DataLike, Tables, ValidationReport
+from vipml.io.database import FILTERED, DatabaseTable, read_database
+from vipml.io.dataset import read_dataset
 from vipml.io.read import _resolve_sources, read_source
 from vipml.io.validate import _validate
 from vipml.io.write import write_quarantine
@@ -21,6 +23,8 @@ def load_tables(
     config: Config | str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    as_of: object | None = None,
+    horizon_days: int | None = None,
 ) -> tuple[Tables, ValidationReport]:
     """Load, type and validate the input tables.
 
@@ -35,6 +39,13 @@ def load_tables(
         Folder for ``quarantine/<table>.parquet`` and ``validation.json``; None writes nothing.
     progress
         Draw a progress bar on a terminal (reading, then validating, table by table).
+    as_of, horizon_days
+        The cutoff and the label horizon the tables are read for (default: no cutoff, every
+        row). With a cutoff, tables in a database or a Parquet dataset are read only up to
+        ``as_of + horizon_days`` (``orders``, ``events`` and ``offers`` by their own time,
+        ``order_items`` of a database by their orders), the filter running in the database
+        or the scan; features see rows before ``as_of`` and labels ``[as_of, as_of +
+        horizon)``, so nothing they use is left out. Files and frames are read whole.
 
     Returns
     -------
@@ -47,15 +58,40 @@ def load_tables(
         When ``orders`` or a required column is missing, or a file cannot be read.
     """
     config = as_config(config)
+    until = _until(as_of, horizon_days)
     sources = _resolve_sources(data, config)
     frames: dict[str, pd.DataFrame] = {}
     report = ValidationReport()
     origin: dict[str, str] = {}
+    read_notes: dict[str, str] = {}
     from vipml.progress import progress as bar
 
     for name, (value, src) in bar(list(sources.items()), label="reading", enabled=progress):
-        frame = value if isinstance(value, pd.DataFrame) else read_source(value, src, table=name)
-        origin[name] = "DataFrame" if isinstance(value, pd.DataFrame) else str(value)
+        if isinstance(value, pd.DataFrame):
+            frame = value
+            origin[name] = "DataFrame"
+        elif isinstance(value, DatabaseTable):
+            parent = sources.get("orders", (None, None))[0]
+            frame, read_notes[name] = read_database(
+                value,
+                until=until,
+                timezone=config.timezone,
+                parent=parent if isinstance(parent, DatabaseTable) else None,
+            )
+            origin[name] = value.describe()
+        elif (src is not None and src.format == "dataset") or value.is_dir():
+            own = FILTERED.get(name)
+            frame, read_notes[name] = read_dataset(
+                value,
+                table=name,
+                column=(src.columns.get(own, own) if src else own) if own else None,
+                until=until,
+                timezone=config.timezone,
+            )
+            origin[name] = str(value)
+        else:
+            frame = read_source(value, src, table=name)
+            origin[name] = str(value)
         frames[name] = adapt(frame, src, table=name)
     line_prefix = None
     if "order_lines" in frames:
@@ -71,6 +107,8 @@ def load_tables(
             lines, cancel_prefix=line_prefix
         )
         origin["orders"] = origin["order_items"] = f"{origin.pop('order_lines')} (order lines)"
+        if "order_lines" in read_notes:
+            read_notes["orders"] = read_notes["order_items"] = read_notes.pop("order_lines")
         sources["orders"] = (
             frames["orders"],
             TableSource(date_formats=fmts, cancel_prefix=line_prefix),
@@ -103,6 +141,8 @@ def load_tables(
             cancel_prefix=(src.cancel_prefix if src else None) or line_prefix,
         )
         rep.source = origin.get(name)
+        if name in read_notes:
+            rep.notes.append(read_notes[name])
         if name == "customers":
             if len(table):
                 known_customers = table["customer_id"]
@@ -122,3 +162,17 @@ def load_tables(
     if out is not None:
         write_quarantine(quarantine, report, out)
     return tables, report
+
+
+def _until(as_of: object | None, horizon_days: int | None) -> pd.Timestamp | None:
+    """The end of what a cutoff and horizon need: rows strictly before it are read."""
+    if as_of is None:
+        if horizon_days is not None:
+            raise ConfigError("horizon_days needs as_of: give the cutoff too")
+        return None
+    from vipml.windows import as_cutoff
+
+    days = 0 if horizon_days is None else int(horizon_days)
+    if days < 0:
+        raise ConfigError(f"horizon_days = {horizon_days}: give 0 or more days")
+    return as_cutoff(as_of) + pd.Timedelta(days=days)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from vipml.config import Config, TableSource
-from vipml.errors import DataError, closest
+from vipml.errors import ConfigError, DataError, closest
 from vipml.io.contract import FILE_SUFFIXES, TABLE_NAMES, DataLike
+from vipml.io.database import DatabaseTable
+from vipml.io.dataset import is_dataset
 
 
 def read_source(path: Path, source: TableSource | None = None, *, table: str = "") -> pd.DataFrame:
@@ -68,13 +70,21 @@ def _discover(folder: Path) -> dict[str, Path]:
             if p.is_file():
                 found[name] = p
                 break
+        else:  # a Parquet dataset: a folder <table>/ or <table>.parquet/
+            for p in (folder / name, folder / f"{name}.parquet"):
+                if is_dataset(p):
+                    found[name] = p
+                    break
     return found
+
+
+Source = pd.DataFrame | Path | DatabaseTable
 
 
 def _resolve_sources(
     data: DataLike, config: Config
-) -> dict[str, tuple[pd.DataFrame | Path, TableSource | None]]:
-    sources: dict[str, tuple[pd.DataFrame | Path, TableSource | None]] = {}
+) -> dict[str, tuple[Source, TableSource | None]]:
+    sources: dict[str, tuple[Source, TableSource | None]] = {}
     adapters = {k: v for k, v in config.tables.model_dump().items() if v is not None}
     folder: Path | None = None
     if isinstance(data, Mapping):
@@ -99,6 +109,18 @@ def _resolve_sources(
         )
     for name in adapters:
         src = getattr(config.tables, name)
+        if src.in_database:
+            connection = src.connection or config.connection
+            if not connection:
+                key = "table" if src.table else "sql"
+                raise ConfigError(
+                    f"tables.{name}.{key} reads from a database, but no connection is given.\n"
+                    f"Fix: add connection: ${{VIPML_DB_URL}} to the config (or "
+                    f"tables.{name}.connection) and export VIPML_DB_URL=postgresql://user:"
+                    "password@host:5432/dbname"
+                )
+            sources[name] = (DatabaseTable(name, src, connection), src)
+            continue
         if src.path is None:
             if folder is None or name not in _discover(folder):
                 continue
