@@ -355,3 +355,20 @@ def test_non_finite_scores_are_refused(small_bundle):
     bundle.calibrator.predict = lambda raw: np.full(len(raw), np.nan)
     with pytest.raises(DataError, match="scores that are not numbers"):
         bundle.predict(X)
+
+
+def test_a_model_of_one_leaf_trees_passes():
+    """A model that found no split (a constant, as early stopping can ship) is valid text."""
+    import lightgbm as lgb
+    import numpy as np
+
+    from vipml.integrity import booster, check_model_text
+
+    X = np.zeros((50, 3))
+    y = np.r_[np.zeros(25), np.ones(25)]
+    params = {"objective": "binary", "verbose": -1, "min_data_in_leaf": 100}
+    model = lgb.train(params, lgb.Dataset(X, y), num_boost_round=2)
+    text = model.model_to_string()
+    assert "num_leaves=1" in text
+    check_model_text(text, "model.txt", n_features=3)
+    assert np.allclose(booster(text, "model.txt").predict(X), model.predict(X))

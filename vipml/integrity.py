@@ -511,10 +511,11 @@ def _check_tree(block: str, index: int, n_features: int, where: str) -> None:
     values = _floats(kv["leaf_value"], leaves, f"{w} leaf_value")
     if any(abs(v) > MAX_LEAF for v in values):
         _fail(w, f"a leaf value past {MAX_LEAF:g}: sums of them could overflow")
-    for key in ("leaf_weight",):
-        if key in kv:
-            _floats(kv[key], leaves, f"{w} {key}")
-    if "leaf_count" in kv:
+    # a one-leaf tree (a constant model) is written with empty leaf weights and counts
+    stump = leaves == 1
+    if "leaf_weight" in kv and not (stump and kv["leaf_weight"] == ""):
+        _floats(kv["leaf_weight"], leaves, f"{w} leaf_weight")
+    if "leaf_count" in kv and not (stump and kv["leaf_count"] == ""):
         _ints(kv["leaf_count"], leaves, f"{w} leaf_count", lo=0, hi=2**31 - 1)
     if leaves == 1:
         return
