@@ -92,16 +92,22 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
     return merged
 
 
-def segments(X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None) -> np.ndarray:
-    """The primary segment of each row: the first rule in ``rules.order`` that holds."""
+def segments(
+    X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None, *, bar: float | None = None
+) -> np.ndarray:
+    """The primary segment of each row: the first rule in ``rules.order`` that holds.
+
+    ``bar`` is the high-value spend bar when it comes from a larger population than ``X`` (one
+    bucket of customers); by default it is computed from ``X``."""
     n = len(X)
 
     def col(name: str, fill: float = np.nan) -> np.ndarray:
         return X[name].to_numpy(dtype=np.float64) if name in X else np.full(n, fill)
 
     spend = col("spend_365d", 0.0)
-    positive = spend[spend > 0]
-    bar = np.quantile(positive, 1 - rules.high_value_share) if len(positive) else np.inf
+    if bar is None:
+        positive = spend[spend > 0]
+        bar = np.quantile(positive, 1 - rules.high_value_share) if len(positive) else np.inf
     tests = {
         "high_value": (col("is_vip", 0.0) > 0) | ((spend >= bar) & (spend > 0)),
         "at_risk": (col("recency_days") >= rules.at_risk_days)
