@@ -93,3 +93,34 @@ def _missing_postgres(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI must run the database tests (make test installs PostgreSQL)")
     pytest.skip(f"{reason} (run 'make postgres' as root to install it)")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (two cores) for the whole test session.
+
+    `make test` installs a headless Java runtime (make java); where Java or pyspark is missing
+    the Spark tests skip, except under CI, where that is a failure.
+    """
+    import shutil
+    import sys
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _missing_spark("pyspark is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        _missing_spark("no Java runtime (java not on PATH, JAVA_HOME unset)")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from vipml.spark import session
+
+    spark = session("local[2]", app="vipml-tests")
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+def _missing_spark(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the Spark tests (make test installs Java)")
+    pytest.skip(f"{reason} (run 'make java' as root to install a headless Java runtime)")

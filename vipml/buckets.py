@@ -38,7 +38,8 @@ from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_snapshots
 from vipml.features.registry import FeatureSpec
-from vipml.io import CONTRACT, TABLE_NAMES, load_tables
+from vipml.io import TABLE_NAMES, load_tables
+from vipml.io.database import FILTERED
 from vipml.io.dataset import is_dataset, open_dataset, time_filter
 from vipml.model import _bin_shares, prepare_matrix
 from vipml.progress import progress as bar
@@ -97,12 +98,34 @@ def fix_vip(frame: pd.DataFrame, bar_value: float, config: Config) -> pd.DataFra
     return frame
 
 
+def check_customer_rows(raw: Mapping[str, pd.DataFrame], limit: int | None) -> None:
+    """Refuse a customer with more than ``limit`` rows in a table (a reseller account, say),
+    naming the customer and the count: one customer's rows are never split across tasks."""
+    if limit is None:
+        return
+    for name, frame in raw.items():
+        if "customer_id" not in frame or len(frame) <= limit:
+            continue
+        counts = frame["customer_id"].value_counts()
+        if len(counts) and counts.iloc[0] > limit:
+            raise DataError(
+                f"table '{name}': customer '{counts.index[0]}' has {int(counts.iloc[0]):,} rows, "
+                f"more than the {limit:,} one task may hold for one customer.\nFix: leave the "
+                "account out (a reseller, say), or raise the limit (max_customer_rows) where "
+                "memory allows"
+            )
+
+
 def bucket_features(
-    raw: Mapping[str, pd.DataFrame], cutoffs: Sequence[pd.Timestamp], config: Config
+    raw: Mapping[str, pd.DataFrame],
+    cutoffs: Sequence[pd.Timestamp],
+    config: Config,
+    max_customer_rows: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of one bucket's customers at each cutoff (rows: ``as_of``, ``customer_id``;
     ``is_vip`` and ``vip_gap`` still against the bucket's own bar) and the rows validation set
     aside per table."""
+    check_customer_rows(raw, max_customer_rows)
     tables, report = load_tables(dict(raw), config=config)
     frame = build_snapshots(tables, cutoffs=cutoffs, config=config)
     quarantined = {
@@ -415,7 +438,10 @@ def _sources(data: str | os.PathLike[str]) -> dict[str, ds.Dataset]:
 def check_columns(schemas: Mapping[str, Sequence[str]], config: Config) -> None:
     """The single-machine loader's checks of tables and columns, run on empty tables with these
     column names (before any bucket is read)."""
-    empty = {name: pd.DataFrame({c: pd.Series([], dtype="str") for c in cols}) for name, cols in schemas.items()}
+    empty = {
+        name: pd.DataFrame({c: pd.Series([], dtype="str") for c in cols})
+        for name, cols in schemas.items()
+    }
     load_tables(empty, config=config)
 
 
@@ -434,12 +460,12 @@ def stage(
     check_columns({n: d.schema.names for n, d in sources.items()}, config)
     staged = Staged(root, n_buckets)
     keys: pa.Table | None = None
-    for name in bar(
-        [n for n in TABLE_NAMES if n in sources], label="splitting", enabled=show
-    ):
+    for name in bar([n for n in TABLE_NAMES if n in sources], label="splitting", enabled=show):
         dataset = sources[name]
-        spec = CONTRACT[name]
-        expression = time_filter(dataset, spec.time, until, timezone=config.timezone)
+        own = FILTERED.get(name)
+        expression = time_filter(dataset, own, until, timezone=config.timezone)
+        if expression is not None:  # rows without a time go on, to be set aside by validation
+            expression = expression | ds.field(own).is_null()
         batches = dataset.to_batches(filter=expression, batch_size=1 << 20)
 
         def with_buckets(batches=batches, name=name) -> Iterable[pa.RecordBatch]:
@@ -461,15 +487,20 @@ def stage(
                             joined[BUCKET].fill_null(0),
                         )
                 else:
-                    bucket = bucket_of(table["customer_id"].to_numpy(zero_copy_only=False), n_buckets)
+                    bucket = bucket_of(
+                        table["customer_id"].to_numpy(zero_copy_only=False), n_buckets
+                    )
                     table = table.append_column(BUCKET, pa.array(bucket))
                     if name == "orders":
                         collected.append(table.select(["order_id", BUCKET]))
                 yield from table.to_batches()
             if name == "orders" and collected:
-                keys = pa.concat_tables(collected).group_by(["order_id"]).aggregate(
-                    [(BUCKET, "min")]
-                ).rename_columns(["order_id", BUCKET])
+                keys = (
+                    pa.concat_tables(collected)
+                    .group_by(["order_id"])
+                    .aggregate([(BUCKET, "min")])
+                    .rename_columns(["order_id", BUCKET])
+                )
 
         schema = dataset.schema.append(pa.field(BUCKET, pa.int64()))
         if name == "order_items":  # a join may reorder columns: write what comes out
@@ -535,6 +566,7 @@ def _features_parts(
     work: Path,
     run: BucketRun,
     show: bool,
+    max_customer_rows: int | None = None,
 ) -> tuple[Path, dict[pd.Timestamp, float] | None]:
     """Bucket pass, then the aggregate pass: features parts under ``work/features`` (VIP columns
     against each bucket's bar) and the population's VIP bar per cutoff."""
@@ -547,7 +579,9 @@ def _features_parts(
     spec_needs_bar = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
-        frame, quarantined = _timed(run, "buckets", lambda raw=raw: bucket_features(raw, cutoffs, config))
+        frame, quarantined = _timed(
+            run, "buckets", lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows)
+        )
         for name, n in quarantined.items():
             run.quarantined[name] = run.quarantined.get(name, 0) + n
         if spec_needs_bar is None:
@@ -557,13 +591,22 @@ def _features_parts(
                 part = frame.xs(t, level="as_of") if len(frame) else frame
                 spend[t].append(part[vip_column(config)].to_numpy(dtype=np.float64))
         run.rows += len(frame)
-        _timed(run, "write", lambda frame=frame, k=k: _write_part(frame.reset_index(), parts / f"part-{k:05d}.parquet"))
+        _timed(
+            run,
+            "write",
+            lambda frame=frame, k=k: _write_part(
+                frame.reset_index(), parts / f"part-{k:05d}.parquet"
+            ),
+        )
     if not spec_needs_bar:
         return parts, None
     bars = _timed(
         run,
         "aggregate",
-        lambda: {t: population_bar(np.concatenate(v) if v else np.zeros(0), config) for t, v in spend.items()},
+        lambda: {
+            t: population_bar(np.concatenate(v) if v else np.zeros(0), config)
+            for t, v in spend.items()
+        },
     )
     return parts, bars
 
@@ -574,7 +617,9 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _fixed(frame: pd.DataFrame, bars: Mapping[pd.Timestamp, float] | None, config: Config) -> pd.DataFrame:
+def _fixed(
+    frame: pd.DataFrame, bars: Mapping[pd.Timestamp, float] | None, config: Config
+) -> pd.DataFrame:
     if not bars or not len(frame):
         return frame
     parts = []
@@ -591,6 +636,7 @@ def features_local(
     config: Config | str | None = None,
     n_buckets: int = 8,
     progress: bool = False,
+    max_customer_rows: int | None = None,
 ) -> BucketRun:
     """Features of every customer of a Parquet data folder, one bucket of customers at a time,
     written as a Parquet dataset ``out/part-<bucket>.parquet`` (columns ``as_of``,
@@ -600,14 +646,24 @@ def features_local(
     times = sorted({as_cutoff(c) for c in cutoffs})
     run = BucketRun()
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix=".vipml-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=".vipml-", dir=out.parent if out.parent.exists() else None
+    ) as tmp:
         work = Path(tmp)
-        parts, bars = _features_parts(data, times, config, n_buckets, work, run, progress)
+        parts, bars = _features_parts(
+            data, times, config, n_buckets, work, run, progress, max_customer_rows
+        )
         final = work / "out"
         final.mkdir()
         for path in bar(sorted(parts.glob("*.parquet")), label="VIP bar", enabled=progress):
             frame = pd.read_parquet(path)
-            _timed(run, "write", lambda frame=frame, path=path: _write_part(_fixed(frame, bars, config), final / path.name))
+            _timed(
+                run,
+                "write",
+                lambda frame=frame, path=path: _write_part(
+                    _fixed(frame, bars, config), final / path.name
+                ),
+            )
         _replace_dir(final, out)
     return run
 
@@ -623,6 +679,7 @@ def score_local(
     uplift: Any = None,
     n_buckets: int = 8,
     progress: bool = False,
+    max_customer_rows: int | None = None,
 ) -> tuple[BucketRun, pd.Series]:
     """A target list from a Parquet data folder, one bucket of customers at a time: features
     and scores per bucket, the population figures from an aggregate pass, written as a Parquet
@@ -634,9 +691,13 @@ def score_local(
     sc = cfg.score
     run = BucketRun()
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix=".vipml-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=".vipml-", dir=out.parent if out.parent.exists() else None
+    ) as tmp:
         work = Path(tmp)
-        parts, bars = _features_parts(data, [cutoff], cfg, n_buckets, work, run, progress)
+        parts, bars = _features_parts(
+            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows
+        )
         paths = sorted(parts.glob("*.parquet"))
 
         def features(path: Path) -> pd.DataFrame:
@@ -653,27 +714,44 @@ def score_local(
         spend = []
         for path in paths:
             X = features(path)
-            counts = add_counts(counts, drift_counts(bundle.reference, X)) if counts else drift_counts(bundle.reference, X)
+            counts = (
+                add_counts(counts, drift_counts(bundle.reference, X))
+                if counts
+                else drift_counts(bundle.reference, X)
+            )
             if "spend_365d" in X:
                 spend.append(X["spend_365d"].to_numpy(dtype=np.float64))
         drift = drift_from_counts(bundle.reference, counts)
-        hv = high_value_bar(np.concatenate(spend), sc.segments.high_value_share) if spend else np.inf
+        hv = (
+            high_value_bar(np.concatenate(spend), sc.segments.high_value_share) if spend else np.inf
+        )
         # bucket pass: scores and drivers
         rows_dir = work / "rows"
         rows_dir.mkdir()
         used: set[str] = set()
         for path in bar(paths, label="scoring by bucket", enabled=progress):
             X = features(path)
-            rows = _timed(run, "buckets", lambda X=X: score_rows(X, bundle, cfg, hv_bar=hv, churn=churn, uplift=uplift))
+            rows = _timed(
+                run,
+                "buckets",
+                lambda X=X: score_rows(X, bundle, cfg, hv_bar=hv, churn=churn, uplift=uplift),
+            )
             used |= set(driver_names(rows, bundle, X.columns))
             _write_part(rows, rows_dir / path.name)
         # aggregate pass: percentile cut points of the driver features, the list
         thresholds = {}
         for name in sorted(used):
-            column = np.concatenate([pq.read_table(p, columns=[name]).column(0).to_numpy(zero_copy_only=False) for p in paths])
+            column = np.concatenate(
+                [
+                    pq.read_table(p, columns=[name]).column(0).to_numpy(zero_copy_only=False)
+                    for p in paths
+                ]
+            )
             thresholds[name] = percentile_thresholds(column.astype(np.float64))
         narrow_cols = [*LIST_COLUMNS, *(["uplift"] if uplift is not None else [])]
-        narrow = pd.concat([pd.read_parquet(p, columns=narrow_cols) for p in sorted(rows_dir.glob("*.parquet"))])
+        narrow = pd.concat(
+            [pd.read_parquet(p, columns=narrow_cols) for p in sorted(rows_dir.glob("*.parquet"))]
+        )
         listed = _timed(run, "aggregate", lambda: list_pass(narrow, cfg))
         del narrow
         extra = ["uplift"] if uplift is not None else []
@@ -693,9 +771,17 @@ def score_local(
         final.mkdir()
         for r in range(max(1, -(-total // size))):
             lo, hi = r * size, min((r + 1) * size, total)
-            chunk = dataset.to_table(filter=(ds.field("_position") >= lo) & (ds.field("_position") < hi))
+            chunk = dataset.to_table(
+                filter=(ds.field("_position") >= lo) & (ds.field("_position") < hi)
+            )
             frame = chunk.to_pandas().sort_values("_position").drop(columns=["_position"])
-            _timed(run, "write", lambda frame=frame, r=r: _write_part(frame.reset_index(drop=True), final / f"part-{r:05d}.parquet"))
+            _timed(
+                run,
+                "write",
+                lambda frame=frame, r=r: _write_part(
+                    frame.reset_index(drop=True), final / f"part-{r:05d}.parquet"
+                ),
+            )
         run.rows = total
         _replace_dir(final, out)
     return run, drift

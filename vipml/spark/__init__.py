@@ -50,6 +50,7 @@ from vipml.config import Config, as_config
 from vipml.errors import DataError
 from vipml.features import feature_spec
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
+from vipml.io.database import FILTERED
 from vipml.score import COLUMNS, scoring_config
 from vipml.windows import as_cutoff, as_cutoffs
 
@@ -94,7 +95,9 @@ def session(master: str | None = None, app: str = "vipml") -> SparkSession:
 # --- tables -----------------------------------------------------------------------------------
 
 
-def read_tables(spark: SparkSession, sources: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, DataFrame]:
+def read_tables(
+    spark: SparkSession, sources: Mapping[str, Any] | str | os.PathLike[str]
+) -> dict[str, DataFrame]:
     """The contract tables as Spark DataFrames, from DataFrames, Parquet or Delta paths, or a
     folder holding ``<table>/`` datasets or ``<table>.parquet`` files."""
     if not isinstance(sources, Mapping):
@@ -111,7 +114,9 @@ def read_tables(spark: SparkSession, sources: Mapping[str, Any] | str | os.PathL
     out = {}
     for name, value in sources.items():
         if name not in CONTRACT:
-            raise DataError(f"unknown table '{name}'; the data contract has: {', '.join(TABLE_NAMES)}")
+            raise DataError(
+                f"unknown table '{name}'; the data contract has: {', '.join(TABLE_NAMES)}"
+            )
         if isinstance(value, DataFrame):
             out[name] = value
             continue
@@ -157,7 +162,9 @@ def check_tables(frames: Mapping[str, DataFrame], config: Config | str | None = 
     load_tables(empty, config=config)  # missing tables and columns: the loader's own messages
 
 
-def _bucketed(frames: Mapping[str, DataFrame], n_buckets: int) -> tuple[DataFrame, dict[str, list[tuple[str, str]]]]:
+def _bucketed(
+    frames: Mapping[str, DataFrame], n_buckets: int
+) -> tuple[DataFrame, dict[str, list[tuple[str, str]]]]:
     """Every table's rows under prefixed columns with their customer's bucket, in one frame."""
     parts = []
     layout: dict[str, list[tuple[str, str]]] = {}
@@ -173,9 +180,8 @@ def _bucketed(frames: Mapping[str, DataFrame], n_buckets: int) -> tuple[DataFram
                 bucket = F.lit(0).cast("long")
                 part = frame.select(*cols, bucket.alias(BUCKET))
             else:
-                part = (
-                    frame.join(keys, on="order_id", how="left")
-                    .select(*cols, F.coalesce(F.col(BUCKET), F.lit(0).cast("long")).alias(BUCKET))
+                part = frame.join(keys, on="order_id", how="left").select(
+                    *cols, F.coalesce(F.col(BUCKET), F.lit(0).cast("long")).alias(BUCKET)
                 )
         else:
             bucket = F.pmod(F.xxhash64(F.col("customer_id")), F.lit(n_buckets)).cast("long")
@@ -193,7 +199,9 @@ def _bucketed(frames: Mapping[str, DataFrame], n_buckets: int) -> tuple[DataFram
     return union, layout
 
 
-def _unpack(pdf: pd.DataFrame, layout: Mapping[str, list[tuple[str, str]]]) -> dict[str, pd.DataFrame]:
+def _unpack(
+    pdf: pd.DataFrame, layout: Mapping[str, list[tuple[str, str]]]
+) -> dict[str, pd.DataFrame]:
     """One bucket's rows of each table, as the loader receives them from a file."""
     out = {}
     for name, cols in layout.items():
@@ -210,8 +218,13 @@ def _unpack(pdf: pd.DataFrame, layout: Mapping[str, list[tuple[str, str]]]) -> d
     return out
 
 
-def _feature_schema(spec_frames: Mapping[str, DataFrame], config: Config) -> tuple[T.StructType, Any]:
-    empty = {n: pd.DataFrame({c: pd.Series([], dtype="str") for c in f.columns}) for n, f in spec_frames.items()}
+def _feature_schema(
+    spec_frames: Mapping[str, DataFrame], config: Config
+) -> tuple[T.StructType, Any]:
+    empty = {
+        n: pd.DataFrame({c: pd.Series([], dtype="str") for c in f.columns})
+        for n, f in spec_frames.items()
+    }
     tables = load_tables(empty, config=config)[0]
     spec = feature_spec(tables, config)
     fields = [
@@ -252,6 +265,7 @@ def build_features_spark(
     config: Config | str | None = None,
     n_buckets: int = 64,
     spark: SparkSession | None = None,
+    max_customer_rows: int | None = None,
 ) -> DataFrame:
     """Features of every customer as of one cutoff (``as_of``) or several (``cutoffs``), on
     Spark: columns ``as_of``, ``customer_id`` and the features of :func:`vipml.build_features`,
@@ -267,16 +281,18 @@ def build_features_spark(
     check_tables(frames, config)
     until = max(times)
     for name, frame in list(frames.items()):  # rows at or after the last cutoff are never read
-        col = CONTRACT[name].time
+        col = FILTERED.get(name)
         if col and col in frame.columns and isinstance(frame.schema[col].dataType, T.TimestampType):
-            frames[name] = frame.where(F.col(col).isNull() | (F.col(col) < F.lit(until.to_pydatetime())))
+            frames[name] = frame.where(
+                F.col(col).isNull() | (F.col(col) < F.lit(until.to_pydatetime()))
+            )
     schema, spec = _feature_schema(frames, config)
     union, layout = _bucketed(frames, n_buckets)
     cfg_json = config.model_dump_json()
 
     def one_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
         cfg = Config.model_validate_json(cfg_json)
-        frame, _ = bucket_features(_unpack(pdf, layout), times, cfg)
+        frame, _ = bucket_features(_unpack(pdf, layout), times, cfg, max_customer_rows)
         return _to_spark_frame(frame, schema)
 
     feats = union.groupBy(BUCKET).applyInPandas(one_bucket, schema=schema)
@@ -286,13 +302,24 @@ def build_features_spark(
     column = vip_column(config)
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar of the whole population
-        spend = feats.where(F.col("as_of") == F.lit(t.tz_convert("UTC").tz_localize(None).to_pydatetime())).select(column).toPandas()
-        bars[t.tz_convert("UTC").tz_localize(None)] = population_bar(spend[column].to_numpy(dtype=np.float64), config)
+        spend = (
+            feats.where(
+                F.col("as_of") == F.lit(t.tz_convert("UTC").tz_localize(None).to_pydatetime())
+            )
+            .select(column)
+            .toPandas()
+        )
+        bars[t.tz_convert("UTC").tz_localize(None)] = population_bar(
+            spend[column].to_numpy(dtype=np.float64), config
+        )
 
     def fix(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         cfg = Config.model_validate_json(cfg_json)
         for pdf in batches:
-            parts = [fix_vip(part, bars[pd.Timestamp(t)], cfg) for t, part in pdf.groupby("as_of", sort=False)]
+            parts = [
+                fix_vip(part, bars[pd.Timestamp(t)], cfg)
+                for t, part in pdf.groupby("as_of", sort=False)
+            ]
             yield _plain(pd.concat(parts), schema) if parts else _plain(pdf, schema)
 
     return feats.mapInPandas(fix, schema=schema)
@@ -339,6 +366,7 @@ def score_spark(
     churn: Bundle | None = None,
     n_buckets: int = 64,
     spark: SparkSession | None = None,
+    max_customer_rows: int | None = None,
 ) -> tuple[DataFrame, pd.Series]:
     """The target list of :func:`vipml.score` on Spark (VIP and churn bundles): a DataFrame with
     the list's columns in the list's order, and the drift of each feature.
@@ -350,7 +378,14 @@ def score_spark(
     spark = spark or SparkSession.builder.getOrCreate()
     cutoff = as_cutoff(as_of)
     cfg = scoring_config(bundle, config)
-    feats = build_features_spark(tables, as_of=cutoff, config=cfg, n_buckets=n_buckets, spark=spark)
+    feats = build_features_spark(
+        tables,
+        as_of=cutoff,
+        config=cfg,
+        n_buckets=n_buckets,
+        spark=spark,
+        max_customer_rows=max_customer_rows,
+    )
     feats = feats.drop("as_of").persist()
     shipped = spark.sparkContext.broadcast(bundle_files(bundle))
     churn_shipped = spark.sparkContext.broadcast(bundle_files(churn)) if churn is not None else None
@@ -421,7 +456,11 @@ def score_spark(
     used = set()
     for j in (1, 2, 3):
         used |= {r[0] for r in rows.select(f"_driver_{j}").distinct().collect()}
-    names = driver_names(pd.DataFrame({"_driver_1": sorted(n for n in used if n), "_driver_2": "", "_driver_3": ""}), bundle, feats.columns)
+    names = driver_names(
+        pd.DataFrame({"_driver_1": sorted(n for n in used if n), "_driver_2": "", "_driver_3": ""}),
+        bundle,
+        feats.columns,
+    )
     thresholds = {
         n: percentile_thresholds(feats.select(n).toPandas()[n].to_numpy(dtype=np.float64))
         for n in names
@@ -448,7 +487,9 @@ def score_spark(
         spec = FeatureSpec.from_dict(json.loads(spec_json))
         for pdf in batches:
             texts = reason_texts(pdf, spec, thresholds)
-            listed_part = pdf[["customer_id", "percentile", "tier", "selected", "group", "_position"]]
+            listed_part = pdf[
+                ["customer_id", "percentile", "tier", "selected", "group", "_position"]
+            ]
             rows_part = pdf.drop(columns=["percentile", "tier", "selected", "group", "_position"])
             done = finish_rows(rows_part, listed_part, texts, _Version(version), cutoff)
             yield _plain(done, out_schema)
@@ -464,7 +505,9 @@ class _Version:
         self.version = version
 
 
-def write_parquet(frame: DataFrame, out: str | os.PathLike[str], *, partition_by: list[str] | None = None) -> Path:
+def write_parquet(
+    frame: DataFrame, out: str | os.PathLike[str], *, partition_by: list[str] | None = None
+) -> Path:
     """Write a Spark DataFrame as a Parquet dataset: into a temporary folder beside ``out``,
     moved into place when complete (a local or mounted path)."""
     out = Path(out).resolve()
