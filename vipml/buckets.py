@@ -752,7 +752,7 @@ def score_local(
         narrow = pd.concat(
             [pd.read_parquet(p, columns=narrow_cols) for p in sorted(rows_dir.glob("*.parquet"))]
         )
-        listed = _timed(run, "aggregate", lambda: list_pass(narrow, cfg))
+        listed = _timed(run, "aggregate", lambda narrow=narrow: list_pass(narrow, cfg))
         del narrow
         extra = ["uplift"] if uplift is not None else []
         final_parts = work / "final"
