@@ -1,0 +1,130 @@
+"""vipml on Apache Spark (local[2]): the same features and target list as on one machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipml import DataError, load_tables
+from vipml.features import build_features, build_snapshots
+from vipml.score import score
+
+from .test_buckets import AS_OF, CUTOFFS, assert_same_frames
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def folder(retailer_5k, tmp_path_factory):
+    """The 5,000-customer retailer as Parquet: orders as a month-partitioned dataset."""
+    out = tmp_path_factory.mktemp("spark-data")
+    for name, frame in retailer_5k.tables().items():
+        if name == "orders":
+            month = pd.to_datetime(frame["ordered_at"], utc=True).dt.strftime("%Y-%m")
+            frame.assign(month=month).to_parquet(out / "orders", partition_cols=["month"])
+        else:
+            frame.to_parquet(out / f"{name}.parquet")
+    return out
+
+
+def test_features_on_spark_equal_the_single_machine_build(spark, folder, loaded_5k):
+    from vipml.spark import build_features_spark
+
+    expected = build_snapshots(loaded_5k[0], cutoffs=CUTOFFS).sort_index()
+    got = build_features_spark(folder, cutoffs=CUTOFFS, n_buckets=6, spark=spark).toPandas()
+    got["as_of"] = got["as_of"].dt.tz_localize("UTC").dt.as_unit("us")
+    got = got.set_index(["as_of", "customer_id"]).sort_index()
+    assert_same_frames(expected, got[expected.columns])
+
+
+def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, vip_bundle_5k):
+    from vipml.spark import score_spark, write_parquet
+
+    single = score(loaded_5k[0], vip_bundle_5k, as_of=AS_OF)
+    frame, drift = score_spark(folder, vip_bundle_5k, as_of=AS_OF, n_buckets=6, spark=spark)
+    out = write_parquet(frame.drop("_position"), folder.parent / "list")
+    got = pd.read_parquet(out)
+    assert len(got) == len(single.targets)
+    # parts are written in list order
+    assert got["customer_id"].tolist() == single.targets["customer_id"].tolist()
+    got["cutoff"] = (
+        got["cutoff"].dt.tz_localize("UTC") if got["cutoff"].dt.tz is None else got["cutoff"]
+    )
+    got["cutoff"] = got["cutoff"].dt.as_unit(single.targets["cutoff"].dt.unit)
+    assert_same_frames(single.targets, got[single.targets.columns])
+    pd.testing.assert_series_equal(drift, single.drift, check_exact=True)
+    assert not list(folder.parent.glob(".list.tmp-*"))
+
+
+def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, vip_bundle_5k, tmp_path):
+    import mlflow
+    from pathlib import Path
+
+    import vipml.mlflow_model as model_code
+
+    X = build_features(loaded_5k[0], as_of=AS_OF).head(400)
+    example = X.head(2)
+    path = tmp_path / "pyfunc"
+    mlflow.pyfunc.save_model(
+        path=str(path),
+        python_model=str(Path(model_code.__file__)),
+        artifacts={"bundle": str(vip_bundle_5k.path)},
+        input_example=example,
+    )
+    udf = mlflow.pyfunc.spark_udf(spark, str(path), result_type="double", env_manager="local")
+    frame = X.reset_index(drop=True)
+    for c in vip_bundle_5k.spec.categorical:
+        frame[c] = frame[c].astype("object")
+    sdf = spark.createDataFrame(frame)
+    got = sdf.select(udf(*[sdf[c] for c in frame.columns]).alias("score")).toPandas()["score"]
+    np.testing.assert_allclose(got.to_numpy(), vip_bundle_5k.predict(X), rtol=0, atol=1e-12)
+
+
+def _jobs(spark) -> int:
+    return len(spark.sparkContext.statusTracker().getJobIdsForGroup("vipml-check"))
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda o: o.drop("amount"), ["orders", "amount"]),
+        (
+            lambda o: o.withColumn("customer_id", o["customer_id"].cast("long")),
+            ["orders", "customer_id", "text"],
+        ),
+        (
+            lambda o: o.withColumn("ordered_at", o["amount"] > 0),
+            ["orders", "ordered_at", "timestamp"],
+        ),
+    ],
+)
+def test_bad_spark_tables_are_refused_before_any_job(spark, retailer_5k, change, words):
+    from vipml.spark import build_features_spark
+
+    orders = retailer_5k.tables()["orders"].head(200).copy()
+    orders["customer_id"] = orders["customer_id"].astype(str)
+    sdf = change(spark.createDataFrame(orders))
+    spark.sparkContext.setJobGroup("vipml-check", "bad input")
+    try:
+        before = _jobs(spark)
+        with pytest.raises(DataError) as err:
+            build_features_spark({"orders": sdf}, as_of=AS_OF, spark=spark)
+        assert _jobs(spark) == before
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    for w in words:
+        assert w in str(err.value)
+    assert "Fix:" in str(err.value)
+
+
+def test_missing_column_message_is_the_loader_s(spark, retailer_5k):
+    from vipml.spark import build_features_spark
+
+    orders = retailer_5k.tables()["orders"].head(50).drop(columns=["amount"])
+    orders["customer_id"] = orders["customer_id"].astype(str)
+    with pytest.raises(DataError) as single:
+        load_tables({"orders": orders})
+    with pytest.raises(DataError) as on_spark:
+        build_features_spark({"orders": spark.createDataFrame(orders)}, as_of=AS_OF, spark=spark)
+    assert str(on_spark.value).splitlines()[0] == str(single.value).splitlines()[0]
