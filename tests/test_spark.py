@@ -58,8 +58,9 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, vi
 
 
 def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, vip_bundle_5k, tmp_path):
-    import mlflow
     from pathlib import Path
+
+    import mlflow
 
     import vipml.mlflow_model as model_code
 
