@@ -129,3 +129,53 @@ def test_missing_column_message_is_the_loader_s(spark, retailer_5k):
     with pytest.raises(DataError) as on_spark:
         build_features_spark({"orders": spark.createDataFrame(orders)}, as_of=AS_OF, spark=spark)
     assert str(on_spark.value).splitlines()[0] == str(single.value).splitlines()[0]
+
+
+def test_training_rows_on_spark_equal_build_dataset(spark, folder, loaded_5k):
+    from vipml.config import load_config
+    from vipml.spark.training import training_rows
+    from vipml.train import build_dataset, plan_cutoffs
+
+    cfg = load_config(None, labels={"horizon_days": 90}, train={"n_cutoffs": 4})
+    plan = plan_cutoffs(loaded_5k[0], cfg)
+    X, y = build_dataset(loaded_5k[0], plan, cfg)
+    rows, spark_plan, spec = training_rows(folder, cfg, n_buckets=6, spark=spark)
+    assert spark_plan.cutoffs == plan.cutoffs and spark_plan.horizons == plan.horizons
+    got = rows.toPandas()
+    got["as_of"] = got["as_of"].dt.tz_localize("UTC").dt.as_unit("us")
+    got = got.set_index(["as_of", "customer_id"]).sort_index()
+    expected = X.join(y).sort_index()
+    assert list(spec.names) == list(X.columns)
+    assert got.index.equals(expected.index)
+    assert (got["label"].to_numpy() == expected["label"].to_numpy()).all()
+    assert_same_frames(expected[X.columns], got[X.columns])
+
+
+def test_training_from_a_capped_stratified_sample_is_recorded(spark, folder, tmp_path):
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.spark.training import sample_rows, train_spark, training_rows
+
+    cfg = load_config(None, labels={"horizon_days": 90}, train={"n_cutoffs": 4}, seed=3)
+    rows = training_rows(folder, cfg, n_buckets=6, spark=spark)[0].persist()
+    first, record = sample_rows(rows, cap=9000, seed=3)
+    second, record_again = sample_rows(rows, cap=9000, seed=3)
+    assert record == record_again
+    key = ["as_of", "customer_id"]
+    pd.testing.assert_frame_equal(
+        first.sort_values(key).reset_index(drop=True),
+        second.sort_values(key).reset_index(drop=True),
+    )
+    assert 8500 <= record["kept"] <= 9500 and record["rows"] > record["kept"]
+    assert record["cap"] == 9000 and record["seed"] == 3
+    # every (cutoff, label) stratum keeps about the same share
+    kept = first.groupby(["as_of", "label"]).size()
+    assert len(kept) == len(record["strata"])
+    for (when, label), n in kept.items():
+        total = record["strata"][f"{pd.Timestamp(when).isoformat()}|{label}"]
+        assert abs(n / total - record["share"]) < 0.15
+    result, record = train_spark(folder, cfg, sample_rows_cap=9000, n_buckets=6, spark=spark)
+    path = save_bundle(result, tables=None, config=cfg, out=tmp_path, extra={"sample": record})
+    bundle = load_bundle(path)
+    assert bundle.info["sample"] == record
+    assert any("sample" in n for n in bundle.info["notes"])

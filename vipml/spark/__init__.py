@@ -271,47 +271,60 @@ def build_features_spark(
     Spark: columns ``as_of``, ``customer_id`` and the features of :func:`vipml.build_features`,
     the same values, the VIP columns against the whole population's bar.
 
-    ``tables`` maps table names to Spark DataFrames or Parquet/Delta paths. Bad tables (a missing
-    contract column, an id that is not text ...) are refused before any job runs.
+    ``tables`` maps table names to Spark DataFrames or Parquet/Delta paths (or is a folder of
+    them). Bad tables (a missing contract column, an id that is not text ...) are refused before
+    any job runs.
     """
     config = as_config(config)
     spark = spark or SparkSession.builder.getOrCreate()
     times = as_cutoffs([as_of] if cutoffs is None else cutoffs)
     frames = read_tables(spark, tables)
     check_tables(frames, config)
-    until = max(times)
-    for name, frame in list(frames.items()):  # rows at or after the last cutoff are never read
+    return _features(frames, times, config, n_buckets, max(times), max_customer_rows)[0]
+
+
+def _features(
+    frames: Mapping[str, DataFrame],
+    times: list[pd.Timestamp],
+    config: Config,
+    n_buckets: int,
+    until: pd.Timestamp,
+    max_customer_rows: int | None,
+    extra: Any = None,
+) -> tuple[DataFrame, T.StructType]:
+    """The bucket pass and the VIP-bar pass. ``extra(tables, frame, fields)`` may add columns
+    per bucket (label inputs for training); ``fields`` are their Spark fields."""
+    frames = dict(frames)
+    for name, frame in list(frames.items()):  # rows at or after ``until`` are never read
         col = FILTERED.get(name)
         if col and col in frame.columns and isinstance(frame.schema[col].dataType, T.TimestampType):
             frames[name] = frame.where(
                 F.col(col).isNull() | (F.col(col) < F.lit(until.to_pydatetime()))
             )
     schema, spec = _feature_schema(frames, config)
+    if extra is not None:
+        schema = T.StructType([*schema.fields, *extra[1]])
     union, layout = _bucketed(frames, n_buckets)
     cfg_json = config.model_dump_json()
 
     def one_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
         cfg = Config.model_validate_json(cfg_json)
-        frame, _ = bucket_features(_unpack(pdf, layout), times, cfg, max_customer_rows)
+        raw = _unpack(pdf, layout)
+        frame, _ = bucket_features(raw, times, cfg, max_customer_rows)
+        if extra is not None:
+            frame = extra[0](raw, frame, cfg)
         return _to_spark_frame(frame, schema)
 
     feats = union.groupBy(BUCKET).applyInPandas(one_bucket, schema=schema)
     if not needs_bar(config, spec):
-        return feats
+        return feats, schema
     feats = feats.persist()
     column = vip_column(config)
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar of the whole population
-        spend = (
-            feats.where(
-                F.col("as_of") == F.lit(t.tz_convert("UTC").tz_localize(None).to_pydatetime())
-            )
-            .select(column)
-            .toPandas()
-        )
-        bars[t.tz_convert("UTC").tz_localize(None)] = population_bar(
-            spend[column].to_numpy(dtype=np.float64), config
-        )
+        naive = t.tz_convert("UTC").tz_localize(None)
+        spend = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(column)
+        bars[naive] = population_bar(spend.toPandas()[column].to_numpy(dtype=np.float64), config)
 
     def fix(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         cfg = Config.model_validate_json(cfg_json)
@@ -322,7 +335,7 @@ def build_features_spark(
             ]
             yield _plain(pd.concat(parts), schema) if parts else _plain(pdf, schema)
 
-    return feats.mapInPandas(fix, schema=schema)
+    return feats.mapInPandas(fix, schema=schema), schema
 
 
 # --- bundles on executors ---------------------------------------------------------------------
