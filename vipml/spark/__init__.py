@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 SEP = "__"
+
+TIMINGS: dict[str, float] = {}  # seconds of the last feature build's bucket and aggregate passes
 
 
 def session(master: str | None = None, app: str = "vipml") -> SparkSession:
@@ -319,12 +322,17 @@ def _features(
     if not needs_bar(config, spec):
         return feats, schema
     feats = feats.persist()
+    started = time.perf_counter()
+    feats.count()  # the bucket pass runs here, once
+    TIMINGS["buckets"] = time.perf_counter() - started
+    started = time.perf_counter()
     column = vip_column(config)
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar of the whole population
         naive = t.tz_convert("UTC").tz_localize(None)
         spend = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(column)
         bars[naive] = population_bar(spend.toPandas()[column].to_numpy(dtype=np.float64), config)
+    TIMINGS["aggregate"] = time.perf_counter() - started
 
     def fix(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         cfg = Config.model_validate_json(cfg_json)
