@@ -307,6 +307,9 @@ def score(
         if features is not None
         else build_features(tables, as_of=cutoff, config=cfg, progress=progress)
     )
+    if X.attrs:  # pandas deep-copies attrs (the feature spec) on every column taken: drop them
+        X = X.copy(deep=False)
+        X.attrs = {}
     warnings: list[str] = []
     task = bundle.info.get("task", "vip")
     if task == "upsell":
