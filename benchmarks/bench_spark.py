@@ -7,7 +7,7 @@ build, on one generated retailer; each side in a fresh process.
 * buckets: ``features_local`` (``--engine local --buckets N``), split / buckets / aggregate / write.
 
 Peak memory is the peak resident set of each process: the driver, and for Spark the largest of
-the JVM and its Python workers (their resource usage once they have ended).
+the JVM and the largest Python worker (sampled every half second).
 
     python benchmarks/bench_spark.py [--customers 1000000] [--buckets 16] [--skip single,spark]
 """
@@ -46,7 +46,22 @@ if mode == "single":
     res["write_s"] = time.perf_counter() - t1
     res["rows"] = len(X)
 elif mode == "spark":
+    import threading
+    import psutil
     from vipml.spark import TIMINGS, build_features_spark, session, write_parquet
+    peaks = {"jvm": 0, "worker": 0}
+    stop = threading.Event()
+    def sample():  # the JVM and its Python workers are not waited for by this process
+        me = psutil.Process()
+        while not stop.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    kind = "jvm" if "java" in child.name() else "worker"
+                    peaks[kind] = max(peaks[kind], child.memory_info().rss)
+                except psutil.Error:
+                    pass
+            stop.wait(0.5)
+    threading.Thread(target=sample, daemon=True).start()
     spark = session("local[2]")
     spark.sparkContext.setLogLevel("ERROR")
     res["session_s"] = time.perf_counter() - t0
@@ -59,8 +74,10 @@ elif mode == "spark":
     res["write_s"] = time.perf_counter() - t2
     res["features_s"] = time.perf_counter() - t1
     res["rows"] = spark.read.parquet(out).count()
+    stop.set()
     spark.stop()
-    res["jvm_or_worker_peak_gib"] = peak(resource.RUSAGE_CHILDREN)
+    res["jvm_peak_gib"] = peaks["jvm"] / 2**30
+    res["python_worker_peak_gib"] = peaks["worker"] / 2**30
 else:
     from vipml.buckets import features_local
     run = features_local(folder, cutoffs=["__AS_OF__"], out=out, n_buckets=buckets)
