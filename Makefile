@@ -11,7 +11,7 @@ OUT    ?= demo-output
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres,excel,spark]'
 	touch $(STAMP)
 
 env: $(STAMP)

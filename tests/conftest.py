@@ -96,6 +96,27 @@ def _missing_postgres(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def small_bundle(tmp_path_factory):
+    """A small VIP bundle (800 customers, three cutoffs, no tracking) and its data folder, built
+    once per session for the tests that damage copies of it."""
+    from vipml import load_tables
+    from vipml.bundle import save_bundle
+    from vipml.config import load_config
+    from vipml.datasets import make_retailer
+    from vipml.train import train
+
+    root = tmp_path_factory.mktemp("small_bundle")
+    retailer = make_retailer(800, seed=1)
+    data = retailer.to_dir(root / "data")
+    tables = load_tables(data)[0]
+    cfg = load_config(
+        None, labels={"horizon_days": 90}, train={"n_cutoffs": 3}, tracking={"enabled": False}
+    )
+    path = save_bundle(train(tables, cfg), tables=tables, config=cfg, out=root / "models")
+    return path, data
+
+
+@pytest.fixture(scope="session")
 def spark():
     """One local Spark session (two cores) for the whole test session.
 

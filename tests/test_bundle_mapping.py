@@ -15,6 +15,7 @@ from vipml.bundle import load_bundle, save_bundle
 from vipml.cli import main
 from vipml.config import load_config
 from vipml.datasets import make_retailer
+from vipml.integrity import seal
 from vipml.io import load_tables
 from vipml.score import scoring_config
 from vipml.train import train
@@ -77,7 +78,9 @@ def test_score_report_and_campaign_use_the_bundles_data(project, tmp_path, monke
     args = ["score", "--bundle", str(bundle), "--as-of", "2024-07-01", "--out", str(out)]
     assert main([*args, "--quiet"]) == 0
     targets = pd.read_parquet(out)
-    assert len(targets) > 1000 and targets["score"].notna().all()
+    inside = targets["in_population"].to_numpy(dtype=bool)  # VIPs at the cutoff: no score
+    assert len(targets) > 1000 and targets.loc[inside, "score"].notna().all()
+    assert targets.loc[~inside, "score"].isna().all()
     assert caller.is_file()
     assert not (root / "training-runs.db").exists()
 
@@ -115,6 +118,7 @@ def test_a_bundle_without_a_mapping_asks_for_data(project, tmp_path, capsys):
     recorded["data_dir"] = None
     recorded["tables"]["orders"] = None
     (copy / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    seal(copy)  # as if written so: checksums of the edited files
     args = [
         "score",
         "--bundle",

@@ -35,7 +35,7 @@ def test_bad_values_are_named(tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'Asia/Seoul'"):
         load_config(write(tmp_path, "timezone: Asia/Seol\n"))
     with pytest.raises(ConfigError, match="tables.orders.format"):
-        load_config(write(tmp_path, "tables:\n  orders:\n    format: excel\n"))
+        load_config(write(tmp_path, "tables:\n  orders:\n    format: xml\n"))
     with pytest.raises(ConfigError, match="exactly two columns"):
         load_config(write(tmp_path, "tables:\n  orders:\n    amount_from: [q]\n"))
 

@@ -131,3 +131,90 @@ def test_cdnow_driver_report_with_orders_only(data_dir, monkeypatch, tmp_path):
     for lang in ("en", "ko"):
         page = render_report(data, lang=lang)
         assert '<section id="compare">' in page and page.count('<svg class="chart"') >= 8
+
+
+def test_cdnow_features_as_of_t_depend_on_rows_before_t_alone(data_dir):
+    """CDNOW has several orders of one customer on one day: changing rows on or after the
+    cutoff (tripled amounts, two later orders) changes no feature, to the last bit."""
+    from vipml.features import build_features
+
+    tables, _ = load_tables(data_dir, config=ROOT / "configs" / "cdnow.yaml")
+    orders = tables.orders.drop(columns=["is_return", "is_cancelled"])
+    as_of = pd.Timestamp("1997-10-01", tz="UTC")
+    base = build_features(load_tables({"orders": orders})[0], as_of=as_of)
+    late = orders["ordered_at"] >= as_of
+    changed = orders.assign(amount=orders["amount"].where(~late, orders["amount"] * 3))
+    extra = changed.iloc[:2].assign(
+        order_id=["late-1", "late-2"], ordered_at=pd.Timestamp("1998-03-01", tz="UTC")
+    )
+    changed = pd.concat([extra, changed], ignore_index=True)
+    after = build_features(load_tables({"orders": changed})[0], as_of=as_of)
+    pd.testing.assert_frame_equal(after.loc[base.index], base, check_exact=True)
+
+
+def _rfm_quintiles(f: pd.DataFrame) -> pd.Series:
+    """Classic RFM: quintiles (1-5) of -recency, orders and spend, summed (spend breaks ties)."""
+
+    def q(s: pd.Series) -> pd.Series:
+        return pd.qcut(s.rank(method="first"), 5, labels=False) + 1
+
+    return (
+        q(-f["recency_days"].fillna(1e9))
+        + q(f["orders_all"])
+        + q(f["spend_all"])
+        + 1e-9 * f["spend_all"].rank()
+    )
+
+
+def test_cdnow_acceptance_every_customer_top_spenders_of_the_next_39_weeks(
+    data_dir, monkeypatch, tmp_path
+):
+    """The published split: the model sees rows before 1997-10-01 only (the tables are cut
+    there); the label is the top 10% of spend in the next 273 days, over every customer."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.features import build_features
+    from vipml.score import score
+    from vipml.train import train
+    from vipml.vip import window_spend
+
+    monkeypatch.setenv("VIPML_DATA_DIR", str(data_dir))
+    mapping = load_config(ROOT / "configs" / "cdnow.yaml")
+    cfg = load_config(ROOT / "configs" / "vip-all.yaml", tracking={"enabled": False})
+    cfg = cfg.model_copy(update={"tables": mapping.tables, "data_dir": mapping.data_dir})
+    cfg._base_dir = mapping.base_dir
+    cfg.generated = None
+    cfg.labels.horizon_days = 273
+    full, _ = load_tables(config=cfg)
+    as_of = pd.Timestamp("1997-10-01", tz="UTC")
+    seen = full.replace(orders=full.orders[full.orders["ordered_at"] < as_of])
+    result = train(seen, cfg)
+    assert "horizon shortened from 273" in result.plan.notes[0]
+    assert result.shipped["model"] == "refit" and "out of time" in result.shipped["calibration"]
+    newest = max(pd.Timestamp(c) for c in result.shipped["cutoffs"])
+    assert newest + pd.Timedelta(days=result.plan.trained_horizon) <= as_of
+    bundle = load_bundle(save_bundle(result, tables=seen, config=cfg, out=tmp_path))
+    assert bundle.info["population"] == "all" and bundle.info["requested_horizon_days"] == 273
+    t = score(seen, bundle, as_of=as_of, config=cfg).targets.set_index("customer_id")
+    assert t["in_population"].all() and len(t) == 2357
+    assert (t["horizon_days"] == bundle.info["horizon_days"]).all()
+    assert t["horizon_days"].iloc[0] < 273  # the list says the horizon it really used
+
+    ids = t.index.sort_values()
+    spend = window_spend(full.orders, as_of, as_of + pd.Timedelta(days=273), ids)
+    y = ((spend >= np.quantile(spend.to_numpy(), 0.9)) & (spend > 0)).astype(int)
+    f = build_features(seen, as_of=as_of, config=cfg).reindex(ids)
+    scores = {
+        "model": t["score"].reindex(ids),
+        "prior spend": f["spend_all"],
+        "RFM quintiles": _rfm_quintiles(f),
+        "BG/NBD + Gamma-Gamma": f["btyd_expected_spend"].fillna(-1),
+    }
+    pr = {k: average_precision_score(y, v.to_numpy()) for k, v in scores.items()}
+    assert pr["model"] > pr["prior spend"] + 0.05, pr
+    assert pr["model"] > pr["RFM quintiles"], pr
+    # level with BG/NBD + Gamma-Gamma on this file (0.517 against 0.512 when measured; the
+    # bootstrap standard error is 0.037): not clearly ahead, see benchmarks/RESULTS.md
+    assert pr["model"] > pr["BG/NBD + Gamma-Gamma"] - 0.03, pr

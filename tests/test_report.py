@@ -116,10 +116,17 @@ def test_headline_is_the_pareto_picture_of_the_vip_rule(data, loaded):
 
 
 def test_model_quality_comes_from_the_bundle_beside_the_baselines(data, bundle, pages):
-    assert set(data.curves_test) == {"model", "logistic_regression", "rfm_heuristic"}
+    assert set(data.curves_test) == {
+        "model",
+        "logistic_regression",
+        "rfm_heuristic",
+        "bgnbd_gamma_gamma",
+    }
     auc = bundle.metrics.loc["model", "roc_auc"]
     assert f"{auc:.3f}" in pages["en"]
-    assert {"lr_roc_auc", "rfm_roc_auc"} <= set(data.backtest.columns)
+    assert {"lr_roc_auc", "rfm_roc_auc", "btyd_roc_auc"} <= set(data.backtest.columns)
+    assert f"next {bundle.info['horizon_days']} days" in pages["en"]
+    assert f"향후 {bundle.info['horizon_days']}일" in pages["ko"]
 
 
 def test_small_groups_are_suppressed_in_tables(loaded, bundle):
@@ -138,6 +145,12 @@ def test_small_groups_are_suppressed_in_tables(loaded, bundle):
     # no count of any segment is shown
     for n in data.segments["segment"]:
         assert not re.search(rf"<td>{n}</td><td class=num>\d", segs)
+    # nor of any tier of the target list
+    assert data.targets_by_tier["suppressed"].all()
+    assert data.targets_by_tier[["rows", "selected", "score"]].isna().all().all()
+    tiers = re.search(r'<table class="targets">.*?</table>', page, flags=re.S).group(0)
+    for tier in data.targets_by_tier["tier"]:
+        assert not re.search(rf"<td>{tier}</td><td class=num>\d", tiers)
 
 
 def test_nothing_after_the_cutoff_reaches_the_report(retailer, bundle, data):

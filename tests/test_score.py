@@ -40,9 +40,18 @@ def test_one_row_per_known_customer_sorted_by_score(scored, tables):
     assert t["customer_id"].is_unique and len(t) == len(
         tables.known_at(pd.Timestamp(AS_OF, tz="UTC"))
     )
-    assert t["score"].is_monotonic_decreasing
-    assert t["score"].between(0, 1).all() and t["percentile"].between(0, 1).all()
-    assert set(t["tier"]) == {"A", "B", "C"}
+    inside = t["in_population"].to_numpy(dtype=bool)
+    scored_rows = t[inside]
+    assert scored_rows["score"].is_monotonic_decreasing and inside[: inside.sum()].all()
+    assert scored_rows["score"].between(0, 1).all()
+    assert scored_rows["percentile"].between(0, 1).all()
+    assert set(scored_rows["tier"]) == {"A", "B", "C"}
+    # a conversion model never saw a customer who was VIP at the cutoff: no score for them
+    outside = t[~inside]
+    assert len(outside) > 0 and outside["score"].isna().all() and not outside["selected"].any()
+    assert scored.outside_population == len(outside)
+    assert f"not scored: {len(outside):,} customers outside" in scored.summary()
+    assert (t["horizon_days"] == 90).all()
     assert (t["cutoff"] == pd.Timestamp(AS_OF, tz="UTC")).all() and t["model_version"].iloc[
         0
     ].startswith("vip-")
@@ -54,7 +63,9 @@ def test_reasons_are_plain_sentences_in_both_languages(scored):
     assert ":" in top["reason_1_en"]
     with_pct = scored.targets["reason_1_en"].str.contains("higher than").mean()
     assert with_pct > 0.3
-    assert scored.targets["reason_1_ko"].str.contains("상위|:").all()
+    inside = scored.targets[scored.targets["in_population"]]
+    assert inside["reason_1_ko"].str.contains("상위|:").all()
+    assert (scored.targets.loc[~scored.targets["in_population"], "reason_1_en"] == "").all()
 
 
 def test_contributions_agree_with_shap(bundle, tables):
@@ -232,7 +243,7 @@ def test_scores_equal_the_bundles_own_predictions(scored, bundle, tables):
 
     X = build_features(tables, as_of=AS_OF, config=scoring_config(bundle, None))
     expected = pd.Series(bundle.predict(X), index=X.index)
-    got = scored.targets.set_index("customer_id")["score"]
-    np.testing.assert_allclose(
-        got.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12
-    )
+    t = scored.targets.set_index("customer_id")
+    inside = t.loc[expected.index, "in_population"].to_numpy(dtype=bool)
+    got = t["score"].loc[expected.index].to_numpy()
+    np.testing.assert_allclose(got[inside], expected.to_numpy()[inside], rtol=1e-12, atol=1e-12)

@@ -324,7 +324,9 @@ def test_line_level_export_becomes_orders_and_items_with_cancel_prefix(tmp_path)
     assert list(o.index) == ["536365", "C536379"]
     assert o.loc["536365", "amount"] == pytest.approx(6 * 2.55 + 2 * 3.39)
     assert o.loc["536365", "customer_id"] == "17850"
-    assert bool(o.loc["C536379", "is_cancelled"]) and bool(o.loc["C536379", "is_return"])
+    # void (the default): cancelled, counted nowhere, and not also a return
+    assert bool(o.loc["C536379", "is_cancelled"]) and not bool(o.loc["C536379", "is_return"])
+    assert (rep.tables["orders"].returns, rep.tables["orders"].cancellations) == (0, 1)
     assert rep.tables["orders"].quarantined == {"missing_customer_id": 1}
     # the items of the quarantined order are quarantined too, counted
     assert rep.tables["order_items"].quarantined == {"unknown_order": 1}

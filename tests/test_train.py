@@ -33,13 +33,28 @@ def result(tables, config):
     return train(tables, config)
 
 
-def test_cutoffs_are_a_horizon_apart_and_end_a_horizon_before_the_data(tables, config):
+def test_validation_and_test_are_a_horizon_apart_training_cutoffs_a_third(tables, config):
     plan = plan_cutoffs(tables, config)
-    gaps = np.diff([c.value for c in plan.cutoffs]) / 86_400e9
-    assert len(plan.cutoffs) == 4 and (gaps >= 90).all()
+    train_cuts, valid, test = plan.folds["train"], plan.folds["valid"][0], plan.folds["test"][0]
+    assert (valid - train_cuts[-1]).days >= 90 and (test - valid).days >= 90
+    gaps = np.diff([c.value for c in train_cuts]) / 86_400e9
+    assert len(train_cuts) == 4 and (gaps == 30).all()  # train.step_days: a third of the horizon
     end = max(tables.orders["ordered_at"].max(), tables.events["occurred_at"].max())
-    assert plan.cutoffs[-1] + pd.Timedelta(days=90) <= end + pd.Timedelta(days=1)
+    assert test + pd.Timedelta(days=90) <= end + pd.Timedelta(days=1)
     assert plan.folds["test"] == [plan.cutoffs[-1]] and plan.folds["valid"] == [plan.cutoffs[-2]]
+    # the shipped model is refit on every cutoff a step apart up to the newest (the test one)
+    refit = sorted(plan.refit)
+    assert refit[0] == train_cuts[0] and refit[-1] == test and valid in refit
+    assert set(np.diff([c.value for c in refit]) / 86_400e9) <= {30.0}
+
+
+def test_step_days_a_horizon_keeps_the_old_plan(tables):
+    cfg = load_config(
+        None, labels={"horizon_days": 90}, train={"n_cutoffs": 4, "step_days": 90, "refit": False}
+    )
+    plan = plan_cutoffs(tables, cfg)
+    gaps = np.diff([c.value for c in plan.cutoffs]) / 86_400e9
+    assert len(plan.cutoffs) == 4 and (gaps >= 90).all() and plan.refit == {}
 
 
 def test_short_history_shortens_the_horizon_and_says_so(tables):
@@ -49,11 +64,19 @@ def test_short_history_shortens_the_horizon_and_says_so(tables):
     assert "horizon shortened from 400" in plan.notes[0]
 
 
+def test_strict_horizon_refuses_to_shorten(tables):
+    cfg = load_config(
+        None, labels={"horizon_days": 400}, train={"n_cutoffs": 4, "strict_horizon": True}
+    )
+    with pytest.raises(DataError, match=r"(?s)horizon_days is 400 .*strict_horizon is set"):
+        plan_cutoffs(tables, cfg)
+
+
 def test_overlapping_explicit_cutoffs_are_refused(tables):
     cfg = load_config(
         None,
         labels={"horizon_days": 90},
-        train={"cutoffs": ["2024-01-01", "2024-02-01", "2024-06-01"]},
+        train={"cutoffs": ["2024-01-01", "2024-06-01", "2024-07-01"]},
     )
     with pytest.raises(DataError, match="overlap"):
         plan_cutoffs(tables, cfg)
@@ -78,7 +101,7 @@ def test_model_beats_the_rfm_baseline_and_tracks_the_latent_propensity(
 def test_calibrated_probabilities_and_a_backtest_per_cutoff(result):
     assert result.calibrator.method in ("isotonic", "platt")
     assert result.metrics.loc["model", "ece"] < 0.05
-    assert result.backtest["fold"].tolist() == ["train", "train", "valid", "test"]
+    assert result.backtest["fold"].tolist() == ["train"] * 4 + ["valid", "test"]
     assert set(result.backtest.columns) >= {"as_of", "roc_auc", "pr_auc", "lift_10", "brier", "ece"}
 
 

@@ -9,8 +9,12 @@
 * ``config.json``, ``metrics.json`` (test metrics beside the baselines), ``backtest.csv`` (per
   cutoff, the model beside the baselines), ``curves.json`` (ROC, gains and calibration points of
   the test fold, for reports);
-* ``bundle.json``: task, cutoffs, horizon, notes, a fingerprint of the training data, the library
-  version and the creation time.
+* ``bundle.json``: task, cutoffs, the horizon the labels used (``horizon_days``) and the one
+  asked for (``requested_horizon_days``), the population (``population``, ``vip_spend``), notes,
+  what the evaluated model and the shipped model each saw (``evaluated``, ``shipped``: cutoffs,
+  rows, positives, trees, how the calibration was fitted), a fingerprint of the training data,
+  the library version and the creation time. ``reference.json`` holds the drift reference: the
+  newest snapshot the shipped model was trained on.
 
 The folder is written under a temporary name and renamed into place, so a crash never leaves a
 half-written bundle. Loading reads text and JSON only.
@@ -18,10 +22,12 @@ half-written bundle. Loading reads text and JSON only.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +41,7 @@ import pandas as pd
 from vipml.config import Config, config_record
 from vipml.errors import DataError
 from vipml.features.registry import FeatureSpec
+from vipml.integrity import seal
 from vipml.io import Tables
 from vipml.model import Calibrator, prepare_matrix
 
@@ -105,26 +112,45 @@ class Bundle:
         """Calibrated probabilities."""
         self.check(X)
         raw = self.booster.predict(prepare_matrix(X, self.features, self.categories))
-        return self.calibrator.predict(raw)
+        out = self.calibrator.predict(raw)
+        if not np.isfinite(out).all():
+            raise DataError(
+                f"bundle {self.version} gave {int((~np.isfinite(out)).sum()):,} scores that are "
+                "not numbers (NaN or inf): its model or calibrator is damaged\n"
+                "Fix: train the model again"
+            )
+        return out
 
 
 def write_folder(root: Path, name: str, write: Callable[[Path], None]) -> Path:
     """Create ``root/name`` (``name-2``, ... when taken) complete or not at all: ``write`` fills a
-    temporary folder beside it, which is then renamed into place."""
+    temporary folder beside it, which is then renamed into place.
+
+    Two processes writing the same name at once both succeed: the rename fails when the name was
+    taken in the meantime, and the next free name is tried. Temporary folders left by killed
+    writers of this name are removed."""
     root.mkdir(parents=True, exist_ok=True)
-    target = root / name
-    suffix = 1
-    while target.exists():
-        suffix += 1
-        target = root / f"{name}-{suffix}"
-    tmp = root / f".{target.name}.{os.getpid()}.tmp"
+    tmp = root / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()
     try:
         write(tmp)
-        os.replace(tmp, target)
+        suffix = 1
+        while True:
+            target = root / (name if suffix == 1 else f"{name}-{suffix}")
+            if not target.exists():
+                try:
+                    os.rename(tmp, target)  # refuses a non-empty folder of that name
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+            suffix += 1
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    from vipml.io.write import remove_stale_temporaries
+
+    remove_stale_temporaries(root, name)
     return target
 
 
@@ -162,13 +188,22 @@ def save_bundle(
         write_json(tmp / "curves.json", result.curves)
         write_json(tmp / "bundle.json", info)
 
+    def sealed(tmp: Path) -> None:
+        write(tmp)
+        seal(tmp)  # checksums of every file written, whoever added it
+
     info = {
         "task": config.train.task,
         "cutoffs": [c.isoformat() for c in result.plan.cutoffs],
         "folds": {k: [c.isoformat() for c in v] for k, v in result.plan.folds.items()},
-        "horizon_days": result.plan.horizon_days,
+        "horizon_days": result.plan.trained_horizon,
+        "requested_horizon_days": result.plan.requested_horizon or config.labels.horizon_days,
         "horizons": result.plan.horizons,
         "notes": result.plan.notes,
+        "population": config.labels.population,
+        "vip_spend": config.labels.vip_spend,
+        "evaluated": result.evaluated,
+        "shipped": result.shipped,
         "calibration": result.calibrator.method,
         "calibration_briers": result.calibration_briers,
         "best_iteration": result.best_iteration,
@@ -177,35 +212,75 @@ def save_bundle(
         "created_at": now.isoformat(),
         **(extra or {}),
     }
-    return write_folder(Path(out), f"{config.train.task}-{now:%Y%m%d-%H%M%S}", write)
+    return write_folder(Path(out), f"{config.train.task}-{now:%Y%m%d-%H%M%S}", sealed)
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Read a bundle folder (text and JSON only; no pickled code runs)."""
+    """Read a bundle folder (text and JSON only; no pickled code runs).
+
+    The folder is untrusted input: checksums, JSON schemas and the model text's structure are
+    checked (:mod:`vipml.integrity`) before anything in it is used.
+
+    Raises
+    ------
+    DataError
+        When the folder is not a complete bundle, a file changed since it was written, or a
+        file does not hold what a bundle holds (the message names the file).
+    """
+    import warnings
+
+    from vipml.integrity import (
+        booster,
+        check_backtest,
+        read_json,
+        read_model_text,
+        verify_checksums,
+    )
+
     path = Path(path)
+    if not path.is_dir():
+        raise DataError(
+            f"bundle folder {path} not found\nFix: give a folder written by vipml train"
+        )
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
         raise DataError(f"{path} is not a complete model bundle (missing {', '.join(missing)})")
-    spec_data = json.loads((path / "feature_spec.json").read_text(encoding="utf-8"))
-    metrics = pd.DataFrame(json.loads((path / "metrics.json").read_text(encoding="utf-8"))).T
+    info = read_json(path, "bundle.json")
+    for warning in verify_checksums(path, info, [*FILES, "curves.json"]):
+        warnings.warn(warning, stacklevel=2)
+    spec_data = read_json(path, "feature_spec.json")
+    features = list(spec_data["order"])
+    model_text = read_model_text(path, "model.txt", n_features=len(features))
+    calibrator = read_json(path, "calibrator.json")
+    metrics = pd.DataFrame(read_json(path, "metrics.json")).T
+    reference = read_json(path, "reference.json")
+    config = read_json(path, "config.json")
+    curves = read_json(path, "curves.json") if (path / "curves.json").is_file() else None
+    try:
+        backtest = pd.read_csv(path / "backtest.csv")
+        if "as_of" in backtest:
+            backtest["as_of"] = pd.to_datetime(backtest["as_of"], utc=True, format="ISO8601")
+    except Exception as exc:  # any parser error: the file is damaged
+        raise DataError(
+            f"bundle file backtest.csv: cannot be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})\n"
+            "Fix: use the bundle folder as vipml train wrote it, or train the model again"
+        ) from None
+    check_backtest(backtest, "backtest.csv")
     return Bundle(
         path=path,
-        booster=lgb.Booster(model_str=(path / "model.txt").read_text(encoding="utf-8")),
-        calibrator=Calibrator.from_dict(
-            json.loads((path / "calibrator.json").read_text(encoding="utf-8"))
-        ),
+        booster=booster(model_text, "model.txt"),
+        calibrator=Calibrator.from_dict(calibrator),
         spec=FeatureSpec.from_dict(spec_data),
         categories={k: list(v) for k, v in spec_data["categories"].items()},
-        features=list(spec_data["order"]),
-        info=json.loads((path / "bundle.json").read_text(encoding="utf-8")),
+        features=features,
+        info=info,
         metrics=metrics,
-        reference=json.loads((path / "reference.json").read_text(encoding="utf-8")),
-        config=json.loads((path / "config.json").read_text(encoding="utf-8")),
-        backtest=pd.read_csv(path / "backtest.csv", parse_dates=["as_of"]),
+        reference=reference,
+        config=config,
+        backtest=backtest,
         # bundles written before curves were kept have none
-        curves=json.loads((path / "curves.json").read_text(encoding="utf-8"))
-        if (path / "curves.json").is_file()
-        else None,
+        curves=curves,
     )
 
 

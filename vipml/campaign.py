@@ -499,7 +499,12 @@ def vip_conversion_rate(
         ``vip_conversion_rate`` (percent; NaN when nobody is eligible).
     """
     labels = vip_conversion_labels(
-        tables, as_of=as_of, horizon_days=horizon_days, config=config, check=False
+        tables,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        config=config,
+        check=False,
+        population="not_vip",
     )
     ids = pd.Index(pd.unique(np.asarray(customers, dtype=object)))
     eligible = labels["label"][labels.index.isin(ids)]
@@ -550,7 +555,12 @@ def time_to_vip(
     if horizon != int(horizon):
         raise ConfigError(f"the window {lo} .. {hi} is not a whole number of days")
     labels = vip_conversion_labels(
-        tables, as_of=lo, horizon_days=int(horizon), config=config, check=False
+        tables,
+        as_of=lo,
+        horizon_days=int(horizon),
+        config=config,
+        check=False,
+        population="not_vip",
     )
     won = labels.index[labels["label"].to_numpy() == 1]
     if customers is not None:
@@ -916,7 +926,7 @@ def ab_test(
         add(c, "revenue_per_customer", *power_rev)
     if config.vip.rule != "tier":
         labels = vip_conversion_labels(
-            tables, as_of=lo, horizon_days=horizon, config=config, check=False
+            tables, as_of=lo, horizon_days=horizon, config=config, check=False, population="not_vip"
         )["label"]
         eligible = ids.isin(labels.index)
         vip = labels.reindex(ids[eligible]).to_numpy(dtype=np.float64)

@@ -24,16 +24,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Load and validate the tables; print the summary; write the quarantine."""
     from vipml.io import load_tables
 
+    _check_out(args.out, folder=True)
     tables, report = load_tables(args.data, config=args.config, out=args.out, progress=True)
     print(report.summary())
     if args.out:
         print(f"report:     {Path(args.out) / 'validation.json'}")
-    unusable = [name for name, t in report.tables.items() if t.rows_in and not t.rows_kept]
-    if unusable:
-        _say(
-            f"vipml: every row of {', '.join(unusable)} was set aside; the data is not usable.\n"
-            f"Fix: look at the reasons above and in {report.quarantine_dir or '<out>/quarantine'}"
-        )
+    from vipml.io.checks import require_usable
+
+    try:
+        require_usable(report)
+    except VipmlError as exc:
+        where = report.quarantine_dir or "<out>/quarantine"
+        _say(f"vipml: {exc}\nThe rows set aside are in {where}.")
         return 2
     return 0
 
@@ -52,13 +54,17 @@ def cmd_features(args: argparse.Namespace) -> int:
     from vipml.windows import as_cutoffs
 
     started = time.perf_counter()
+    _check_out(args.out)
     cutoffs = [c.strip() for c in args.as_of.split(",") if c.strip()]
+    # a bad date fails before any work
+    newest = max(as_cutoffs(cutoffs or [None], name="--as-of"))
     tables, report = load_tables(
         args.data,
         config=args.config,
         progress=not args.quiet,
-        as_of=max(as_cutoffs(cutoffs, name="as_of")),
+        as_of=newest,
     )
+    _require_usable(report)
     if report.rows_quarantined:
         _say(
             f"vipml features: {report.rows_quarantined:,} rows set aside by validation "
@@ -85,6 +91,18 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out, *, folder: bool = False, suffixes=None, what: str = "--out") -> None:
+    """Refuse an output path that cannot be written before any work starts."""
+    from vipml.io.write import FRAME_SUFFIXES, check_output
+
+    check_output(
+        out,
+        folder=folder,
+        suffixes=None if folder else (suffixes if suffixes is not None else FRAME_SUFFIXES),
+        what=what,
+    )
+
+
 def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **window):
     """Tables from --data, the config's data_dir or database, or the config's generated
     retailer; ``window`` (as_of, horizon_days) bounds what is read from databases and datasets."""
@@ -99,7 +117,16 @@ def _load(args: argparse.Namespace, *, progress: bool = True, config=None, **win
         _say(f"vipml: generating a retailer of {g.customers:,} customers (seed {g.seed})")
         retailer = make_retailer(g.customers, seed=g.seed, start=g.start, end=g.end)
         return load_tables(retailer.tables(), config=config, progress=progress, **window), config
-    return load_tables(args.data, config=config, progress=progress, **window), config
+    loaded = load_tables(args.data, config=config, progress=progress, **window)
+    _require_usable(loaded[1])
+    return loaded, config
+
+
+def _require_usable(report) -> None:
+    """A table whose every row was set aside stops the command (exit 2), values and fix shown."""
+    from vipml.io.checks import require_usable
+
+    require_usable(report)
 
 
 def _bundle_config(bundle, args: argparse.Namespace):
@@ -134,6 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
     (tables, report), config = _load(args)
     _say(f"vipml train: task {config.train.task}, {report.customers:,} customers")
     if config.train.task == "uplift":
@@ -152,6 +180,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "capture_10",
         "brier",
         "ece",
+        "distinct_scores",
+        "tied_top_10",
     ]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         cuts = result.plan.cutoffs
@@ -162,6 +192,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         print(f"cutoffs: {listed} (horizon {result.plan.horizon_days} days)")
         print(f"calibration: {result.calibrator.method}; trees: {result.best_iteration}")
+        if result.shipped.get("model") == "refit":
+            print(
+                f"shipped model: refit on {len(result.shipped['cutoffs'])} cutoffs "
+                f"({result.shipped['rows']:,} rows, {result.shipped['positives']:,} positives); "
+                f"calibration {result.shipped['calibration']}"
+            )
+        if (
+            result.plan.requested_horizon
+            and result.plan.trained_horizon != result.plan.requested_horizon
+        ):
+            print(
+                f"horizon: {result.plan.trained_horizon} days used for training labels "
+                f"({result.plan.requested_horizon} asked)"
+            )
         print()
         print("test fold:")
         print(result.metrics[[c for c in cols if c in result.metrics]].round(4).to_string())
@@ -226,8 +270,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vipml.bundle import load_bundle
     from vipml.io import write_frame
     from vipml.score import score
+    from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out)
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = _bundle_config(bundle, args)
     (tables, report), config = _load(args, progress=not args.quiet, config=config, as_of=args.as_of)
@@ -277,6 +324,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     langs = [x.strip() for x in args.lang.split(",") if x.strip()]
     for lang in langs:
         locale(lang)  # an unknown language fails before any work
+    from vipml.windows import as_cutoff
+
+    _check_out(args.out, suffixes=(".html", ".htm") if len(langs) == 1 else (".html", ".htm", ""))
+    as_cutoff(args.as_of, name="--as-of")
     bundle = load_bundle(args.bundle)
     config = _bundle_config(bundle, args)
     (tables, validation), config = _load(
@@ -321,6 +372,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from vipml.windows import as_cutoff
 
     started = time.perf_counter()
+    _check_out(args.out, folder=True)
+    as_cutoff(args.after, name="--after")
     targets = read_targets(args.targets)
     config = None
     if getattr(args, "bundle", None):
@@ -414,6 +467,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vipml.train import train
 
     out = Path(args.out)
+    _check_out(args.out, folder=True)
+    _check_out(args.models, folder=True, what="--models")
     started = time.perf_counter()
     _say(f"vipml demo: generating a retailer of {args.customers:,} customers (seed {args.seed})")
     retailer = make_retailer(args.customers, seed=args.seed)
@@ -677,6 +732,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("vipml: interrupted")
         return 130
+    except OSError as exc:  # a path that cannot be read or written: the message names it
+        _say(f"vipml: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return 2
 
 
 if __name__ == "__main__":

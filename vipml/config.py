@@ -57,10 +57,12 @@ class TableSource(StrictModel):
         None,
         description="File of this table, or folder of a Parquet dataset, relative to data_dir.",
     )
-    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "dataset"] = Field(
-        "auto",
-        description="File format; 'auto' decides by the file extension (a folder is a Parquet "
-        "dataset, hive-partitioned or not).",
+    format: Literal["auto", "csv", "tsv", "parquet", "whitespace", "dataset", "excel", "json"] = (
+        Field(
+            "auto",
+            description="File format; 'auto' decides by the file extension (a folder is a Parquet "
+            "dataset, hive-partitioned or not; .xlsx/.xls: excel, .json: json).",
+        )
     )
     table: str | None = Field(
         None, description="Database table or view to read, as schema.name (or name)."
@@ -78,10 +80,41 @@ class TableSource(StrictModel):
     )
     names: list[str] | None = Field(None, description="Column names of a file without header.")
     sep: str | None = Field(None, description="Field separator of a text file (default by format).")
-    encoding: str = Field("utf-8", description="Text encoding of a text file.")
-    columns: dict[str, str] = Field(
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of a text file: utf-8 (a byte-order mark is skipped), cp949 "
+        "or euc-kr for Korean exports, or 'auto' (utf-8, else cp949).",
+    )
+    header_row: int = Field(
+        1, ge=1, description="Excel: the 1-based row holding the column names (SmartStore: 2)."
+    )
+    sheet: str | int = Field(0, description="Excel: the sheet, by name or 0-based position.")
+    password_env: str | None = Field(
+        None,
+        description="Excel: name of the environment variable holding the file's password "
+        "(the password itself never goes in the config).",
+    )
+    json_records: str | None = Field(
+        None,
+        description="JSON: the list inside each record that holds the rows, e.g. 'items' "
+        "(one row per item, the record's own fields repeated, nested fields dotted: "
+        "'buyer.member_group_no').",
+    )
+    hash_ids: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Contract column -> source column, e.g. customer_id: CustomerID.",
+        description="Contract id column -> source columns whose values together identify it "
+        "(hashed, e.g. customer_id: [구매자, 구매자전화번호] for exports without a buyer id).",
+    )
+    per_customer: bool = Field(
+        False,
+        description="Keep one row per customer (the last row of each): a customers table read "
+        "from an order export.",
+    )
+    columns: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Contract column -> source column, e.g. customer_id: CustomerID; or a list "
+        "of source columns, the first non-empty one per row (after the column's value map; a "
+        "value mapped to '' falls through), e.g. status: [클레임상태, 주문상태].",
     )
     date_formats: dict[str, str] = Field(
         default_factory=dict,
@@ -109,8 +142,30 @@ class TableSource(StrictModel):
         None, description="Extra source columns to keep; default: every column not mapped."
     )
     cancel_prefix: str | None = Field(
-        None, description="Order ids starting with this prefix are cancellations (e.g. 'C')."
+        None,
+        description="Order ids starting with this prefix are credit notes or voided orders "
+        "(e.g. 'C'); prefix_means says which.",
     )
+    prefix_means: Literal["void", "return"] = Field(
+        "void",
+        description="What an order id with cancel_prefix is: 'return' (a credit note: a return "
+        "that nets against spend, flagged is_return) or 'void' (a cancelled order that counts "
+        "nowhere, flagged is_cancelled).",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown text encoding {value!r}; e.g. utf-8, cp949, euc-kr or auto"
+                ) from None
+        return value
 
     @field_validator("amount_from")
     @classmethod
@@ -185,7 +240,7 @@ class VipConfig(StrictModel):
     )
 
 
-FAMILIES = ("purchase", "vip", "product", "behaviour", "offers", "static")
+FAMILIES = ("purchase", "vip", "btyd", "product", "behaviour", "offers", "static")
 
 
 class FeaturesConfig(StrictModel):
@@ -195,7 +250,7 @@ class FeaturesConfig(StrictModel):
         default_factory=lambda: [30, 90, 180, 365], description="Look-back windows in days."
     )
     families: (
-        list[Literal["purchase", "vip", "product", "behaviour", "offers", "static"]] | None
+        list[Literal["purchase", "vip", "btyd", "product", "behaviour", "offers", "static"]] | None
     ) = Field(
         None, description="Families to build; default: every family whose tables are present."
     )
@@ -242,6 +297,17 @@ class LabelsConfig(StrictModel):
     offer_cutoff: Literal["day", "week"] = Field(
         "week", description="Upsell: features as of the start of the send day or week."
     )
+    population: Literal["not_vip", "all"] = Field(
+        "not_vip",
+        description="VIP task: who is a row. not_vip: customers known before T who are not VIP "
+        "at T (conversion); all: every customer known before T (the label is VIP status at the "
+        "end of the horizon).",
+    )
+    vip_spend: Literal["rule", "horizon"] = Field(
+        "rule",
+        description="VIP task: rule applies the vip rule at T + horizon; horizon makes VIP the "
+        "top vip.share of the population by net spend inside [T, T + horizon).",
+    )
 
 
 class TrainConfig(StrictModel):
@@ -260,7 +326,18 @@ class TrainConfig(StrictModel):
     cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
     n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")
     step_days: int | None = Field(
-        None, gt=0, description="Days between cutoffs; default the horizon."
+        None,
+        gt=0,
+        description="Days between training cutoffs; default a third of the horizon (their label "
+        "windows may overlap each other; validation and test stay a horizon apart).",
+    )
+    refit: bool = Field(
+        True,
+        description="After the test fold is measured, ship a model refit on every cutoff up to "
+        "the newest one whose label window ends at the data's end.",
+    )
+    strict_horizon: bool = Field(
+        False, description="A horizon the history cannot hold is an error, not shortened."
     )
     last_cutoff: str | None = Field(None, description="Latest cutoff; default: data end - horizon.")
     fold_horizon_days: int | None = Field(
@@ -690,6 +767,75 @@ def format_validation_error(
     return "\n".join(lines)
 
 
+MAX_CONFIG_BYTES = 1_000_000
+"""Largest config file read (a config is a few kilobytes)."""
+MAX_CONFIG_NODES = 100_000
+"""Most values a config may hold once its YAML aliases are expanded."""
+
+
+def _read_yaml(path: Path, source: str) -> Any:
+    """Parse a YAML file as untrusted input: size capped, UTF-8 only, and the document's size
+    after alias expansion counted on the node graph (cheap: shared nodes are counted once per
+    use without being copied) before any Python object is built."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{source}: the config file is {size:,} bytes, more than the limit of "
+                f"{MAX_CONFIG_BYTES:,}\nFix: give the YAML config file (a few kilobytes)"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the config file: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{source}: the config file is not UTF-8 text (byte {exc.start}: "
+            f"{raw[exc.start : exc.start + 1]!r})\nFix: save the file as UTF-8"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _count_nodes(node, source)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML document is nested too deeply") from None
+
+
+def _count_nodes(root: yaml.Node, source: str) -> int:
+    """Values in the document once aliases are expanded; refuse past :data:`MAX_CONFIG_NODES`
+    and refuse an alias that refers to itself."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def count(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to itself; write the values out")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(count(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(count(k) + count(v) for k, v in node.value)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{source}: the YAML document expands to more than {MAX_CONFIG_NODES:,} values "
+                "(through its aliases), the limit for a config\nFix: write a config without "
+                "repeated aliases"
+            )
+        return total
+
+    return count(root)
+
+
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
     """Read and validate a YAML config.
 
@@ -718,10 +864,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         source = str(path)
         if not p.is_file():
             raise ConfigError(f"{source}: config file not found (working folder: {Path.cwd()})")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        loaded = _read_yaml(p, source)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

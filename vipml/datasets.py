@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 
 from vipml.errors import ConfigError
 
-__all__ = ["Messiness", "Retailer", "make_retailer"]
+__all__ = ["EXPORTS", "Messiness", "Retailer", "make_retailer", "write_export"]
 
 TABLE_NAMES = ("customers", "orders", "order_items", "events", "offers")
 
@@ -1103,3 +1103,354 @@ def load_hillstrom(data_dir: str | Path | None = None, *, out: str | Path | None
 
     folder = _shared(data_dir, "hillstrom.csv")
     return load_tables(folder, config=shipped_config("hillstrom"), out=out)
+
+
+# --------------------------------------------------------------------------- commerce exports
+
+EXPORTS = ("cafe24", "cafe24_csv", "smartstore", "coupang", "11st")
+"""Export formats :func:`write_export` writes; each has a shipped config of the same name
+(``configs/cafe24.yaml``, ``cafe24-csv.yaml``, ``smartstore.yaml``, ``coupang.yaml``,
+``11st.yaml``)."""
+
+EXPORT_FILES = {
+    "cafe24": "cafe24_orders.json",
+    "cafe24_csv": "cafe24_orders.csv",
+    "smartstore": "smartstore_orders.xlsx",
+    "coupang": "coupang_delivery_list.xlsx",
+    "11st": "11st_orders.csv",
+}
+
+_KST = "Asia/Seoul"
+
+
+def export_lines(shop: Retailer) -> pd.DataFrame:
+    """One row per order line of a generated retailer, with what every export needs.
+
+    ``line_amount`` is the line's total as paid: its quantity x unit price, less the order's
+    discount on its first line, so the lines of an order add up to the order's ``amount``.
+    """
+    if shop.order_items is None:
+        raise ConfigError("write_export needs order_items: make_retailer(..., items=True)")
+    orders = shop.orders
+    if shop.messiness is not None:
+        raise ConfigError("write_export writes a clean retailer: make_retailer(..., messy=None)")
+    lines = shop.order_items.merge(
+        orders[["order_id", "customer_id", "ordered_at", "amount", "status"]],
+        on="order_id",
+        how="inner",
+        validate="many_to_one",
+    )
+    gross = lines["quantity"] * lines["unit_price"]
+    first = ~lines["order_id"].duplicated().to_numpy()
+    rest = gross.where(~first, 0.0).groupby(lines["order_id"]).transform("sum")
+    lines["line_amount"] = np.where(first, lines["amount"] - rest, gross)
+    lines["line_no"] = lines.groupby("order_id").cumcount() + 1
+    lines["local"] = lines["ordered_at"].dt.tz_convert(_KST).dt.tz_localize(None)
+    return lines
+
+
+def write_export(
+    shop: Retailer,
+    kind: str,
+    folder: str | Path,
+    *,
+    seed: int = 0,
+    password: str | None = None,
+) -> Path:
+    """Write a generated retailer's orders as a Korean commerce export.
+
+    Parameters
+    ----------
+    shop : Retailer
+        A clean generated retailer with ``order_items``.
+    kind : {"cafe24", "cafe24_csv", "smartstore", "coupang", "11st"}
+        Cafe24 admin API JSON as saved (``{"orders": [...]}`` with ``items`` and ``buyer``),
+        Cafe24's CSV order export (cp949), the Naver SmartStore order workbook (a title row,
+        the header on row 2), the Coupang Wing delivery list workbook (orders to ship: no
+        cancelled or returned ones), or 11st orders (cp949 CSV, ``yyyyMMddHHmmss`` Korean time).
+    folder : str or pathlib.Path
+        Where to write :data:`EXPORT_FILES`\\[kind].
+    seed : int
+        Seed of the status codes drawn among equivalent ones (e.g. N40 or N50).
+    password : str, optional
+        SmartStore: encrypt the workbook with this password (needs msoffcrypto-tool).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    if kind not in EXPORTS:
+        raise ConfigError(f"kind must be one of {', '.join(EXPORTS)}, got {kind!r}")
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / EXPORT_FILES[kind]
+    lines = export_lines(shop)
+    rng = np.random.default_rng(seed)
+    writer = {
+        "cafe24": _write_cafe24_json,
+        "cafe24_csv": _write_cafe24_csv,
+        "smartstore": _write_smartstore,
+        "coupang": _write_coupang,
+        "11st": _write_11st,
+    }[kind]
+    if kind == "cafe24":
+        writer(lines, shop.customers, rng, path)
+    elif kind == "smartstore":
+        writer(lines, rng, path, password)
+    else:
+        writer(lines, rng, path)
+    return path
+
+
+def _pick(rng: np.random.Generator, status: pd.Series, choices: dict[str, Sequence[str]]):
+    """One code per row, drawn among the codes that mean the row's status."""
+    out = np.empty(len(status), dtype=object)
+    values = status.to_numpy(dtype=object)
+    for name, codes in choices.items():
+        hit = values == name
+        out[hit] = np.asarray(codes, dtype=object)[rng.integers(0, len(codes), int(hit.sum()))]
+    return out
+
+
+def member_group_no(customers: pd.DataFrame) -> pd.Series:
+    """The Cafe24 member group the generator gives each customer (1 + the region's position)."""
+    return (
+        pd.Categorical(customers["region"], categories=REGIONS).codes.astype(np.int64) + 1
+    ).clip(1)
+
+
+def _money(x: np.ndarray | pd.Series) -> list[str]:
+    return [f"{v:.2f}" for v in np.asarray(x, dtype=np.float64)]
+
+
+def _write_cafe24_json(lines, customers, rng, path: Path) -> None:
+    import json
+
+    group = dict(zip(customers["customer_id"], member_group_no(customers), strict=True))
+    codes = _pick(
+        rng,
+        lines["status"],
+        {
+            "completed": ("N10", "N20", "N30", "N40", "N50"),
+            "cancelled": ("C40",),
+            "returned": ("R40",),
+        },
+    )
+    lines = lines.assign(code=codes, money=_money(lines["line_amount"]))
+    lines["price"] = _money(lines["unit_price"])
+    offsets = lines["ordered_at"].dt.tz_convert(_KST).dt.strftime("%Y-%m-%dT%H:%M:%S+09:00")
+    lines["when"] = offsets
+    orders = []
+    for oid, part in lines.groupby("order_id", sort=False):
+        head = part.iloc[0]
+        status = head["status"]
+        orders.append(
+            {
+                "shop_no": 1,
+                "order_id": oid,
+                "member_id": head["customer_id"],
+                "order_date": head["when"],
+                "canceled": "T" if status == "cancelled" else "F",
+                "payment_amount": f"{head['amount']:.2f}",
+                "currency": "KRW",
+                "buyer": {
+                    "member_id": head["customer_id"],
+                    "member_group_no": int(group.get(head["customer_id"], 1)),
+                    "name": f"고객{head['customer_id']}",
+                },
+                "items": [
+                    {
+                        "item_no": int(r.line_no),
+                        "order_item_code": f"{oid}-{int(r.line_no):02d}",
+                        "product_code": r.product_id,
+                        "product_name": f"{r.category} {r.product_id}",
+                        "quantity": int(r.quantity),
+                        "product_price": r.price,
+                        "payment_amount": r.money,
+                        "order_status": r.code,
+                    }
+                    for r in part.itertuples(index=False)
+                ],
+            }
+        )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"orders": orders}, ensure_ascii=False, indent=1), "utf-8")
+    tmp.replace(path)
+
+
+def _write_text(frame: pd.DataFrame, path: Path, encoding: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False, encoding=encoding)
+    tmp.replace(path)
+
+
+def _write_cafe24_csv(lines, rng, path: Path) -> None:
+    status = _pick(
+        rng,
+        lines["status"],
+        {
+            "completed": ("상품준비중", "배송중", "배송완료", "구매확정"),
+            "cancelled": ("취소완료",),
+            "returned": ("반품완료",),
+        },
+    )
+    frame = pd.DataFrame(
+        {
+            "주문번호": lines["order_id"],
+            "품목별 주문번호": [
+                f"{o}-{n:02d}" for o, n in zip(lines["order_id"], lines["line_no"], strict=True)
+            ],
+            "주문일시": lines["local"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "주문자ID": lines["customer_id"],
+            "상품코드": lines["product_id"],
+            "상품명": lines["category"].astype("str") + " " + lines["product_id"].astype("str"),
+            "수량": lines["quantity"],
+            "판매가": _money(lines["unit_price"]),
+            "품목별 결제금액": _money(lines["line_amount"]),
+            "주문상태": status,
+        }
+    )
+    _write_text(frame, path, "cp949")
+
+
+def _write_11st(lines, rng, path: Path) -> None:
+    status = _pick(
+        rng,
+        lines["status"],
+        {
+            "completed": ("결제완료", "배송준비중", "배송중", "배송완료", "구매확정"),
+            "cancelled": ("취소완료",),
+            "returned": ("반품완료",),
+        },
+    )
+    frame = pd.DataFrame(
+        {
+            "주문번호": lines["order_id"],
+            "주문순번": lines["line_no"],
+            "주문일시": lines["local"].dt.strftime("%Y%m%d%H%M%S"),
+            "구매자ID": lines["customer_id"],
+            "구매자명": "고객" + lines["customer_id"].astype("str"),
+            "상품번호": lines["product_id"],
+            "상품명": lines["category"].astype("str") + " " + lines["product_id"].astype("str"),
+            "수량": lines["quantity"],
+            "판매가": _money(lines["unit_price"]),
+            "결제금액": _money(lines["line_amount"]),
+            "주문상태": status,
+        }
+    )
+    _write_text(frame, path, "cp949")
+
+
+def _write_workbook(rows: list[list[object]], path: Path, password: str | None) -> None:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    data = buf.getvalue()
+    if password is not None:
+        import msoffcrypto.format.ooxml
+
+        out = io.BytesIO()
+        msoffcrypto.format.ooxml.OOXMLFile(io.BytesIO(data)).encrypt(password, out)
+        data = out.getvalue()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+SMARTSTORE_COLUMNS = (
+    "상품주문번호", "주문번호", "구매자명", "구매자ID", "주문일시", "주문상태", "클레임상태",
+    "상품번호", "상품명", "옵션정보", "수량", "상품가격", "최종 상품별 총 주문금액",
+)  # fmt: skip
+
+
+def _write_smartstore(lines, rng, path: Path, password: str | None) -> None:
+    state = _pick(
+        rng,
+        lines["status"],
+        {
+            "completed": ("배송완료", "구매확정", "배송중"),
+            "cancelled": ("취소",),
+            "returned": ("반품",),
+        },
+    )
+    claim = np.where(
+        lines["status"] == "cancelled",
+        "취소완료",
+        np.where(lines["status"] == "returned", "반품완료", None),
+    ).astype(object)
+    # some delivered lines carry a claim still open or withdrawn: the order state decides
+    open_claim = (lines["status"] == "completed").to_numpy() & (rng.random(len(lines)) < 0.05)
+    claim[open_claim] = np.asarray(("반품요청", "교환철회"), dtype=object)[
+        rng.integers(0, 2, int(open_claim.sum()))
+    ]
+    rows: list[list[object]] = [["상품주문 조회 결과 (스마트스토어)"], list(SMARTSTORE_COLUMNS)]
+    local = lines["local"].dt.to_pydatetime()
+    for i, r in enumerate(lines.itertuples(index=False)):
+        rows.append(
+            [
+                f"{r.order_id}{int(r.line_no):02d}",
+                r.order_id,
+                f"고객{r.customer_id}",
+                r.customer_id,
+                local[i],
+                state[i],
+                claim[i],
+                r.product_id,
+                f"{r.category} {r.product_id}",
+                "",
+                int(r.quantity),
+                round(float(r.unit_price), 2),
+                round(float(r.line_amount), 2),
+            ]
+        )
+    _write_workbook(rows, path, password)
+
+
+COUPANG_COLUMNS = (
+    "번호", "묶음배송번호", "주문번호", "택배사", "운송장번호", "주문일", "등록상품명",
+    "등록옵션명", "노출상품ID", "옵션ID", "결제액", "구매수(수량)", "옵션판매가(판매단가)",
+    "구매자", "구매자전화번호", "수취인이름",
+)  # fmt: skip
+
+
+def coupang_buyer(customer_id: str) -> tuple[str, str]:
+    """The buyer name and phone the generator writes for a customer (Coupang has no buyer id)."""
+    n = int(customer_id)
+    return f"고객{customer_id}", f"010-{n // 10_000:04d}-{n % 10_000:04d}"
+
+
+def _write_coupang(lines, rng, path: Path) -> None:
+    del rng
+    lines = lines[lines["status"] == "completed"]  # a delivery list holds orders to ship
+    rows: list[list[object]] = [list(COUPANG_COLUMNS)]
+    for i, r in enumerate(lines.itertuples(index=False), start=1):
+        name, phone = coupang_buyer(r.customer_id)
+        rows.append(
+            [
+                i,
+                f"B{r.order_id}",
+                r.order_id,
+                "CJ 대한통운",
+                "",
+                r.local.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{r.category} {r.product_id}",
+                "기본",
+                r.product_id,
+                r.product_id,
+                round(float(r.line_amount), 2),
+                int(r.quantity),
+                round(float(r.unit_price), 2),
+                name,
+                phone,
+                name,
+            ]
+        )
+    _write_workbook(rows, path, None)

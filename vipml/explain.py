@@ -479,7 +479,12 @@ def vip_comparison(
             why_not = str(err).split("\n")[0]
     if why_not is None:
         labels = vip_conversion_labels(
-            tables, as_of=cutoff, horizon_days=horizon, config=cfg, check=False
+            tables,
+            as_of=cutoff,
+            horizon_days=horizon,
+            config=cfg,
+            check=False,
+            population="not_vip",
         )
         cohort = X.loc[labels.index]
         converted = labels["label"].to_numpy() == 1

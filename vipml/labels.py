@@ -1,7 +1,9 @@
 """Labels: what happened in ``[as_of, as_of + horizon)``, and nothing after it.
 
 * :func:`vip_conversion_labels`: among customers known before ``as_of`` who are not VIP at
-  ``as_of``, who is a VIP at ``as_of + horizon`` under the configured rule. The spend that decides
+  ``as_of`` (``labels.population: not_vip``, the default; ``all`` keeps every known customer), who
+  is a VIP at ``as_of + horizon`` under the configured rule (``labels.vip_spend: rule``; with
+  ``horizon``, who is among the top ``vip.share`` by net spend inside the horizon). The spend that decides
   it is read from ``[as_of + horizon - w, as_of + horizon)`` with ``w = min(vip.window_days,
   horizon)``, so it never reaches back before ``as_of``; ``top_share`` ranks the cohort known at
   ``as_of``, so later arrivals cannot move the bar.
@@ -20,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vipml.config import Config, as_config
+from vipml.config import Config, VipConfig, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.io import Tables, order_values
-from vipml.vip import vip_status
+from vipml.vip import apply_rule, vip_status, window_spend
 from vipml.windows import as_cutoff, label_rows
 
 
@@ -58,6 +60,27 @@ def check_observable(tables: Tables, end: pd.Timestamp, *, what: str) -> None:
         )
 
 
+def vip_population(
+    tables: Tables,
+    *,
+    as_of: object,
+    config: Config | str | None = None,
+    population: str | None = None,
+) -> tuple[pd.Index, np.ndarray]:
+    """The customers known before ``as_of`` and which of them are in ``labels.population``.
+
+    ``not_vip`` leaves out the customers who are VIP at ``as_of`` under the configured rule;
+    ``all`` keeps everyone known. Decided from rows before ``as_of`` only.
+    """
+    config = as_config(config)
+    t = as_cutoff(as_of)
+    cohort = tables.known_at(t)
+    if (population or config.labels.population) == "all":
+        return cohort, np.ones(len(cohort), dtype=bool)
+    now = vip_status(tables, as_of=t, config=config, customers=cohort)
+    return cohort, ~now["is_vip"].to_numpy(dtype=bool)
+
+
 def vip_conversion_labels(
     tables: Tables,
     *,
@@ -65,41 +88,61 @@ def vip_conversion_labels(
     horizon_days: int,
     config: Config | str | None = None,
     check: bool = True,
+    population: str | None = None,
 ) -> pd.DataFrame:
-    """Who among the not-yet-VIP customers at ``as_of`` is a VIP when the horizon ends.
+    """Who among the customers of ``labels.population`` at ``as_of`` is a VIP when the horizon ends.
+
+    ``labels.population``: ``not_vip`` (default) rates the customers known before ``as_of`` who
+    are not VIP then; ``all`` rates every customer known before ``as_of``. ``labels.vip_spend``:
+    ``rule`` (default) applies the configured VIP rule at ``as_of + horizon``; ``horizon`` makes
+    VIP the top ``vip.share`` of the population (every customer known at ``as_of``, so the bar
+    is the same whichever population is rated) by net spend in ``[as_of, as_of + horizon)``.
+    ``population`` overrides ``labels.population`` (conversion measures always ask for
+    ``not_vip``).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``customer_id`` (customers known before ``as_of`` and not VIP then); columns
-        ``label`` (0/1) and ``horizon_spend`` (net spend over the deciding window).
+        Index ``customer_id`` (the population); columns ``label`` (0/1) and ``horizon_spend``
+        (net spend over the deciding window).
     """
     config = as_config(config)
     t = as_cutoff(as_of)
-    if config.vip.rule == "tier":
+    by_rule = config.labels.vip_spend == "rule"
+    if config.vip.rule == "tier" and by_rule:
         raise ConfigError(
             "vip.rule 'tier' reads one static tier column, which says nothing about when a customer "
-            "became VIP.\nFix: use rule top_share or threshold for VIP-conversion labels"
+            "became VIP.\nFix: use rule top_share or threshold for VIP-conversion labels, or "
+            "labels.vip_spend: horizon"
         )
     end = t + pd.Timedelta(days=horizon_days)
     if check:
         check_observable(tables, end, what=f"a {horizon_days}-day label window from {t:%Y-%m-%d}")
-    cohort = tables.known_at(t)
-    now = vip_status(tables, as_of=t, config=config, customers=cohort)
-    window = min(config.vip.window_days, horizon_days)
-    later = vip_status(tables, as_of=end, config=config, customers=cohort, window_days=window)
-    eligible = ~now["is_vip"].to_numpy()
+    population = population or config.labels.population
+    cohort, eligible = vip_population(tables, as_of=t, config=config, population=population)
+    if by_rule:
+        window = min(config.vip.window_days, horizon_days)
+        later = vip_status(tables, as_of=end, config=config, customers=cohort, window_days=window)
+        spend = later["vip_spend"].to_numpy()
+        is_vip = later["is_vip"].to_numpy(dtype=bool)
+        bar = float(later["vip_bar"].iloc[0]) if len(later) else None
+    else:
+        spend = window_spend(tables.orders, t, end, cohort).to_numpy()
+        rule = VipConfig(rule="top_share", share=config.vip.share)
+        bar, is_vip = apply_rule(spend, rule)
     out = pd.DataFrame(
         {
-            "label": later["is_vip"].to_numpy()[eligible].astype(np.int8),
-            "horizon_spend": later["vip_spend"].to_numpy()[eligible],
+            "label": is_vip[eligible].astype(np.int8),
+            "horizon_spend": spend[eligible],
         },
         index=cohort[eligible],
     )
     out.attrs.update(
         as_of=t.isoformat(),
         horizon_days=horizon_days,
-        vip_bar=float(later["vip_bar"].iloc[0]) if len(later) else None,
+        vip_bar=bar,
+        population=population,
+        vip_spend=config.labels.vip_spend,
     )
     return out
 

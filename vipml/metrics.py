@@ -34,6 +34,20 @@ def lift_capture(y_true: np.ndarray, score: np.ndarray, share: float) -> tuple[f
     return float(rate / y.mean()), float(y[top].sum() / y.sum())
 
 
+def ties_at_top(score: np.ndarray, share: float = 0.10) -> tuple[int, float]:
+    """How finely a score separates rows: the number of distinct values, and the share of all
+    rows tied with the row at the top-``share`` boundary (0 when the boundary is clean). NaN
+    scores (rows not scored) are left out."""
+    s = np.asarray(score, dtype=np.float64)
+    s = s[~np.isnan(s)]
+    if not len(s):
+        return 0, math.nan
+    k = max(1, math.ceil(share * len(s)))
+    boundary = np.sort(s)[::-1][k - 1]
+    tied = int((s == boundary).sum())
+    return int(len(np.unique(s))), float(tied / len(s)) if tied > 1 else 0.0
+
+
 def expected_calibration_error(y_true: np.ndarray, prob: np.ndarray, bins: int = 10) -> float:
     """Mean |observed rate - mean predicted| over equal-count bins, weighted by bin size."""
     y, p = _check(y_true, prob)
@@ -65,6 +79,7 @@ def evaluate(
         pct = int(round(share * 100))
         out[f"lift_{pct}"] = lift
         out[f"capture_{pct}"] = capture
+    out["distinct_scores"], out["tied_top_10"] = (float(v) for v in ties_at_top(s, 0.10))
     if probabilities:
         out["brier"] = float(brier_score_loss(y, np.clip(s, 0, 1))) if len(y) else math.nan
         out["ece"] = expected_calibration_error(y, s)

@@ -29,7 +29,9 @@ from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
+from vipml.metrics import ties_at_top
 from vipml.model import population_stability, prepare_matrix
+from vipml.vip import vip_status
 from vipml.windows import as_cutoff
 
 if TYPE_CHECKING:  # an uplift bundle is passed in; scoring does not import training
@@ -38,7 +40,8 @@ if TYPE_CHECKING:  # an uplift bundle is passed in; scoring does not import trai
 COLUMNS = [
     "customer_id", "score", "percentile", "tier", "segment", "play_en", "play_ko", "offer_type",
     "reason_1_en", "reason_2_en", "reason_3_en", "reason_1_ko", "reason_2_ko", "reason_3_ko",
-    "expected_value", "selected", "group", "model_version", "cutoff",
+    "expected_value", "selected", "group", "model_version", "cutoff", "horizon_days",
+    "in_population",
 ]  # fmt: skip
 
 
@@ -49,6 +52,12 @@ class ScoreResult:
     targets: pd.DataFrame
     drift: pd.Series
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def outside_population(self) -> int:
+        """Rows of customers outside the population the model was trained on (no score)."""
+        t = self.targets
+        return int((~t["in_population"].astype(bool)).sum()) if "in_population" in t else 0
 
     def summary(self) -> str:
         """Counts for people."""
@@ -65,6 +74,18 @@ class ScoreResult:
                 f"uplift: mean {t['uplift'].mean():.4f} over all rows, "
                 f"{sel['uplift'].mean():.4f} over the selected"
             )
+        if self.outside_population:
+            lines.append(
+                f"not scored: {self.outside_population:,} customers outside the population the "
+                "model was trained on (they keep a row with no score and are not selected)"
+            )
+        if len(t) and t["score"].notna().any():
+            distinct, tied = ties_at_top(t["score"].to_numpy(dtype=np.float64), 0.10)
+            lines.append(
+                f"scores: {distinct:,} distinct; {tied:.2%} of the list tied at the top-10% boundary"
+            )
+        if "horizon_days" in t and len(t):
+            lines.append(f"horizon: {int(t['horizon_days'].iloc[0])} days")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -261,7 +282,7 @@ def control_group(frame: pd.DataFrame, selected: np.ndarray, share: float, seed:
         return group
     rng = np.random.default_rng(seed)
     draw = rng.random(len(frame))  # one draw per row, in the list's (deterministic) order
-    for tier in sorted(set(frame["tier"])):
+    for tier in sorted({t for t in frame["tier"] if isinstance(t, str)}):  # unscored: no tier
         rows = np.flatnonzero(selected & (frame["tier"].to_numpy() == tier))
         if not len(rows):
             continue
@@ -291,7 +312,8 @@ def score(
     Raises
     ------
     DataError
-        When the data's features do not match the bundle's (the columns are named).
+        When the data's features do not match the bundle's (the columns are named), or no
+        customer is known before ``as_of``.
     """
     cutoff = as_cutoff(as_of)
     cfg = scoring_config(bundle, config)
@@ -307,6 +329,13 @@ def score(
         if features is not None
         else build_features(tables, as_of=cutoff, config=cfg, progress=progress)
     )
+    if not len(X):
+        first = tables.orders["ordered_at"].min() if tables.orders is not None else None
+        since = f" (the orders start {first:%Y-%m-%d})" if isinstance(first, pd.Timestamp) else ""
+        raise DataError(
+            f"no customer is known before as_of {cutoff:%Y-%m-%d}{since}: there is no one to "
+            "score.\nFix: give a later --as-of"
+        )
     if X.attrs:  # pandas deep-copies attrs (the feature spec) on every column taken: drop them
         X = X.copy(deep=False)
         X.attrs = {}
@@ -318,7 +347,8 @@ def score(
         cost = np.full(len(X), sc.cost)
         offer_type = None
     bundle.check(X)
-    drift = population_stability(bundle.reference, X)
+    inside = in_population(tables, X, bundle, cutoff, cfg)
+    drift = population_stability(bundle.reference, X[inside] if not inside.all() else X)
     high = drift[drift > sc.drift_threshold]
     if len(high):
         warnings.append(
@@ -328,6 +358,7 @@ def score(
     M = prepare_matrix(X, bundle.features, bundle.categories)
     contrib, margin = contributions(bundle, M)
     prob = bundle.calibrator.predict(1.0 / (1.0 + np.exp(-margin)))
+    prob = np.where(inside, prob, np.nan)  # outside the trained population: no score
     churn_score = None
     if churn is not None:
         churn_X = X[churn.features] if all(c in X for c in churn.features) else None
@@ -341,12 +372,12 @@ def score(
     frame["percentile"] = (
         pd.Series(prob).groupby(by.to_numpy()).rank(pct=True, method="max").to_numpy()
     )
-    frame["tier"] = _tiers(frame["percentile"].to_numpy(), sc.tiers)
+    frame["tier"] = np.where(inside, _tiers(frame["percentile"].to_numpy(), sc.tiers), None)
     frame["segment"] = segments(X, sc.segments, churn_score)
     why = reasons(bundle, M, X, bundle.spec, contrib=contrib)
     for k in range(1, 4):
-        frame[f"reason_{k}_en"] = why[f"reason_{k}_en"]
-        frame[f"reason_{k}_ko"] = why[f"reason_{k}_ko"]
+        frame[f"reason_{k}_en"] = np.where(inside, why[f"reason_{k}_en"], "")
+        frame[f"reason_{k}_ko"] = np.where(inside, why[f"reason_{k}_ko"], "")
     plays = _plays(frame["segment"].to_numpy(), why["_driver_1"], sc)
     frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
     if offer_type is not None:
@@ -363,10 +394,11 @@ def score(
     )
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
+    frame["in_population"] = inside
     if uplift is not None:
         frame["uplift"] = uplift.predict(X)
     frame = frame.sort_values(
-        ["score", "customer_id"], ascending=[False, True], kind="stable"
+        ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
     if offer_type is not None:
         frame["offer_rank"] = frame.groupby("customer_id").cumcount() + 1
@@ -374,10 +406,32 @@ def score(
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
     frame["model_version"] = bundle.version
     frame["cutoff"] = cutoff
+    frame["horizon_days"] = int(
+        bundle.info.get("horizon_days") or cfg.labels.horizon_days
+    )  # the horizon the model's labels actually used
     extra = (["offer_rank"] if offer_type is not None else []) + (
         ["uplift"] if uplift is not None else []
     )
     return ScoreResult(frame[COLUMNS + extra], drift, warnings)
+
+
+def in_population(
+    tables: Tables, X: pd.DataFrame, bundle: Bundle, cutoff: pd.Timestamp, cfg: Config
+) -> np.ndarray:
+    """Rows of customers in the population the bundle was trained on.
+
+    A VIP model trained on ``labels.population: not_vip`` (the default, and every bundle that
+    does not say) never saw a customer who was VIP at the cutoff: those rows get no score. A
+    model trained on ``all`` scores everyone; other tasks score every row they are given.
+    """
+    n = len(X)
+    if bundle.info.get("task", "vip") != "vip" or bundle.info.get("population") == "all":
+        return np.ones(n, dtype=bool)
+    if "is_vip" in X:
+        return ~(X["is_vip"].to_numpy(dtype=np.float64) > 0)
+    ids = X.index.get_level_values("customer_id") if isinstance(X.index, pd.MultiIndex) else X.index
+    status = vip_status(tables, as_of=cutoff, config=cfg, customers=pd.Index(ids))
+    return ~status["is_vip"].to_numpy(dtype=bool)
 
 
 def _plays(

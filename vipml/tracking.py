@@ -4,12 +4,20 @@ Where runs go, first match wins: the config's ``tracking.uri``; ``MLFLOW_TRACKIN
 embedded SQLite store ``mlflow.db`` in the working folder (artifacts in ``./mlruns``).
 ``tracking.enabled: false`` turns it off. MLflow is imported only when a run is logged, so the
 command line starts fast.
+
+Tracking is on the side: a failure (server down, store locked, a bad URI) is a
+:class:`TrackingWarning` and the ``log_*`` function returns None; the command's own work is
+already written and still succeeds. A new SQLite store is created under a file lock
+(``mlflow.db.lock`` beside it), so runs starting at once do not race to create its tables. A
+bundle's own config never chooses the store (see :func:`vipml.score.scoring_config`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +25,54 @@ from typing import Any
 import pandas as pd
 
 from vipml.config import Config
+
+
+class TrackingWarning(UserWarning):
+    """Logging to MLflow failed; the work itself is done."""
+
+
+def _on_the_side(
+    func: Callable[..., dict[str, str] | None],
+) -> Callable[..., dict[str, str] | None]:
+    """Turn any failure of a ``log_*`` function into a :class:`TrackingWarning` and None."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> dict[str, str] | None:
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # tracking must never fail the work
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            warnings.warn(
+                f"MLflow tracking failed, the results are written all the same "
+                f"({type(exc).__name__}: {first}). Fix: check tracking.uri / "
+                "MLFLOW_TRACKING_URI, or set tracking.enabled: false",
+                TrackingWarning,
+                stacklevel=2,
+            )
+            return None
+
+    return wrapper
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """An exclusive file lock beside a SQLite store while it is opened (and maybe created)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def tracking_uri(config: Config) -> str | None:
@@ -46,6 +102,9 @@ def _caller_environment() -> Iterator[None]:
 def _mlflow(uri: str) -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # a server that is down costs seconds, not minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import mlflow
 
     mlflow.set_tracking_uri(uri)
@@ -71,12 +130,14 @@ def _run(
         yield None
         return
     with _caller_environment():
-        mlflow = _mlflow(uri)
-        experiment_id = _experiment(mlflow, config.tracking.experiment or experiment)
+        with _store_lock(uri):
+            mlflow = _mlflow(uri)
+            experiment_id = _experiment(mlflow, config.tracking.experiment or experiment)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             yield mlflow, {"run_id": run.info.run_id, "tracking_uri": uri}
 
 
+@_on_the_side
 def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
     """Log a training run: parameters, metrics beside the baselines, the backtest, the bundle,
     and a pyfunc model registered under the task's name. Returns run id and model URI."""
@@ -89,7 +150,11 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
         mlflow.log_params(
             {
                 "task": task,
-                "horizon_days": result.plan.horizon_days,
+                "horizon_days": result.plan.trained_horizon,
+                "requested_horizon_days": result.plan.requested_horizon or result.plan.horizon_days,
+                "population": config.labels.population,
+                "vip_spend": config.labels.vip_spend,
+                "refit": bool(result.plan.refit),
                 "cutoffs": len(result.plan.cutoffs),
                 "first_cutoff": f"{result.plan.cutoffs[0]:%Y-%m-%d}",
                 "test_cutoff": f"{result.plan.cutoffs[-1]:%Y-%m-%d}",
@@ -137,6 +202,7 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
         }
 
 
+@_on_the_side
 def log_scoring(
     result: Any, bundle: Any, targets: Path, config: Config, as_of: Any
 ) -> dict[str, str] | None:
@@ -179,6 +245,7 @@ def log_scoring(
         return ids
 
 
+@_on_the_side
 def log_report(
     paths: list[Path], bundle: Any, config: Config, as_of: Any, summary: dict[str, float]
 ) -> dict[str, str] | None:
@@ -196,6 +263,7 @@ def log_report(
         return ids
 
 
+@_on_the_side
 def log_uplift_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | None:
     """Log an uplift training run: the learner, the test-fold Qini, AUUC and uplift at k beside
     a response model and a random ranking, and the bundle folder."""

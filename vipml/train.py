@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from vipml.config import Config, as_config
 from vipml.errors import DataError
 from vipml.features import build_snapshots
+from vipml.features.btyd import BTYD_BASELINE
 from vipml.features.registry import Feature, FeatureSpec
 from vipml.io import Tables
 from vipml.labels import churn_labels, data_end, data_span, upsell_labels, vip_conversion_labels
@@ -40,19 +41,41 @@ from vipml.windows import as_cutoff, as_cutoffs
 
 @dataclass
 class Plan:
-    """Cutoffs and horizon of a training run, and what had to give way."""
+    """Cutoffs and horizon of a training run, and what had to give way.
+
+    ``cutoffs`` are the evaluation cutoffs (train, then validation, then test); ``refit`` maps
+    each cutoff the shipped model is refit on to its label horizon (empty: no refit).
+    """
 
     cutoffs: list[pd.Timestamp]
     horizon_days: int
     notes: list[str] = field(default_factory=list)
     horizons: list[int] | None = None  # per cutoff, when the earlier folds use a shorter one
     fold_map: dict[str, list[pd.Timestamp]] | None = None  # set when folds are not by cutoff
+    refit: dict[pd.Timestamp, int] = field(default_factory=dict)
+    requested_horizon: int | None = None
 
     def horizon_at(self, cutoff: pd.Timestamp) -> int:
         """The label horizon used at a cutoff."""
+        if cutoff not in self.cutoffs and cutoff in self.refit:
+            return self.refit[cutoff]
         if self.horizons is None:
             return self.horizon_days
         return self.horizons[self.cutoffs.index(cutoff)]
+
+    @property
+    def all_cutoffs(self) -> list[pd.Timestamp]:
+        """Evaluation and refit cutoffs together, oldest first."""
+        return sorted(set(self.cutoffs) | set(self.refit))
+
+    @property
+    def trained_horizon(self) -> int:
+        """The horizon the training labels use (the shipped model's, when it is refit)."""
+        if self.fold_map is not None:
+            return self.horizon_days
+        cuts = list(self.refit) or self.folds["train"]
+        hs = [self.horizon_at(c) for c in cuts]
+        return max(set(hs), key=lambda h: (hs.count(h), h))
 
     @property
     def folds(self) -> dict[str, list[pd.Timestamp]]:
@@ -62,12 +85,42 @@ class Plan:
         return {"train": self.cutoffs[:-2], "valid": [self.cutoffs[-2]], "test": [self.cutoffs[-1]]}
 
 
-def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
-    """Cutoffs for training, the latest one a horizon before the data ends.
+def _days(a: pd.Timestamp, b: pd.Timestamp) -> float:
+    return (a - b) / pd.Timedelta(days=1)
 
-    When the history is too short for ``n_cutoffs`` cutoffs a horizon apart, the plan keeps the
-    cutoffs that fit; when fewer than three fit, it shortens the horizon to the longest that
-    gives three, and says so in ``notes``.
+
+def _grid(newest: pd.Timestamp, oldest: pd.Timestamp, step: int) -> list[pd.Timestamp]:
+    """Cutoffs ``step`` days apart from ``newest`` back to no earlier than ``oldest``."""
+    out, t = [], newest
+    while t >= oldest:
+        out.append(t)
+        t -= pd.Timedelta(days=step)
+    return out[::-1]
+
+
+def _strict(config: Config, used: int, why: str) -> None:
+    if config.train.strict_horizon and used != config.labels.horizon_days:
+        raise DataError(
+            f"labels.horizon_days is {config.labels.horizon_days} but {why}, so training would "
+            f"use {used} days, and train.strict_horizon is set.\nFix: give more history, a "
+            "shorter labels.horizon_days, or train.strict_horizon: false (the horizon used is "
+            "then recorded in the bundle and the target list)"
+        )
+
+
+def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
+    """Cutoffs for training: the test cutoff a horizon before the data ends, the validation
+    cutoff a horizon before it, training cutoffs ``train.step_days`` apart (default a third of
+    the horizon) ending a horizon before the validation cutoff and reaching back
+    ``n_cutoffs - 3`` horizons. Training label windows may overlap each other; the validation
+    and test folds have a horizon's gap before them.
+
+    With ``train.refit`` the plan also lists the cutoffs of the shipped model: every cutoff
+    ``step_days`` apart from the first training cutoff up to the newest one whose label window
+    ends at the data's end.
+
+    When the history is too short for the horizon, the plan shortens it to the longest that
+    fits and says so in ``notes`` (an error with ``train.strict_horizon``).
     """
     config = as_config(config)
     tc = config.train
@@ -79,50 +132,70 @@ def plan_cutoffs(tables: Tables, config: Config | str | None = None) -> Plan:
             raise DataError(
                 f"train.cutoffs lists {len(cutoffs)} dates; train, validation and test need 3"
             )
-        gaps = np.diff([c.value for c in cutoffs]) / 86_400e9
-        if (gaps < horizon).any():
+        gaps = [_days(cutoffs[-1], cutoffs[-2]), _days(cutoffs[-2], cutoffs[-3])]
+        if min(gaps) < horizon:
             raise DataError(
-                f"train.cutoffs are {int(gaps.min())} days apart, less than the {horizon}-day horizon: "
-                "a label window would overlap the next fold's features.\n"
-                "Fix: space the cutoffs at least labels.horizon_days apart, or shorten the horizon"
+                f"train.cutoffs: the validation and test cutoffs are {int(min(gaps))} days after "
+                f"the cutoff before them, less than the {horizon}-day horizon: a label window "
+                "would overlap the next fold's features.\n"
+                "Fix: space the last three cutoffs at least labels.horizon_days apart, or "
+                "shorten the horizon"
             )
-        return Plan(cutoffs, horizon, notes)
+        refit = {c: horizon for c in cutoffs} if tc.refit else {}
+        return Plan(cutoffs, horizon, notes, refit=refit, requested_horizon=horizon)
     start, end = data_span(tables)
     if end is None or start is None:
         raise DataError("no dated rows: cannot plan training cutoffs")
     first_allowed = start + pd.Timedelta(days=tc.min_history_days)
     if tc.test_cutoff:
         test = as_cutoff(tc.test_cutoff, name="train.test_cutoff")
-        return _plan_with_test(test, first_allowed, end, horizon, tc)
-    while True:
-        step = tc.step_days or horizon
-        if step < horizon:
+        plan = _plan_with_test(test, first_allowed, end, horizon, tc)
+        plan.requested_horizon = horizon
+        _strict(config, plan.trained_horizon, "the training folds use a shorter horizon")
+        return plan
+
+    def newest(h: int) -> pd.Timestamp:
+        if tc.last_cutoff:
+            return as_cutoff(tc.last_cutoff, name="train.last_cutoff")
+        return (end - pd.Timedelta(days=h)).ceil("D")
+
+    h = horizon
+    if newest(h) - pd.Timedelta(days=2 * h) < first_allowed:
+        longest = int(_days(newest(0), first_allowed) // 3)
+        while longest > 0 and newest(longest) - pd.Timedelta(days=2 * longest) < first_allowed:
+            longest -= 1
+        if longest < 7:
             raise DataError(
-                f"train.step_days ({step}) is shorter than labels.horizon_days ({horizon})"
+                f"the data ({start:%Y-%m-%d} .. {end:%Y-%m-%d}) is too short for a training, a "
+                "validation and a test cutoff a horizon apart (at least 7 days).\n"
+                "Fix: give more history, or lower train.min_history_days"
             )
-        last = (
-            as_cutoff(tc.last_cutoff)
-            if tc.last_cutoff
-            else (end - pd.Timedelta(days=horizon)).ceil("D")
+        _strict(
+            config,
+            longest,
+            f"the history ({start:%Y-%m-%d} .. {end:%Y-%m-%d}) holds three cutoffs a horizon "
+            f"apart only with a horizon of {longest} days",
         )
-        cutoffs = [last - pd.Timedelta(days=step * k) for k in range(tc.n_cutoffs)][::-1]
-        fit = [c for c in cutoffs if c >= first_allowed]
-        if len(fit) >= 3 or horizon <= 7:
-            break
-        horizon = max(7, int(horizon * 0.8))
-    if len(fit) < 3:
-        raise DataError(
-            f"the data ({start:%Y-%m-%d} .. {end:%Y-%m-%d}) is too short for three cutoffs a horizon apart.\n"
-            "Fix: give more history, or set labels.horizon_days and train.step_days shorter"
-        )
-    if horizon != config.labels.horizon_days:
+        h = longest
         notes.append(
-            f"horizon shortened from {config.labels.horizon_days} to {horizon} days: the history "
+            f"horizon shortened from {horizon} to {h} days: the history "
             f"({start:%Y-%m-%d} .. {end:%Y-%m-%d}) is too short for three cutoffs with the longer one"
         )
-    if len(fit) < tc.n_cutoffs:
-        notes.append(f"{len(fit)} of {tc.n_cutoffs} cutoffs fit in the history")
-    return Plan(fit, horizon, notes)
+    step = tc.step_days or max(1, h // 3)
+    test = newest(h)
+    valid = test - pd.Timedelta(days=h)
+    last_train = valid - pd.Timedelta(days=h)
+    oldest = max(first_allowed, last_train - pd.Timedelta(days=h * max(tc.n_cutoffs - 3, 0)))
+    train_cuts = _grid(last_train, oldest, step)
+    if first_allowed > last_train - pd.Timedelta(days=h * max(tc.n_cutoffs - 3, 0)):
+        notes.append(
+            f"training cutoffs start {train_cuts[0]:%Y-%m-%d}: the history before it is shorter "
+            f"than train.n_cutoffs ({tc.n_cutoffs}) horizons"
+        )
+    refit: dict[pd.Timestamp, int] = {}
+    if tc.refit:
+        refit = {c: h for c in sorted({*_grid(test, train_cuts[0], step), *train_cuts, valid})}
+    return Plan([*train_cuts, valid, test], h, notes, refit=refit, requested_horizon=horizon)
 
 
 def _plan_with_test(
@@ -160,8 +233,18 @@ def _plan_with_test(
             f"training and validation cutoffs use a {h}-day horizon; the test cutoff "
             f"{test:%Y-%m-%d} keeps {horizon} days"
         )
+        refit: dict[pd.Timestamp, int] = {}
+        if tc.refit:  # every cutoff whose h-day window ends by the data's end, and the test one
+            newest = (end - pd.Timedelta(days=h)).ceil("D")
+            refit = {c: h for c in _grid(newest, cuts[0], step_train)}
+            refit.update({c: h for c in cuts[:-1]})
+            refit[test] = horizon
         return Plan(
-            cuts, horizon, [note] if h < horizon else [], horizons=[h] * (len(cuts) - 1) + [horizon]
+            cuts,
+            horizon,
+            [note] if h < horizon else [],
+            horizons=[h] * (len(cuts) - 1) + [horizon],
+            refit=dict(sorted(refit.items())),
         )
     before = max(n_cutoffs - 1, 2)
     step = 0
@@ -177,6 +260,9 @@ def _plan_with_test(
             "train.min_history_days"
         )
     earlier = [test - pd.Timedelta(days=step * k) for k in range(before, 0, -1)]
+    refit = {c: step for c in earlier} if tc.refit else {}
+    if tc.refit:
+        refit[test] = horizon
     notes = []
     if step < horizon:
         notes.append(
@@ -184,7 +270,13 @@ def _plan_with_test(
             f"{step}-day horizon: the history before {test:%Y-%m-%d} is too short for {horizon} "
             f"days; the test cutoff keeps {horizon} days"
         )
-    return Plan([*earlier, test], horizon, notes, horizons=[step] * len(earlier) + [horizon])
+    return Plan(
+        [*earlier, test],
+        horizon,
+        notes,
+        horizons=[step] * len(earlier) + [horizon],
+        refit=dict(sorted(refit.items())),
+    )
 
 
 def labels_for(
@@ -203,10 +295,11 @@ def labels_for(
 def build_dataset(
     tables: Tables, plan: Plan, config: Config, *, progress: bool = False
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Features at every cutoff joined to the labels: index (as_of, customer_id)."""
-    feats = build_snapshots(tables, cutoffs=plan.cutoffs, config=config, progress=progress)
+    """Features at every cutoff (evaluation and refit) joined to the labels: index (as_of,
+    customer_id)."""
+    feats = build_snapshots(tables, cutoffs=plan.all_cutoffs, config=config, progress=progress)
     parts = []
-    for t in plan.cutoffs:
+    for t in plan.all_cutoffs:
         y = labels_for(
             tables, config.train.task, as_of=t, horizon_days=plan.horizon_at(t), config=config
         )
@@ -403,6 +496,8 @@ class TrainResult:
     features: list[str]
     reference: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    evaluated: dict[str, Any] = field(default_factory=dict)  # what the measured model saw
+    shipped: dict[str, Any] = field(default_factory=dict)  # what the shipped model saw
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for a feature frame with the trained columns."""
@@ -505,8 +600,15 @@ def train(
     )
     prob = calibrator.predict(raw)
 
+    evaluated_trees = int(booster.best_iteration or booster.current_iteration())
+
     # baselines, trained and scored on the same split
     rfm = rfm_score(X) if "recency_days" in X else np.full(len(X), np.nan)
+    btyd = (
+        X[BTYD_BASELINE].to_numpy(dtype=np.float64)
+        if BTYD_BASELINE in X and tc.task == "vip"
+        else np.full(len(X), np.nan)
+    )
     if tc.task == "churn":
         rfm = -rfm  # a strong RFM profile means a low risk of leaving
     numeric = [c for c in features if c not in categories]
@@ -525,11 +627,19 @@ def train(
     }
     if not np.isnan(rfm).all():
         rows["rfm_heuristic"] = evaluate(y[test], rfm[test], probabilities=False)
+    if not np.isnan(btyd[test]).all():
+        rows["bgnbd_gamma_gamma"] = evaluate(
+            y[test], np.nan_to_num(btyd[test], nan=-1.0), probabilities=False
+        )
     metrics = pd.DataFrame(rows).T
     curves = {"model": curve_points(y[test], prob[test])}
     curves["logistic_regression"] = curve_points(y[test], lr[test])
     if "rfm_heuristic" in rows:
         curves["rfm_heuristic"] = curve_points(y[test], rfm[test], probabilities=False)
+    if "bgnbd_gamma_gamma" in rows:
+        curves["bgnbd_gamma_gamma"] = curve_points(
+            y[test], np.nan_to_num(btyd[test], nan=-1.0), probabilities=False
+        )
     backtest = []
     for name, mask in masks.items():
         when = X.index.get_level_values("as_of")[mask]
@@ -539,11 +649,38 @@ def train(
             m[mask] = groups == t
             row = {"as_of": t, "fold": name, **evaluate(y[m], prob[m])}
             # the baselines on the same rows, beside the model
-            for short, base, is_prob in (("lr", lr, True), ("rfm", rfm, False)):
+            for short, base, is_prob in (
+                ("lr", lr, True),
+                ("rfm", rfm, False),
+                ("btyd", btyd, False),
+            ):
                 if not np.isnan(base[m]).all():
-                    b = evaluate(y[m], base[m], probabilities=is_prob)
+                    b = evaluate(y[m], np.nan_to_num(base[m], nan=-1.0), probabilities=is_prob)
                     row[f"{short}_roc_auc"], row[f"{short}_pr_auc"] = b["roc_auc"], b["pr_auc"]
             backtest.append(row)
+    when = X.index.get_level_values("as_of")
+    evaluated = {
+        "cutoffs": {k: [c.isoformat() for c in v] for k, v in folds.items()},
+        "rows": int(masks["train"].sum()),
+        "positives": int(y[masks["train"]].sum()),
+        "trees": evaluated_trees,
+        "calibration": f"{calibrator.method}, fitted on the validation fold",
+    }
+    shipped = dict(evaluated, model="evaluated")
+    newest = max(folds["train"]) if tc.task != "upsell" else None
+    if plan.refit and tc.task in ("vip", "churn"):
+        booster, calibrator, briers, shipped, probe = _refit(
+            M, y, X, plan, params, categories, evaluated_trees, config
+        )
+        newest = max(plan.refit)
+        if probe is not None:  # the shipped recipe, out of time: ranking only (its calibrator
+            # is fitted on these very rows, so its Brier and ECE would flatter it)
+            row = evaluate(y[test], probe, probabilities=False)
+            metrics = pd.concat([metrics, pd.DataFrame({"refit_recipe": row}).T])
+    if newest is not None:  # drift is measured against the newest snapshot the model saw
+        reference = drift_reference(X[np.asarray(when == newest)], spec)
+    else:
+        reference = drift_reference(X[masks["train"]], spec)
     return TrainResult(
         booster=booster,
         calibrator=calibrator,
@@ -553,11 +690,72 @@ def train(
         metrics=metrics,
         backtest=pd.DataFrame(backtest),
         calibration_briers=briers,
-        best_iteration=int(booster.best_iteration or booster.current_iteration()),
+        best_iteration=int(booster.current_iteration())
+        if plan.refit and tc.task in ("vip", "churn")
+        else evaluated_trees,
         features=features,
-        reference=drift_reference(X[masks["train"]], spec),
+        reference=reference,
         curves=curves,
+        evaluated=evaluated,
+        shipped=shipped,
     )
+
+
+def _refit(
+    M: pd.DataFrame,
+    y: pd.Series,
+    X: pd.DataFrame,
+    plan: Plan,
+    params: dict[str, Any],
+    categories: dict[str, list[str]],
+    trees: int,
+    config: Config,
+) -> tuple[lgb.Booster, Calibrator, dict[str, float], dict[str, Any], np.ndarray | None]:
+    """The shipped model: the evaluated recipe with the tree count chosen on validation, refit on
+    every refit cutoff; its calibration is fitted out of time.
+
+    Calibration: the same recipe is fitted on the refit cutoffs whose label windows end by the
+    test cutoff, and its raw scores on the test fold (which it never saw) fit the calibrator; a
+    calibrator fitted on scores of rows a model was trained on would be overconfident.
+    """
+    when = X.index.get_level_values("as_of")
+    test = plan.folds["test"][-1]
+    cuts = sorted(plan.refit)
+    full = np.asarray(when.isin(cuts))
+
+    def fit(mask: np.ndarray) -> lgb.Booster:
+        data = lgb.Dataset(M[mask], y[mask], categorical_feature=list(categories) or "auto")
+        return lgb.train(params, data, num_boost_round=trees)
+
+    before = [c for c in cuts if c + pd.Timedelta(days=plan.horizon_at(c)) <= test]
+    at_test = np.asarray(when == test)
+    probe_scores = None
+    if before and int(y[np.asarray(when.isin(before))].sum()) > 0:
+        probe = fit(np.asarray(when.isin(before)))
+        probe_scores = probe.predict(M[at_test])
+        calibrator, briers = choose_calibration(
+            probe_scores, y[at_test].to_numpy(), config.train.calibration, config.seed
+        )
+        how = (
+            f"{calibrator.method}, fitted on the test fold ({test:%Y-%m-%d}) scores of the same "
+            f"recipe trained on the {len(before)} refit cutoffs whose labels end by then "
+            f"({before[0]:%Y-%m-%d} .. {before[-1]:%Y-%m-%d}): out of time"
+        )
+    else:  # pragma: no cover - a plan always has training cutoffs before the test one
+        calibrator, briers = Calibrator("none"), {}
+        how = "none: no refit cutoff ends before the test cutoff"
+    booster = fit(full)
+    shipped = {
+        "model": "refit",
+        "cutoffs": [c.isoformat() for c in cuts],
+        "horizons": [plan.refit[c] for c in cuts],
+        "rows": int(full.sum()),
+        "positives": int(y[full].sum()),
+        "trees": trees,
+        "trees_from": "the validation fold's early stopping of the evaluated model",
+        "calibration": how,
+    }
+    return booster, calibrator, briers, shipped, probe_scores
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

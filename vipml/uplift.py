@@ -45,6 +45,7 @@ from vipml.bundle import fingerprint, spec_json, write_folder, write_json
 from vipml.config import Config, as_config, config_record
 from vipml.errors import DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
+from vipml.integrity import seal
 from vipml.io import Tables
 from vipml.model import prepare_matrix
 from vipml.train import OFFER_FEATURES, Plan, build_offer_dataset
@@ -418,7 +419,12 @@ def save_uplift_bundle(
         "vipml_version": __version__,
         "created_at": now.isoformat(),
     }
-    return write_folder(Path(out), f"uplift-{now:%Y%m%d-%H%M%S}", write)
+
+    def sealed(tmp: Path) -> None:
+        write(tmp)
+        seal(tmp)  # checksums of every file written
+
+    return write_folder(Path(out), f"uplift-{now:%Y%m%d-%H%M%S}", sealed)
 
 
 def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
@@ -429,11 +435,13 @@ def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
     DataError
         When the folder is not a complete uplift bundle.
     """
-    import lightgbm as lgb
+    import warnings
+
+    from vipml.integrity import booster, read_json, read_model_text, verify_checksums
 
     path = Path(path)
     info_file = path / "bundle.json"
-    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
+    info = read_json(path, "bundle.json") if info_file.is_file() else {}
     if info.get("task") != "uplift":
         found = f"task '{info['task']}'" if "task" in info else "no bundle.json"
         raise DataError(
@@ -441,20 +449,27 @@ def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
             "and give its folder"
         )
     kind = info.get("learner", "two_model")
+    if not isinstance(kind, str) or kind not in LEARNERS:
+        raise DataError(
+            f"bundle file bundle.json: unknown uplift learner {kind!r} (known: "
+            f"{', '.join(LEARNERS)})\nFix: use the bundle folder as vipml train wrote it"
+        )
     files = [*LEARNERS[kind], "feature_spec.json", "config.json", "metrics.json"]
     missing = [f for f in files if not (path / f).is_file()]
     if missing:
         raise DataError(f"{path} is not a complete uplift bundle (missing {', '.join(missing)})")
-    spec = json.loads((path / "feature_spec.json").read_text(encoding="utf-8"))
+    for warning in verify_checksums(path, info, files):
+        warnings.warn(warning, stacklevel=2)
+    spec = read_json(path, "feature_spec.json")
+    features = list(spec["order"])
+    texts = {f: read_model_text(path, f, n_features=len(features)) for f in LEARNERS[kind]}
     return UpliftBundle(
         path=path,
         kind=kind,
-        boosters={
-            f: lgb.Booster(model_str=(path / f).read_text(encoding="utf-8")) for f in LEARNERS[kind]
-        },
-        features=list(spec["order"]),
+        boosters={f: booster(text, f) for f, text in texts.items()},
+        features=features,
         categories={k: list(v) for k, v in spec["categories"].items()},
         info=info,
-        metrics=pd.DataFrame(json.loads((path / "metrics.json").read_text(encoding="utf-8"))).T,
-        config=json.loads((path / "config.json").read_text(encoding="utf-8")),
+        metrics=pd.DataFrame(read_json(path, "metrics.json")).T,
+        config=read_json(path, "config.json"),
     )

@@ -7,6 +7,11 @@
 
 Every timestamp in vipml is UTC (``tables.py`` converts on load); cutoffs given as dates or naive
 strings are taken as UTC midnight, and are rounded down to the millisecond.
+
+Supported time range: ``[EARLIEST, LATEST)`` (1700-01-01 to 2200-01-01 UTC). Windows and horizons
+added to a cutoff in that range stay inside the nanosecond range other libraries need
+(1677-09-21 to 2262-04-11); rows dated outside it are quarantined (``out_of_range_<column>``) and
+a cutoff outside it is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ import pandas as pd
 from vipml.errors import ConfigError
 
 DAY_US = 86_400 * 1_000_000
+EARLIEST = pd.Timestamp("1700-01-01", tz="UTC").as_unit("us")
+LATEST = pd.Timestamp("2200-01-01", tz="UTC").as_unit("us")
+
+
+def out_of_range(times: pd.Series) -> np.ndarray:
+    """Mask of timestamps outside the supported range ``[EARLIEST, LATEST)`` (NaT is not)."""
+    t = to_us(times)
+    present = times.notna().to_numpy()
+    return present & ((t < to_us(EARLIEST)) | (t >= to_us(LATEST)))
 
 
 def as_cutoff(value: object, *, name: str = "as_of") -> pd.Timestamp:
@@ -34,8 +48,17 @@ def as_cutoff(value: object, *, name: str = "as_of") -> pd.Timestamp:
         raise ConfigError(f"{name} = {value!r} is not a date; give one like 2024-06-01") from None
     if ts is pd.NaT:
         raise ConfigError(f"{name} = {value!r} is not a date; give one like 2024-06-01")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.floor("ms").as_unit("us")  # whole milliseconds: the unit rows are ordered in
+    try:
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ts = ts.as_unit("us")
+    except (OverflowError, ValueError):
+        ts = None
+    if ts is None or not (EARLIEST <= ts < LATEST):
+        raise ConfigError(
+            f"{name} = {value!r} is outside the supported range: give a date from "
+            f"{EARLIEST:%Y-%m-%d} up to (not including) {LATEST:%Y-%m-%d}"
+        )
+    return ts.floor("ms")  # whole milliseconds: the unit rows are ordered in
 
 
 def as_cutoffs(values: Iterable[object], *, name: str = "cutoffs") -> list[pd.Timestamp]:
@@ -49,7 +72,7 @@ def as_cutoffs(values: Iterable[object], *, name: str = "cutoffs") -> list[pd.Ti
 def to_us(times: pd.Series | pd.Index | pd.Timestamp) -> np.ndarray | int:
     """Microseconds since the epoch (UTC) as int64: the unit every window is computed in."""
     if isinstance(times, pd.Timestamp):
-        return int(times.value) // 1000  # .value is always nanoseconds
+        return int(times.as_unit("us").asm8.view("i8"))  # no trip through nanoseconds
     values = pd.DatetimeIndex(times) if not isinstance(times, pd.DatetimeIndex) else times
     return values.as_unit("us").asi8
 

@@ -139,7 +139,7 @@ def test_static_family(feats):
 def test_spec_documents_every_column_and_the_families(tables, feats):
     spec = feature_spec(tables)
     assert spec.names == list(feats.columns)
-    assert spec.families == ["purchase", "vip", "product", "behaviour", "offers", "static"]
+    assert spec.families == ["purchase", "vip", "btyd", "product", "behaviour", "offers", "static"]
     for f in spec.features:
         assert f.en and f.ko and f.unit, f.name
     assert spec["spend_30d"].window.days == 30 and spec["spend_30d"].ko == "최근 30일 구매 금액"
@@ -160,7 +160,7 @@ def test_a_missing_table_means_its_family_is_absent_not_zeros(raw):
     tables = load_tables({"orders": raw["orders"]})[0]
     feats = build_features(tables, as_of=AS_OF)
     spec = feature_spec(tables)
-    assert spec.families == ["purchase", "vip"]
+    assert spec.families == ["purchase", "vip", "btyd"]
     assert spec.absent == {
         "product": "no order_items table",
         "behaviour": "no events table",

@@ -176,7 +176,7 @@ def test_a_partition_of_customers_gives_the_same_rows_as_the_whole():
         part_raw["order_items"]["order_id"].isin(kept_orders)
     ]
     part = build_features(load_tables(part_raw)[0], as_of=as_of)
-    population = ["is_vip", "vip_gap"]
+    population = ["is_vip", "vip_gap", "spend_pct_all"] + [c for c in full if c.startswith("btyd_")]
     expected = full.loc[part.index].drop(columns=population)
     pd.testing.assert_frame_equal(part.drop(columns=population), expected)
 
@@ -212,3 +212,69 @@ def test_later_orders_leave_every_feature_bit_for_bit_the_same():
         )
     ]
     assert differing == []
+
+
+def _same_instant_orders(late_factor: float, extra_late: int) -> dict[str, pd.DataFrame]:
+    """300 customers with five orders each at one instant before AS_OF (amounts whose sum
+    depends on the order they are added in), and rows at or after AS_OF mixed in between."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 300
+    cust = np.repeat([f"c{i:03d}" for i in range(n)], 5)
+    before = pd.DataFrame(
+        {
+            "order_id": [f"b{i}" for i in range(len(cust))],
+            "customer_id": cust,
+            "ordered_at": np.repeat(
+                [f"2024-05-{1 + i % 28:02d} 12:00" for i in range(n)], 5
+            ).astype(str),
+            "amount": np.round(rng.uniform(0.01, 30, len(cust)), 2),
+        }
+    )
+    late = pd.DataFrame(
+        {
+            "order_id": [f"l{i}" for i in range(len(cust))],
+            "customer_id": cust,
+            "ordered_at": "2024-06-03 12:00",
+            "amount": np.round(rng.uniform(0.01, 30, len(cust)), 2) * late_factor,
+        }
+    )
+    more = pd.DataFrame(
+        {
+            "order_id": [f"m{i}" for i in range(extra_late)],
+            "customer_id": rng.choice(cust, extra_late),
+            "ordered_at": "2024-07-01 00:00",
+            "amount": 9.99,
+        }
+    )
+    # rows at or after AS_OF go in at random places; the rows before it keep their order
+    after = pd.concat([late, more], ignore_index=True)
+    place = np.concatenate([np.arange(len(before)) + 0.5, rng.uniform(0, len(before), len(after))])
+    orders = pd.concat([before, after], ignore_index=True)
+    orders = orders.iloc[np.argsort(place, kind="stable")]
+    return {"orders": orders.reset_index(drop=True)}
+
+
+def test_rows_at_one_instant_sum_the_same_whatever_comes_after():
+    """Several rows of one customer at one instant: the features as of T depend on the rows
+    before T alone, to the last bit, when rows after T change or are added anywhere."""
+    base = build_features(load_tables(_same_instant_orders(1.0, 0))[0], as_of=AS_OF)
+    for factor, extra in ((3.0, 2), (1.0, 500), (7.0, 3000)):
+        raw = _same_instant_orders(factor, extra)
+        after = build_features(load_tables(raw)[0], as_of=AS_OF)
+        pd.testing.assert_frame_equal(after, base.loc[after.index], check_exact=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=300), st.booleans())
+def test_the_timeline_sort_is_stable(values, wide):
+    """Equal (customer, millisecond) keys keep their input order, as a stable sort would."""
+    import numpy as np
+
+    from vipml.features.engine import _argsort
+
+    key = np.asarray(values, dtype=np.int64) * (10**9 if wide else 1)
+    order, ordered = _argsort(key, stable=True)
+    np.testing.assert_array_equal(order, np.argsort(key, kind="stable"))
+    np.testing.assert_array_equal(ordered, key[order])

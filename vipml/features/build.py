@@ -16,6 +16,7 @@ from vipml.config import Config, as_config
 from vipml.errors import ConfigError
 from vipml.features.base import Context, Family
 from vipml.features.behaviour import BehaviourFamily
+from vipml.features.btyd import BtydFamily
 from vipml.features.engine import CustomerIndex
 from vipml.features.offers import OffersFamily
 from vipml.features.product import ProductFamily
@@ -32,6 +33,7 @@ FAMILIES: dict[str, Family] = {
     for f in (
         PurchaseFamily(),
         VipFamily(),
+        BtydFamily(),
         ProductFamily(),
         BehaviourFamily(),
         OffersFamily(),
@@ -104,8 +106,9 @@ def _build(
             for name, values in family.compute(state, ctx, t).items():
                 kept[i][name] = np.asarray(values)[rows[i]]  # only the customers known at t
         del state
-        if not {"purchase", "vip"} & {f.name for f in families[i + 1 :]}:
+        if not {"purchase", "vip", "btyd"} & {f.name for f in families[i + 1 :]}:
             ctx.cache.pop("orders", None)  # the sorted orders are not needed any more
+            ctx.cache.pop("purchase_days", None)
     ctx.cache.clear()
     frames = []
     for i, t in enumerate(cutoffs):

@@ -81,6 +81,31 @@ def _sort_key(codes: np.ndarray, times_us: np.ndarray) -> tuple[np.ndarray, int,
     return (codes.astype(np.int64) << bits_t) | rel, base, bits_t
 
 
+def _argsort(key: np.ndarray, *, stable: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts ``key``, and the sorted keys. Stable (equal keys keep their input
+    order) at the cost of a quicksort when equal keys are few: a quicksort, then only the runs of
+    equal keys are put back in input order; a merge sort when they are many."""
+    order = np.argsort(key, kind="quicksort")
+    ordered = key[order]
+    if not stable or len(key) < 2:
+        return order, ordered
+    tie = ordered[1:] == ordered[:-1]
+    ties = int(np.count_nonzero(tie))
+    if not ties:
+        return order, ordered
+    if ties > len(key) // 20:
+        order = np.argsort(key, kind="stable")
+        return order, key[order]
+    at = np.flatnonzero(tie)
+    in_run = np.zeros(len(key), dtype=bool)
+    in_run[at] = True
+    in_run[at + 1] = True
+    pos = np.flatnonzero(in_run)  # ascending positions whose keys are non-decreasing
+    rows = order[pos]
+    order[pos] = rows[np.lexsort((rows, ordered[pos]))]
+    return order, ordered
+
+
 def _is_flag(values: np.ndarray) -> bool:
     """True for a column holding only 0 and 1."""
     return (
@@ -93,9 +118,11 @@ def _is_flag(values: np.ndarray) -> bool:
 class Timeline:
     """Rows of one table sorted by customer, then time, ready for "as of T" questions.
 
-    Rows of one customer within the same millisecond keep no particular order unless ``stable``;
+    Rows of one customer within the same millisecond keep their input order (a stable sort):
     cutoffs are whole milliseconds (:func:`vipml.windows.as_cutoff`), so "before T" is a prefix
-    of each customer's rows either way. Value columns are kept in input order and gathered into
+    of each customer's rows, and the order in which those rows are summed depends on them alone,
+    never on rows at or after T elsewhere in the table (an unstable sort let such rows change a
+    sum's last bits). Value columns are kept in input order and gathered into
     sorted order only when a prefix sum or a sorted copy is asked for.
     """
 
@@ -106,7 +133,7 @@ class Timeline:
         n_groups: int,
         columns: Mapping[str, np.ndarray] | None = None,
         *,
-        stable: bool = False,
+        stable: bool = True,
     ) -> None:
         keep = codes >= 0
         if not keep.all():
@@ -118,8 +145,8 @@ class Timeline:
             self._key = None
         else:
             key, self._base, self._bits = packed
-            order = np.argsort(key, kind="stable" if stable else "quicksort")
-            self._key = key[order]
+            # ``stable=False`` is kept for callers that never sum (order within a ms is free)
+            order, self._key = _argsort(key, stable=stable)
             del key
         self.order = order
         self._set(codes[order], times_us[order], n_groups, dict(columns or {}), order)

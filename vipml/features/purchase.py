@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vipml.features.base import Context, Family, days_between, ratio, us
+from vipml.features.btyd import day_summary, purchase_days
 from vipml.features.engine import PairCounts, Timeline
 from vipml.features.registry import Feature, windowed
 from vipml.windows import DAY_US, to_us
@@ -34,6 +35,9 @@ class _State:
     channels: PairCounts | None
     signup_us: np.ndarray | None
     has_discount: bool
+    days: Timeline  # one row per purchase day
+    kept: Timeline | None  # numeric order columns the config keeps
+    kept_names: list[str]
 
 
 class PurchaseFamily(Family):
@@ -112,6 +116,49 @@ class PurchaseFamily(Family):
                 None,
             ),
         ]
+        out += [
+            _f(
+                "purchase_days_all",
+                "Distinct days with a purchase",
+                "구매한 날짜 수",
+            ),
+            _f(
+                "first_order_value",
+                "Value of the first order",
+                "첫 주문 금액",
+                "currency",
+                None,
+            ),
+            _f(
+                "days_first_to_second_order",
+                "Days from the first purchase day to the second",
+                "첫 구매일부터 두 번째 구매일까지 일수",
+                "days",
+                None,
+            ),
+            _f(
+                "spend_pct_all",
+                "Spend before the cutoff as a percentile among the customers known then (0-1)",
+                "기준일까지 구매 금액의 백분위 (기준일 현재 고객 중, 0~1)",
+                "ratio",
+            ),
+        ]
+        for column in self._kept(ctx):
+            out += [
+                _f(
+                    f"{column}_all",
+                    f"Total of '{column}' over orders before the cutoff",
+                    f"기준일까지 주문의 '{column}' 합계",
+                    "count",
+                ),
+                _f(
+                    f"{column}_per_order_all",
+                    f"'{column}' per order (e.g. units per order)",
+                    f"주문당 '{column}' (예: 주문당 수량)",
+                    "count",
+                    None,
+                ),
+            ]
         if self._has(ctx, "signup_at", "customers"):
             out.insert(
                 4, _f("tenure_signup_days", "Days since sign-up", "가입 후 경과 일수", "days", None)
@@ -148,6 +195,23 @@ class PurchaseFamily(Family):
         return out
 
     @staticmethod
+    def _kept(ctx: Context) -> list[str]:
+        """Numeric order columns the config keeps (``tables.orders.keep``), e.g. a quantity;
+        identifiers (names ending in ``id``) are left out."""
+        source = ctx.config.tables.orders
+        orders = ctx.tables.orders
+        if source is None or not source.keep or orders is None:
+            return []
+        return [
+            c
+            for c in source.keep
+            if c in orders
+            and not c.lower().endswith("id")  # identifiers are not quantities
+            and pd.api.types.is_numeric_dtype(orders[c])
+            and not pd.api.types.is_bool_dtype(orders[c])
+        ]
+
+    @staticmethod
     def _has(ctx: Context, column: str, table: str = "orders") -> bool:
         frame = ctx.tables.get(table)
         return frame is not None and column in frame
@@ -173,7 +237,20 @@ class PurchaseFamily(Family):
             known = cust["signup_at"].notna().to_numpy()[first]
             signup = np.full(n, np.iinfo(np.int64).max)
             signup[codes[known]] = values[known]
-        return _State(rows, buys, channels, signup, "discount" in orders)
+        kept = self._kept(ctx)
+        if kept:
+            bought = ctx.order_values()["purchase"] > 0
+            extra = Timeline(
+                ctx.table_codes("orders"),
+                us(orders["ordered_at"]),
+                n,
+                {c: np.nan_to_num(orders[c].to_numpy(dtype=np.float64)) * bought for c in kept},
+            )
+        else:
+            extra = None
+        return _State(
+            rows, buys, channels, signup, "discount" in orders, purchase_days(ctx), extra, kept
+        )
 
     def compute(self, state: _State, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
         rows, buys = state.rows, state.buys
@@ -238,6 +315,28 @@ class PurchaseFamily(Family):
         if state.has_discount:
             disc = rows.sum("discount", lo, hi)
             out["discount_share_all"] = ratio(disc, gross + disc)
+        days = day_summary(state.days, as_of)
+        out["purchase_days_all"] = days["days"]
+        out["first_order_value"] = buys.first(buys.column("gross"), b_hi)
+        second = days["second_start"]
+        first_day = state.days.first(state.days.times, days["days"] * 0 + state.days.pos(as_of))
+        gap = np.full(len(second), np.nan)
+        has2 = second >= 0
+        gap[has2] = (
+            state.days.times[second[has2]] // DAY_US - first_day[has2].astype(np.int64) // DAY_US
+        )
+        out["days_first_to_second_order"] = gap
+        known = ctx.known(as_of)  # percentile among the customers known at the cutoff
+        pct = np.full(len(gross), np.nan)
+        if len(known):
+            pct[known] = pd.Series(gross[known]).rank(pct=True, method="max").to_numpy()
+        out["spend_pct_all"] = pct
+        if state.kept is not None:
+            k_lo, k_hi = state.kept.window(as_of, None)
+            for c in state.kept_names:
+                total = state.kept.sum(c, k_lo, k_hi)
+                out[f"{c}_all"] = total
+                out[f"{c}_per_order_all"] = ratio(total, n_buys)
         if state.channels is not None:
             summary = state.channels.summary(as_of)
             out["channel_count_all"] = summary["distinct"]

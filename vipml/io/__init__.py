@@ -16,8 +16,10 @@ config (``tables.<name>`` in YAML) that maps another layout onto the contract. G
 Time lives here: every timestamp leaves this module as ``datetime64[us, UTC]``.
 
 The package holds one module per step: ``contract`` (tables and result types), ``coerce``,
-``read`` (files), ``dataset`` (Parquet datasets), ``database`` (PostgreSQL), ``adapt``,
-``validate``, ``write`` and ``load``.
+``read`` (files), ``exports`` (Excel, saved API JSON, ids from several columns), ``dataset``
+(Parquet datasets), ``database`` (PostgreSQL), ``adapt``, ``validate``, ``checks`` (warnings
+across tables: partial customers, conflicting orders, why a table was set aside), ``write`` and
+``load``.
 """
 
 from vipml.io.adapt import (

@@ -123,18 +123,20 @@ def coerce_timestamp(s: pd.Series, *, timezone: str = "UTC", fmt: str | None = N
     text = text.mask(text.str.lower().isin(_MISSING_TEXT))
     if fmt is not None:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc="%z" in fmt or "%Z" in fmt)
+        _check_format(text, parsed, fmt, name=s.name)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             return parsed.dt.tz_convert("UTC").astype(TS_DTYPE)
         return _localize(parsed, timezone)
+    dayfirst = _day_first(text, name=s.name)
     aware = text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy()
     out = pd.Series(pd.NaT, index=s.index, dtype=TS_DTYPE, name=s.name)
     if aware.any():
         part = text[aware]
-        parsed = _parse_text(part, utc=True)
+        parsed = _parse_text(part, utc=True, dayfirst=dayfirst)
         out[aware] = parsed.astype(TS_DTYPE)
     if (~aware).any():
         part = text[~aware]
-        parsed = _parse_text(part, utc=False)
+        parsed = _parse_text(part, utc=False, dayfirst=dayfirst)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").astype(TS_DTYPE)
         else:
@@ -143,13 +145,95 @@ def coerce_timestamp(s: pd.Series, *, timezone: str = "UTC", fmt: str | None = N
     return out
 
 
-def _parse_text(text: pd.Series, *, utc: bool) -> pd.Series:
+_DAY_MONTH = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}(?:$|[ T])"
+
+
+def _samples(values: pd.Series, n: int = 3) -> str:
+    return ", ".join(repr(v) for v in pd.unique(values.dropna())[:n])
+
+
+def _day_first(text: pd.Series, *, name: object) -> bool:
+    """One convention per column: day-first or month-first, told from the values, or refused.
+
+    Values such as ``13/01/2024`` are day-first, ``01/13/2024`` month-first; a column with both
+    is refused, and so is one whose every value is ambiguous (``01/03/2024``), with samples.
+    """
+    if not len(text):
+        return False
+    # a cheap look first (Arrow's regex engine): ISO and other year-first columns stop here
+    lead = pc.match_substring_regex(_arrow(text), r"^\d{1,2}[/.-]\d{1,2}[/.-]")
+    if not pc.any(pc.fill_null(lead, False)).as_py():
+        return False
+    head = text.dropna()
+    parts = head.str.extract(_DAY_MONTH).dropna()
+    if not len(parts):
+        return False
+    a = parts[0].astype("int64")
+    b = parts[1].astype("int64")
+    day_first = head.loc[a.index[(a > 12).to_numpy()]]
+    month_first = head.loc[b.index[(b > 12).to_numpy()]]
+    fix = (
+        f"Fix: give the column's format in the config: date_formats.{name}: '%d/%m/%Y' "
+        "(day first) or '%m/%d/%Y' (month first), with the time part if any, e.g. ' %H:%M'"
+    )
+    if len(day_first) and len(month_first):
+        raise DataError(
+            f"column '{name}' mixes day-first dates ({_samples(day_first)}) and month-first "
+            f"dates ({_samples(month_first)}); one convention per column is read.\n{fix}"
+        )
+    if len(day_first):
+        return True
+    if len(month_first):
+        return False
+    raise DataError(
+        f"column '{name}' holds dates whose day and month cannot be told apart from the values "
+        f"({_samples(head.loc[parts.index])}: no day above 12 in either place).\n{fix}"
+    )
+
+
+def _check_format(text: pd.Series, parsed: pd.Series, fmt: str, *, name: object) -> None:
+    """Refuse a date format the values contradict: day and month swapped, or ISO dates."""
+    failed = text[parsed.isna().to_numpy() & text.notna().to_numpy()]
+    if not len(failed):
+        return
+    alternatives = []
+    if "%d" in fmt and "%m" in fmt:
+        swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+        alternatives.append((swapped, "day and month are the other way round"))
+    present = text.dropna()
+    for other, why in alternatives:
+        again = pd.to_datetime(failed, format=other, errors="coerce")
+        if again.notna().all():
+            raise DataError(
+                f"column '{name}': {len(failed):,} values do not match date_formats.{name} "
+                f"'{fmt}' but do match '{other}' ({why}; e.g. {_samples(failed)}). Rows that "
+                f"fit both would be read with day and month swapped.\n"
+                f"Fix: date_formats.{name}: '{other}'"
+            )
+    if len(failed) == len(present):
+        iso = pd.to_datetime(failed, format="ISO8601", errors="coerce")
+        if iso.notna().all():
+            raise DataError(
+                f"column '{name}': no value matches date_formats.{name} '{fmt}'; they are "
+                f"ISO dates (e.g. {_samples(failed)}).\n"
+                f"Fix: remove date_formats.{name} from the config (ISO dates are read as they are)"
+            )
+
+
+def _parse_text(text: pd.Series, *, utc: bool, dayfirst: bool = False) -> pd.Series:
     """Fast ISO-8601 first, then the pandas guesser, then per-value parsing for the rest."""
     parsed = pd.to_datetime(text, errors="coerce", utc=utc, format="ISO8601")
-    failed = parsed.isna() & text.notna()
+    # words pandas reads as the clock's time ("today", "now") are not dates of the data
+    words = pc.match_substring_regex(_arrow(text), r"^\s*(?i:now|today|tomorrow|yesterday)\s*$")
+    words = np.asarray(pc.fill_null(words, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if words.any():
+        parsed = parsed.mask(words)
+    failed = parsed.isna() & text.notna() & ~words
     if failed.any():
         with _quiet():
-            retry = pd.to_datetime(text[failed], errors="coerce", utc=utc, format="mixed")
+            retry = pd.to_datetime(
+                text[failed], errors="coerce", utc=utc, format="mixed", dayfirst=dayfirst
+            )
         if not utc and isinstance(retry.dtype, pd.DatetimeTZDtype):
             retry = retry.dt.tz_localize(None)
         parsed = parsed.astype(retry.dtype if parsed.isna().all() else parsed.dtype)

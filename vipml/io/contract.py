@@ -101,7 +101,7 @@ TABLE_NAMES = tuple(CONTRACT)
 
 LINE_COLUMNS = (
     "order_id", "customer_id", "ordered_at", "product_id", "quantity", "unit_price",
-    "category", "tier", "channel", "status", "discount",
+    "category", "tier", "channel", "status", "discount", "amount",
 )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from vipml.config import Config, TableSource, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.io.adapt import adapt, split_order_lines
+from vipml.io.checks import all_set_aside, conflicting_orders, partial_customers
 from vipml.io.contract import CONTRACT, TABLE_NAMES, DataLike, Tables, ValidationReport
 from vipml.io.database import FILTERED, DatabaseTable, read_database
 from vipml.io.dataset import read_dataset
@@ -91,12 +92,16 @@ def load_tables(
             origin[name] = str(value)
         else:
             frame = read_source(value, src, table=name)
+            report.warnings.extend(frame.attrs.get("warnings", []))
             origin[name] = str(value)
         frames[name] = adapt(frame, src, table=name)
     line_prefix = None
+    line_means = "void"
     if "order_lines" in frames:
         lines = frames.pop("order_lines")
-        line_prefix = sources["order_lines"][1].cancel_prefix if sources["order_lines"][1] else None
+        line_src = sources["order_lines"][1]
+        line_prefix = line_src.cancel_prefix if line_src else None
+        line_means = line_src.prefix_means if line_src else "void"
         if "orders" in frames or "order_items" in frames:
             raise DataError(
                 "both order_lines and orders/order_items were given.\n"
@@ -104,14 +109,14 @@ def load_tables(
             )
         fmts = sources["order_lines"][1].date_formats if sources["order_lines"][1] else {}
         frames["orders"], frames["order_items"] = split_order_lines(
-            lines, cancel_prefix=line_prefix
+            lines, cancel_prefix=line_prefix, prefix_means=line_means
         )
         origin["orders"] = origin["order_items"] = f"{origin.pop('order_lines')} (order lines)"
         if "order_lines" in read_notes:
             read_notes["orders"] = read_notes["order_items"] = read_notes.pop("order_lines")
         sources["orders"] = (
             frames["orders"],
-            TableSource(date_formats=fmts, cancel_prefix=line_prefix),
+            TableSource(date_formats=fmts, cancel_prefix=line_prefix, prefix_means=line_means),
         )
         sources["order_items"] = (frames["order_items"], None)
         report.warnings.append(
@@ -139,6 +144,7 @@ def load_tables(
             known_customers=known_customers,
             known_orders=known_orders,
             cancel_prefix=(src.cancel_prefix if src else None) or line_prefix,
+            prefix_means=src.prefix_means if src else line_means,
         )
         rep.source = origin.get(name)
         if name in read_notes:
@@ -158,7 +164,9 @@ def load_tables(
     report.clean = tables
     for name, rep in report.tables.items():
         if rep.rows_in and not rep.rows_kept:
-            report.warnings.append(f"every row of '{name}' was set aside")
+            report.warnings.append(all_set_aside(name, rep, quarantine[name], sources[name][1]))
+    report.warnings.extend(conflicting_orders(clean.get("orders")))
+    report.warnings.extend(partial_customers(report, quarantine))
     if out is not None:
         write_quarantine(quarantine, report, out)
     return tables, report

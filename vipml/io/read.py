@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from vipml.errors import ConfigError, DataError, closest
 from vipml.io.contract import FILE_SUFFIXES, TABLE_NAMES, DataLike
 from vipml.io.database import DatabaseTable
 from vipml.io.dataset import is_dataset
+from vipml.io.exports import _sniff_encoding, _text_encoding, read_excel, read_json
 
 
 def read_source(path: Path, source: TableSource | None = None, *, table: str = "") -> pd.DataFrame:
@@ -27,6 +29,10 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
         name = path.name.lower()
         if name.endswith((".parquet", ".pq")):
             fmt = "parquet"
+        elif name.endswith((".xlsx", ".xlsm", ".xls")):
+            fmt = "excel"
+        elif name.endswith(".json"):
+            fmt = "json"
         elif name.endswith((".tsv", ".tsv.gz")):
             fmt = "tsv"
         else:
@@ -34,6 +40,10 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)
+        if fmt == "excel":
+            return read_excel(path, source, table=table)
+        if fmt == "json":
+            return read_json(path, source, table=table)
         sep = source.sep or {"csv": ",", "tsv": "\t", "whitespace": r"\s+"}[fmt]
         header = 0 if source.header else None
         names = source.names
@@ -42,19 +52,31 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
                 f"table '{table}': {path.name} has no header and the config names no columns.\n"
                 f"Fix: list them: tables.{table}.names: [col1, col2, ...]"
             )
-        return pd.read_csv(
+        encoding = _text_encoding(source.encoding)
+        if encoding == "auto":
+            encoding = _sniff_encoding(path)
+        frame = pd.read_csv(
             path,
             sep=sep,
             header=header,
             names=names,
             dtype="str",
-            encoding=source.encoding,
+            encoding=encoding,
             keep_default_na=False,
             skipinitialspace=True,
         )
+        if fmt in ("csv", "tsv"):
+            frame.attrs["warnings"] = _cut_short(path, sep, frame, encoding, table=table)
+        return frame
     except DataError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"table '{table}': {path.name} is not {source.encoding} text ({exc.reason} at byte "
+            f"{exc.start:,}).\nFix: set tables.{table}.encoding to the file's encoding: cp949 "
+            "(also read as euc-kr) for most Korean exports, or 'auto'"
+        ) from None
+    except (ValueError, OSError) as exc:
         raise DataError(f"table '{table}': cannot read {path}: {exc}") from None
     except Exception as exc:  # pyarrow and the csv parser raise many types
         raise DataError(
@@ -62,19 +84,51 @@ def read_source(path: Path, source: TableSource | None = None, *, table: str = "
         ) from None
 
 
-def _discover(folder: Path) -> dict[str, Path]:
+def _cut_short(
+    path: Path, sep: str, frame: pd.DataFrame, encoding: str, *, table: str
+) -> list[str]:
+    """A warning when the file's last line has fewer fields than its header (a cut-off copy)."""
+    if path.name.lower().endswith(".gz") or not len(frame) or len(sep) != 1:
+        return []
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - (1 << 16)))
+        tail = fh.read()
+    lines = [ln for ln in tail.decode(encoding, errors="replace").splitlines() if ln.strip()]
+    if not lines:
+        return []
+    last = next(csv.reader([lines[-1]], delimiter=sep), [])
+    width = frame.shape[1]
+    if len(last) >= width:
+        return []
+    ended = tail.endswith((b"\n", b"\r"))
+    return [
+        f"{table}: the last line of {path.name} has {len(last)} of {width} fields"
+        f"{'' if ended else ' and no line end'}: the file looks cut short (row {len(frame):,}: "
+        f"{lines[-1][:60]!r}).\nFix: export or copy the file again"
+    ]
+
+
+def _discover(folder: Path, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Path]:
+    """``<table>.<suffix>`` files in a folder; two files for one table are an error."""
     found: dict[str, Path] = {}
     for name in TABLE_NAMES:
-        for suffix in FILE_SUFFIXES:
-            p = folder / f"{name}{suffix}"
-            if p.is_file():
-                found[name] = p
-                break
-        else:  # a Parquet dataset: a folder <table>/ or <table>.parquet/
-            for p in (folder / name, folder / f"{name}.parquet"):
-                if is_dataset(p):
-                    found[name] = p
-                    break
+        if name in skip:
+            continue
+        hits = [folder / f"{name}{suffix}" for suffix in FILE_SUFFIXES]
+        hits = [p for p in hits if p.is_file()]
+        # a Parquet dataset: a folder <table>/ or <table>.parquet/
+        hits += [p for p in (folder / name, folder / f"{name}.parquet") if is_dataset(p)]
+        if len(hits) > 1:
+            raise DataError(
+                f"table '{name}': {len(hits)} files in {folder} could hold it: "
+                f"{', '.join(p.name for p in hits)}; only one would be read.\n"
+                f"Fix: move all but one away, or name the one to read: tables.{name}.path: "
+                f"{hits[0].name}"
+            )
+        if hits:
+            found[name] = hits[0]
     return found
 
 
@@ -122,15 +176,18 @@ def _resolve_sources(
             sources[name] = (DatabaseTable(name, src, connection), src)
             continue
         if src.path is None:
-            if folder is None or name not in _discover(folder):
+            if folder is None or name not in TABLE_NAMES:
                 continue
-            path = _discover(folder)[name]
+            hit = _discover(folder, skip=set(TABLE_NAMES) - {name}).get(name)
+            if hit is None:
+                continue
+            path = hit
         else:
             p = Path(src.path).expanduser()
             path = p if p.is_absolute() else (folder / p if folder else config.resolve(p))
         sources[name] = (path, src)
     if folder is not None:
-        for name, path in _discover(folder).items():
+        for name, path in _discover(folder, skip=set(sources)).items():
             sources.setdefault(name, (path, None))
     if not sources:
         where = f" in {folder}" if folder else ""

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vipml.errors import DataError
 from vipml.io.coerce import (
     _arrow,
     _is_missing_text,
@@ -32,6 +33,27 @@ from vipml.io.contract import (
     TableSpec,
     _require,
 )
+from vipml.windows import out_of_range
+
+MAX_NUMBER = 1e15
+"""Largest magnitude of an amount, price, quantity or cost: sums of up to 10**290 such values
+stay finite, so no window sum becomes inf or, as a difference of two infs, 0."""
+
+
+def _quarantine_frame(bad_rows: pd.DataFrame, labels: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """Set-aside rows as text, led by ``reason`` and ``row``; input columns of those names are
+    kept as ``reason_input`` / ``row_input`` (with more ``_input`` until the name is free)."""
+    columns: dict[str, pd.Series] = {}
+    taken = {"reason", "row", *map(str, bad_rows.columns)}
+    for c in bad_rows.columns:
+        name = str(c)
+        if name in ("reason", "row"):
+            while name in taken:
+                name += "_input"
+            taken.add(name)
+        columns[name] = bad_rows[c].astype("str")
+    out = pd.DataFrame({"reason": labels, "row": rows}, index=bad_rows.index)
+    return pd.concat([out, pd.DataFrame(columns, index=bad_rows.index)], axis=1)
 
 
 class _Quarantine:
@@ -75,6 +97,7 @@ def _validate(
     known_customers: pd.Series | None,
     known_orders: pd.Series | None,
     cancel_prefix: str | None,
+    prefix_means: str = "void",
 ) -> tuple[pd.DataFrame, pd.DataFrame, TableReport]:
     table = spec.name
     _require(raw, table, spec.required)
@@ -95,7 +118,10 @@ def _validate(
         elif col in spec.times or col in spec.numbers:
             absent = s.isna() if not _is_text(s) else _is_missing_text(s.astype("str"))
             if col in spec.times:
-                s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+                try:
+                    s = coerce_timestamp(s, timezone=timezone, fmt=date_formats.get(col))
+                except DataError as exc:
+                    raise DataError(f"table '{table}': {exc}") from None
                 what = "unparseable"
             else:
                 s = coerce_number(s)
@@ -105,6 +131,10 @@ def _validate(
                 reasons += [(f"missing_{col}", absent), (f"{what}_{col}", bad)]
             else:
                 nulled = int(bad.sum())
+            # dates past the supported range, and amounts so large that sums of them would
+            # overflow to inf (then inf - inf = 0 in a window), are set aside, never used
+            far = out_of_range(s) if col in spec.times else (s.abs() > MAX_NUMBER).to_numpy()
+            reasons.append((f"out_of_range_{col}", far))
         elif col in spec.texts:
             mapping = {"status": _STATUS, "offer_type": _OFFER_TYPE}.get(col)
             s = clean_text(s, lower=col in _LOWER, mapping=mapping)
@@ -179,11 +209,18 @@ def _validate(
             if "status" in clean
             else pd.Series(np.nan, index=clean.index, dtype="str")
         )
-        clean["is_return"] = ((clean["amount"] < 0) | (status == "returned")).to_numpy(dtype=bool)
+        # a row is a return or a cancellation, never both: a cancelled row counts nowhere
+        returned = (clean["amount"] < 0) | (status == "returned")
         cancelled = status == "cancelled"
         if cancel_prefix:
-            cancelled = cancelled | clean["order_id"].str.startswith(cancel_prefix)
-        clean["is_cancelled"] = cancelled.fillna(False).to_numpy(dtype=bool)
+            marked = clean["order_id"].str.startswith(cancel_prefix)
+            if prefix_means == "return":
+                returned = returned | marked
+            else:
+                cancelled = cancelled | marked
+        is_cancelled = cancelled.fillna(False).to_numpy(dtype=bool)
+        clean["is_return"] = returned.fillna(False).to_numpy(dtype=bool) & ~is_cancelled
+        clean["is_cancelled"] = is_cancelled
         report.returns = int(clean["is_return"].sum())
         report.cancellations = int(clean["is_cancelled"].sum())
     order = [c for c in spec.columns if c in clean] + [c for c in clean if c not in spec.columns]
@@ -198,9 +235,7 @@ def _validate(
         report.ids = clean["customer_id"]  # counted only when someone asks
 
     bad_rows = _filter_rows(raw, ~keep)
-    quarantined = pd.DataFrame({str(c): bad_rows[c].astype("str") for c in bad_rows.columns})
-    quarantined.insert(0, "reason", q.labels())
-    quarantined.insert(1, "row", np.flatnonzero(~keep))
+    quarantined = _quarantine_frame(bad_rows, q.labels(), np.flatnonzero(~keep))
     assert report.rows_kept + report.rows_quarantined == report.rows_in, "bug, please report"
     return clean, quarantined.reset_index(drop=True), report
 

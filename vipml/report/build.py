@@ -71,6 +71,8 @@ class ReportData:
     validation: pd.DataFrame
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    horizon_days: int | None = None  # the horizon the model's labels used
+    requested_horizon_days: int | None = None  # the one the config asked for
 
     @property
     def headline(self) -> dict[str, float]:
@@ -119,10 +121,19 @@ def read_campaign(folder: str | Path) -> dict[str, Any]:
             f"{folder} holds no campaign results (no campaign.json)\n"
             "Fix: run 'vipml campaign --targets FILE --after DATE --out DIR' first and pass that DIR"
         )
-    out: dict[str, Any] = {"summary": json.loads(summary_path.read_text(encoding="utf-8"))}
-    for name in ("ab", "kpis", "roi"):
-        path = folder / f"{name}.csv"
-        out[name] = pd.read_csv(path) if path.is_file() else None
+    try:
+        out: dict[str, Any] = {"summary": json.loads(summary_path.read_text(encoding="utf-8"))}
+        if not isinstance(out["summary"], dict):
+            raise ValueError("campaign.json should hold an object")
+        for name in ("ab", "kpis", "roi"):
+            path = folder / f"{name}.csv"
+            out[name] = pd.read_csv(path) if path.is_file() else None
+    except (ValueError, OSError, RecursionError) as exc:  # json, csv and decoding errors
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataError(
+            f"{folder}: the campaign results cannot be read ({type(exc).__name__}: {detail})\n"
+            "Fix: run 'vipml campaign' again and pass its --out folder"
+        ) from None
     return out
 
 
@@ -238,9 +249,16 @@ def build_report(
             treatment=("treatment", "sum"),
             control=("control", "sum"),
             score=("score", "mean"),
+            customers=("customer_id", "nunique"),
         )
         .reset_index()
     )
+    # a tier of fewer than report.min_group customers is shown as suppressed, like segments
+    by_tier["suppressed"] = by_tier["customers"] < rc.min_group
+    hidden = by_tier["suppressed"].to_numpy()
+    numbers = ["rows", "selected", "treatment", "control", "score", "customers"]
+    by_tier[numbers] = by_tier[numbers].astype("float64")
+    by_tier.loc[hidden, numbers] = np.nan
     counts_t = {
         "rows": len(t),
         "selected": int(t["selected"].sum()),
@@ -280,4 +298,6 @@ def build_report(
         },
         validation=validation_table(validation),
         campaign=read_campaign(campaign) if campaign else None,
+        horizon_days=bundle.info.get("horizon_days"),
+        requested_horizon_days=bundle.info.get("requested_horizon_days"),
     )

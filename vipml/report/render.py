@@ -396,6 +396,18 @@ def quality(d: ReportData, w: Words) -> str:
     def get(name: str, col: str) -> float:
         return float(m.loc[name, col]) if name in m.index and col in m else math.nan
 
+    if d.horizon_days:
+        asked = d.requested_horizon_days
+        shortened = bool(asked) and int(asked) != int(d.horizon_days)
+        parts.append(
+            _p(
+                w(
+                    "quality.text.horizon_short" if shortened else "quality.text.horizon",
+                    horizon=w.num(float(d.horizon_days)),
+                    requested=w.num(float(asked or d.horizon_days)),
+                )
+            )
+        )
     parts.append(
         _p(
             w(
@@ -456,7 +468,11 @@ def quality(d: ReportData, w: Words) -> str:
     )
     figs = []
     cv = d.curves_test
-    names = [n for n in ("model", "logistic_regression", "rfm_heuristic") if cv.get(n)]
+    names = [
+        n
+        for n in ("model", "logistic_regression", "rfm_heuristic", "bgnbd_gamma_gamma")
+        if cv.get(n)
+    ]
 
     def label(n: str) -> str:
         return w(f"scorer.{n}")
@@ -510,7 +526,11 @@ def quality(d: ReportData, w: Words) -> str:
         ]
         x = list(range(len(bt)))
         series = [Series(label("model"), x, bt["roc_auc"].tolist(), markers=True)]
-        for col, n in (("lr_roc_auc", "logistic_regression"), ("rfm_roc_auc", "rfm_heuristic")):
+        for col, n in (
+            ("lr_roc_auc", "logistic_regression"),
+            ("rfm_roc_auc", "rfm_heuristic"),
+            ("btyd_roc_auc", "bgnbd_gamma_gamma"),
+        ):
             if col in bt:
                 series.append(Series(label(n), x, bt[col].tolist(), markers=True, dashed=True))
         every = max(1, math.ceil(len(ticks) / 4))
@@ -656,7 +676,9 @@ def targets(d: ReportData, w: Words) -> str:
         )
     ]
     rows = [
-        [
+        [str(r["tier"]), w("suppressed", min=d.min_group), "", "", "", ""]
+        if r.get("suppressed", False)
+        else [
             str(r["tier"]),
             w.num(float(r["rows"])),
             w.num(float(r["selected"])),
