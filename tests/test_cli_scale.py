@@ -39,14 +39,14 @@ def test_features_with_buckets(folder, loaded_5k, tmp_path, capsys):
     assert (tmp_path / "features.spec.json").is_file()
 
 
-def test_score_with_buckets(folder, loaded_5k, vip_bundle_5k, tmp_path, capsys):
+def test_score_with_buckets(folder, loaded_5k, bucket_bundle_5k, tmp_path, capsys):
     out = tmp_path / "list"
     code = main(
-        ["score", "--bundle", str(vip_bundle_5k.path), "--data", str(folder), "--as-of", AS_OF]
+        ["score", "--bundle", str(bucket_bundle_5k.path), "--data", str(folder), "--as-of", AS_OF]
         + ["--out", str(out), "--buckets", "3", "--quiet"]
     )
     assert code == 0, capsys.readouterr().err
-    single = score(loaded_5k[0], vip_bundle_5k, as_of=AS_OF).targets
+    single = score(loaded_5k[0], bucket_bundle_5k, as_of=AS_OF).targets
     assert_same_frames(single, pd.read_parquet(out))
     assert (tmp_path / "list.drift.csv").is_file()
 

@@ -38,11 +38,11 @@ def test_features_on_spark_equal_the_single_machine_build(spark, folder, loaded_
     assert_same_frames(expected, got[expected.columns])
 
 
-def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, vip_bundle_5k):
+def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, bucket_bundle_5k):
     from vipml.spark import score_spark, write_parquet
 
-    single = score(loaded_5k[0], vip_bundle_5k, as_of=AS_OF)
-    frame, drift = score_spark(folder, vip_bundle_5k, as_of=AS_OF, n_buckets=6, spark=spark)
+    single = score(loaded_5k[0], bucket_bundle_5k, as_of=AS_OF)
+    frame, drift = score_spark(folder, bucket_bundle_5k, as_of=AS_OF, n_buckets=6, spark=spark)
     out = write_parquet(frame.drop("_position"), folder.parent / "list")
     got = pd.read_parquet(out)
     assert len(got) == len(single.targets)
@@ -57,7 +57,7 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, vi
     assert not list(folder.parent.glob(".list.tmp-*"))
 
 
-def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, vip_bundle_5k, tmp_path):
+def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, bucket_bundle_5k, tmp_path):
     from pathlib import Path
 
     import mlflow
@@ -70,16 +70,16 @@ def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, vip_bundle_5k, tmp_pa
     mlflow.pyfunc.save_model(
         path=str(path),
         python_model=str(Path(model_code.__file__)),
-        artifacts={"bundle": str(vip_bundle_5k.path)},
+        artifacts={"bundle": str(bucket_bundle_5k.path)},
         input_example=example,
     )
     udf = mlflow.pyfunc.spark_udf(spark, str(path), result_type="double", env_manager="local")
     frame = X.reset_index(drop=True)
-    for c in vip_bundle_5k.spec.categorical:
+    for c in bucket_bundle_5k.spec.categorical:
         frame[c] = frame[c].astype("object")
     sdf = spark.createDataFrame(frame)
     got = sdf.select(udf(*[sdf[c] for c in frame.columns]).alias("score")).toPandas()["score"]
-    np.testing.assert_allclose(got.to_numpy(), vip_bundle_5k.predict(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.to_numpy(), bucket_bundle_5k.predict(X), rtol=0, atol=1e-12)
 
 
 def _jobs(spark) -> int:
@@ -136,7 +136,14 @@ def test_training_rows_on_spark_equal_build_dataset(spark, folder, loaded_5k):
     from vipml.spark.training import training_rows
     from vipml.train import build_dataset, plan_cutoffs
 
-    cfg = load_config(None, labels={"horizon_days": 90}, train={"n_cutoffs": 4})
+    from .conftest import PER_CUSTOMER_FAMILIES
+
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        features={"families": PER_CUSTOMER_FAMILIES},
+    )
     plan = plan_cutoffs(loaded_5k[0], cfg)
     X, y = build_dataset(loaded_5k[0], plan, cfg)
     rows, spark_plan, spec = training_rows(folder, cfg, n_buckets=6, spark=spark)
