@@ -74,9 +74,22 @@ def vip_column(config: Config) -> str:
     return f"vip_spend_{config.vip.window_days}d"
 
 
+RANKED = {"spend_pct_all": "spend_all"}  # a percentile among the known customers: its column
+
+
+def population_columns(config: Config, spec: FeatureSpec) -> list[str]:
+    """The feature columns the aggregate pass reads: the VIP-window spend (``top_share``) and
+    the columns behind percentiles among the customers known at the cutoff."""
+    out = []
+    if "vip" in spec.families and config.vip.rule == "top_share":
+        out.append(vip_column(config))
+    out += [src for name, src in RANKED.items() if name in spec.names and src in spec.names]
+    return out
+
+
 def needs_bar(config: Config, spec: FeatureSpec) -> bool:
-    """Whether the VIP features depend on the whole population (``top_share`` rule)."""
-    return "vip" in spec.families and config.vip.rule == "top_share"
+    """Whether some features depend on the whole population (an aggregate pass is needed)."""
+    return bool(population_columns(config, spec))
 
 
 def population_bar(spend: np.ndarray, config: Config) -> float:
@@ -85,16 +98,35 @@ def population_bar(spend: np.ndarray, config: Config) -> float:
     return vip_bar(pd.Series(np.asarray(spend, dtype=np.float64)), config.vip)
 
 
-def fix_vip(frame: pd.DataFrame, bar_value: float, config: Config) -> pd.DataFrame:
-    """``is_vip`` and ``vip_gap`` of a bucket's rows against the population's VIP bar."""
-    if "is_vip" not in frame or vip_column(config) not in frame:
-        return frame
-    spend = frame[vip_column(config)].to_numpy(dtype=np.float64)
-    is_vip = (spend >= bar_value) & (spend > 0)
-    gap = np.clip(bar_value - spend, 0, None)
+def population_figures(columns: Mapping[str, np.ndarray], config: Config) -> dict[str, Any]:
+    """From the aggregate pass's columns of every customer known at one cutoff: the VIP bar and
+    the sorted columns behind the percentiles."""
+    figures: dict[str, Any] = {"ranks": {}}
+    if vip_column(config) in columns and config.vip.rule == "top_share":
+        figures["bar"] = population_bar(columns[vip_column(config)], config)
+    for name, src in RANKED.items():
+        if src in columns:
+            figures["ranks"][name] = np.sort(np.asarray(columns[src], dtype=np.float64))
+    return figures
+
+
+def fix_vip(frame: pd.DataFrame, figures: Mapping[str, Any], config: Config) -> pd.DataFrame:
+    """A bucket's population features against the whole population: ``is_vip`` and ``vip_gap``
+    against the VIP bar, percentiles among the known customers (pandas' ``rank(pct=True,
+    method="max")``: the share of customers at or below)."""
     frame = frame.copy()
-    frame["is_vip"] = is_vip.astype(np.float64)
-    frame["vip_gap"] = np.where(np.isfinite(gap), gap, np.nan)
+    bar_value = figures.get("bar")
+    if bar_value is not None and "is_vip" in frame and vip_column(config) in frame:
+        spend = frame[vip_column(config)].to_numpy(dtype=np.float64)
+        is_vip = (spend >= bar_value) & (spend > 0)
+        gap = np.clip(bar_value - spend, 0, None)
+        frame["is_vip"] = is_vip.astype(np.float64)
+        frame["vip_gap"] = np.where(np.isfinite(gap), gap, np.nan)
+    for name, ref in figures.get("ranks", {}).items():
+        if name in frame and RANKED[name] in frame and len(ref):
+            v = frame[RANKED[name]].to_numpy(dtype=np.float64)
+            below = np.searchsorted(ref, v, side="right").astype(np.float64)
+            frame[name] = below / float(len(ref))
     return frame
 
 
@@ -567,7 +599,7 @@ def _features_parts(
     run: BucketRun,
     show: bool,
     max_customer_rows: int | None = None,
-) -> tuple[Path, dict[pd.Timestamp, float] | None]:
+) -> tuple[Path, dict[pd.Timestamp, Any] | None]:
     """Bucket pass, then the aggregate pass: features parts under ``work/features`` (VIP columns
     against each bucket's bar) and the population's VIP bar per cutoff."""
     staged = _timed(
@@ -575,8 +607,8 @@ def _features_parts(
     )
     parts = work / "features"
     parts.mkdir()
-    spend: dict[pd.Timestamp, list[np.ndarray]] = {t: [] for t in cutoffs}
-    spec_needs_bar = None
+    collected: dict[pd.Timestamp, dict[str, list[np.ndarray]]] = {t: {} for t in cutoffs}
+    wanted: list[str] | None = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
         frame, quarantined = _timed(
@@ -584,12 +616,13 @@ def _features_parts(
         )
         for name, n in quarantined.items():
             run.quarantined[name] = run.quarantined.get(name, 0) + n
-        if spec_needs_bar is None:
-            spec_needs_bar = needs_bar(config, FeatureSpec.from_dict(frame.attrs["feature_spec"]))
-        if spec_needs_bar:
-            for t in cutoffs:
-                part = frame.xs(t, level="as_of") if len(frame) else frame
-                spend[t].append(part[vip_column(config)].to_numpy(dtype=np.float64))
+        if wanted is None:
+            wanted = population_columns(config, FeatureSpec.from_dict(frame.attrs["feature_spec"]))
+        for t in cutoffs:
+            part = frame.xs(t, level="as_of") if len(frame) else frame
+            for col in wanted:
+                if col in part:
+                    collected[t].setdefault(col, []).append(part[col].to_numpy(dtype=np.float64))
         run.rows += len(frame)
         _timed(
             run,
@@ -598,14 +631,14 @@ def _features_parts(
                 frame.reset_index(), parts / f"part-{k:05d}.parquet"
             ),
         )
-    if not spec_needs_bar:
+    if not wanted:
         return parts, None
     bars = _timed(
         run,
         "aggregate",
         lambda: {
-            t: population_bar(np.concatenate(v) if v else np.zeros(0), config)
-            for t, v in spend.items()
+            t: population_figures({c: np.concatenate(v) for c, v in cols.items()}, config)
+            for t, cols in collected.items()
         },
     )
     return parts, bars
@@ -618,7 +651,7 @@ def _write_part(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _fixed(
-    frame: pd.DataFrame, bars: Mapping[pd.Timestamp, float] | None, config: Config
+    frame: pd.DataFrame, bars: Mapping[pd.Timestamp, Any] | None, config: Config
 ) -> pd.DataFrame:
     if not bars or not len(frame):
         return frame

@@ -41,10 +41,10 @@ from vipml.buckets import (
     list_pass,
     needs_bar,
     percentile_thresholds,
-    population_bar,
+    population_columns,
+    population_figures,
     reason_texts,
     score_rows,
-    vip_column,
 )
 from vipml.bundle import Bundle
 from vipml.config import Config, as_config
@@ -326,12 +326,15 @@ def _features(
     feats.count()  # the bucket pass runs here, once
     TIMINGS["buckets"] = time.perf_counter() - started
     started = time.perf_counter()
-    column = vip_column(config)
+    columns = population_columns(config, spec)
     bars = {}
-    for t in times:  # the aggregate pass: the VIP bar of the whole population
+    for t in times:  # the aggregate pass: the VIP bar and percentiles of the whole population
         naive = t.tz_convert("UTC").tz_localize(None)
-        spend = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(column)
-        bars[naive] = population_bar(spend.toPandas()[column].to_numpy(dtype=np.float64), config)
+        rows = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(*columns)
+        pdf = rows.toPandas()
+        bars[naive] = population_figures(
+            {c: pdf[c].to_numpy(dtype=np.float64) for c in columns}, config
+        )
     TIMINGS["aggregate"] = time.perf_counter() - started
 
     def fix(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
