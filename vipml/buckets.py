@@ -50,6 +50,7 @@ from vipml.score import (
     _tiers,
     contributions,
     control_group,
+    in_population,
     scoring_config,
     segments,
     select,
@@ -178,9 +179,20 @@ def check_task(bundle: Bundle) -> None:
         )
 
 
-def drift_counts(reference: Mapping[str, Any], X: pd.DataFrame) -> dict[str, Any]:
+def inside_rows(X: pd.DataFrame, bundle: Bundle) -> np.ndarray:
+    """Rows in the population the bundle was trained on (:func:`vipml.score.in_population`;
+    the VIP status at the cutoff is the ``is_vip`` feature)."""
+    return in_population(None, X, bundle, None, None)  # type: ignore[arg-type]
+
+
+def drift_counts(
+    reference: Mapping[str, Any], X: pd.DataFrame, bundle: Bundle | None = None
+) -> dict[str, Any]:
     """Per feature, the counts behind :func:`vipml.model.population_stability` (to be summed
-    over buckets with :func:`add_counts`)."""
+    over buckets with :func:`add_counts`); with ``bundle``, of the rows in its population."""
+    if bundle is not None:
+        inside = inside_rows(X, bundle)
+        X = X if inside.all() else X[inside]
     out: dict[str, Any] = {"_rows": len(X)}
     for name, ref in reference.items():
         if name not in X:
@@ -256,9 +268,11 @@ def score_rows(
     :func:`reason_texts`), expected value and cost."""
     sc = cfg.score
     bundle.check(X)
+    inside = inside_rows(X, bundle)
     M = prepare_matrix(X, bundle.features, bundle.categories)
     contrib, margin = contributions(bundle, M)
     prob = bundle.calibrator.predict(1.0 / (1.0 + np.exp(-margin)))
+    prob = np.where(inside, prob, np.nan)  # outside the trained population: no score
     churn_score = None
     if churn is not None and all(c in X for c in churn.features):
         churn_score = churn.predict(X[churn.features])
@@ -301,6 +315,7 @@ def score_rows(
     cost = np.full(len(X), sc.cost)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
+    frame["in_population"] = inside
     if uplift is not None:
         frame["uplift"] = uplift.predict(X)
     return frame
@@ -373,12 +388,19 @@ def reason_texts(
                 )
         text = pd.Series(text).fillna("-").astype(str).to_numpy()
         has = driver != ""
+        if "in_population" in frame:
+            has &= frame["in_population"].to_numpy(dtype=bool)
         out[f"reason_{j}_en"] = np.where(has, en + ": " + text + share_en, "")
         out[f"reason_{j}_ko"] = np.where(has, ko + ": " + text + share_ko, "")
     return pd.DataFrame(out, index=frame.index)
 
 
-LIST_COLUMNS = ["customer_id", "score", "segment", "expected_value", "_cost"]
+LIST_COLUMNS = ["customer_id", "score", "segment", "expected_value", "_cost", "in_population"]
+
+
+def horizon(bundle: Bundle, cfg: Config) -> int:
+    """The horizon the model's labels used (the list's ``horizon_days``)."""
+    return int(bundle.info.get("horizon_days") or cfg.labels.horizon_days)
 
 
 def list_pass(narrow: pd.DataFrame, cfg: Config) -> pd.DataFrame:
@@ -393,9 +415,10 @@ def list_pass(narrow: pd.DataFrame, cfg: Config) -> pd.DataFrame:
         .rank(pct=True, method="max")
         .to_numpy()
     )
-    frame["tier"] = _tiers(frame["percentile"].to_numpy(), sc.tiers)
+    inside = frame["in_population"].to_numpy(dtype=bool)
+    frame["tier"] = np.where(inside, _tiers(frame["percentile"].to_numpy(), sc.tiers), None)
     frame = frame.sort_values(
-        ["score", "customer_id"], ascending=[False, True], kind="stable"
+        ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
     frame["selected"] = select(frame, sc)
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
@@ -410,11 +433,13 @@ def finish_rows(
     bundle: Bundle,
     cutoff: pd.Timestamp,
     extra: Sequence[str] = (),
+    horizon_days: int = 0,
 ) -> pd.DataFrame:
     """A bucket's rows in the target list's columns, with their list position."""
     out = rows.join(texts).merge(listed, on="customer_id", how="left", validate="one_to_one")
     out["model_version"] = bundle.version
     out["cutoff"] = cutoff
+    out["horizon_days"] = horizon_days
     return out[[*COLUMNS, *extra, "_position"]]
 
 
@@ -747,11 +772,8 @@ def score_local(
         spend = []
         for path in paths:
             X = features(path)
-            counts = (
-                add_counts(counts, drift_counts(bundle.reference, X))
-                if counts
-                else drift_counts(bundle.reference, X)
-            )
+            c = drift_counts(bundle.reference, X, bundle)
+            counts = add_counts(counts, c) if counts else c
             if "spend_365d" in X:
                 spend.append(X["spend_365d"].to_numpy(dtype=np.float64))
         drift = drift_from_counts(bundle.reference, counts)
@@ -794,7 +816,7 @@ def score_local(
             rows = pd.read_parquet(path)
             texts = reason_texts(rows, bundle.spec, thresholds)
             mine = listed[listed["customer_id"].isin(rows["customer_id"])]
-            done = finish_rows(rows, mine, texts, bundle, cutoff, extra)
+            done = finish_rows(rows, mine, texts, bundle, cutoff, extra, horizon(bundle, cfg))
             _write_part(done, final_parts / path.name)
         # write in list order: part r holds positions [r * size, (r + 1) * size)
         dataset = ds.dataset(final_parts, format="parquet")

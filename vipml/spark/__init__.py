@@ -38,6 +38,7 @@ from vipml.buckets import (
     finish_rows,
     fix_vip,
     high_value_bar,
+    horizon,
     list_pass,
     needs_bar,
     percentile_thresholds,
@@ -426,11 +427,12 @@ def score_spark(
 
     # aggregate pass 1: drift counts and the high-value bar
     reference = bundle.reference
+    meta = _Version(bundle.version, dict(bundle.info))
 
     def counts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         total: dict[str, Any] = {}
         for pdf in batches:
-            c = drift_counts(reference, features_of(pdf))
+            c = drift_counts(reference, features_of(pdf), meta)
             total = add_counts(total, c) if total else c
         yield pd.DataFrame({"counts": [json.dumps(total)]})
 
@@ -463,6 +465,7 @@ def score_spark(
         T.StructField("offer_type", T.StringType()),
         T.StructField("_cost", T.DoubleType()),
         T.StructField("expected_value", T.DoubleType()),
+        T.StructField("in_population", T.BooleanType()),
     ]
     row_schema = T.StructType(row_fields)
 
@@ -500,10 +503,11 @@ def score_spark(
         kind = {
             "score": T.DoubleType(), "percentile": T.DoubleType(), "expected_value": T.DoubleType(),
             "selected": T.BooleanType(), "cutoff": T.TimestampType(), "_position": T.LongType(),
+            "in_population": T.BooleanType(), "horizon_days": T.LongType(),
         }.get(c, T.StringType())  # fmt: skip
         out_fields.append(T.StructField(c, kind))
     out_schema = T.StructType(out_fields)
-    version = bundle.version
+    horizon_days = horizon(bundle, cfg)
 
     def finish(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from vipml.features.registry import FeatureSpec
@@ -515,7 +519,7 @@ def score_spark(
                 ["customer_id", "percentile", "tier", "selected", "group", "_position"]
             ]
             rows_part = pdf.drop(columns=["percentile", "tier", "selected", "group", "_position"])
-            done = finish_rows(rows_part, listed_part, texts, _Version(version), cutoff)
+            done = finish_rows(rows_part, listed_part, texts, meta, cutoff, (), horizon_days)
             yield _plain(done, out_schema)
 
     result = joined.mapInPandas(finish, schema=out_schema).orderBy("_position")
@@ -523,10 +527,11 @@ def score_spark(
 
 
 class _Version:
-    """What :func:`vipml.buckets.finish_rows` reads of a bundle: its version."""
+    """What the executors read of a bundle besides its model: its version and info."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, info: dict[str, Any]) -> None:
         self.version = version
+        self.info = info
 
 
 def write_parquet(
