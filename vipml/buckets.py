@@ -795,14 +795,15 @@ def score_local(
             _write_part(rows, rows_dir / path.name)
         # aggregate pass: percentile cut points of the driver features, the list
         thresholds = {}
-        for name in sorted(used):
-            column = np.concatenate(
-                [
-                    pq.read_table(p, columns=[name]).column(0).to_numpy(zero_copy_only=False)
-                    for p in paths
-                ]
-            )
-            thresholds[name] = percentile_thresholds(column.astype(np.float64))
+        names = sorted(used)
+        pieces: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for path in paths:  # after the population fix (percentile and VIP features)
+            fixed = _fixed(pd.read_parquet(path), bars, cfg)
+            for n in names:
+                pieces[n].append(fixed[n].to_numpy(dtype=np.float64))
+            del fixed
+        for n in names:
+            thresholds[n] = percentile_thresholds(np.concatenate(pieces.pop(n)))
         narrow_cols = [*LIST_COLUMNS, *(["uplift"] if uplift is not None else [])]
         narrow = pd.concat(
             [pd.read_parquet(p, columns=narrow_cols) for p in sorted(rows_dir.glob("*.parquet"))]
