@@ -185,11 +185,12 @@ def hillstrom_uplift(data_dir):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("outcome", ["visit", "conversion"])
-def test_hillstrom_uplift_beats_a_response_model_and_random(hillstrom_uplift, outcome):
+def test_hillstrom_uplift_beats_a_response_model_and_random(hillstrom_uplift):
+    """On visit only: on conversion (about 1% buy) one split cannot order these rankings, the
+    random band is as wide as their differences (see test_uplift's repeated splits)."""
     from vipml.uplift import uplift_report
 
-    y, t, scores = hillstrom_uplift[outcome]
+    y, t, scores = hillstrom_uplift["visit"]
     report = uplift_report(y, t, scores)
     q = report["qini"]
     # both learners rank the persuadable above a response model, which beats random targeting
@@ -203,35 +204,34 @@ def test_hillstrom_uplift_beats_a_response_model_and_random(hillstrom_uplift, ou
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # sklift 0.5.1 on scikit-learn >= 1.8
 @pytest.mark.parametrize("outcome", ["visit", "conversion"])
 def test_hillstrom_uplift_metrics_agree_with_scikit_uplift(hillstrom_uplift, outcome):
-    """The curves are the same; the normalisations differ. vipml divides the area between the
-    Qini curve and the random line by rows x the total incremental outcome, and the area under
-    the uplift curve by rows squared; scikit-uplift divides both areas above the random line by
-    those of the perfect curve. scikit-uplift evaluates the curves only where the score changes
-    (tied scores form one step), vipml at every row: with ties the areas differ slightly."""
+    """The curves are the same. qini_auc_score and uplift_auc_score are normalised as
+    scikit-uplift does (the areas above the random line over those of the perfect curve) and
+    equal its figures. vipml's earlier qini_coefficient divides the area between the Qini curve
+    and the random line by rows x the total incremental outcome, and auuc the area under the
+    uplift curve by rows squared, evaluated at every row; scikit-uplift evaluates the curves only
+    where the score changes (tied scores form one step), so they are compared on untied scores."""
     sm = pytest.importorskip("sklift.metrics")
     from sklearn.metrics import auc
 
-    from vipml.uplift import auuc, qini_coefficient, uplift_at_k
+    from vipml.uplift import auuc, qini_auc_score, qini_coefficient, uplift_at_k, uplift_auc_score
 
     y, t, scores = hillstrom_uplift[outcome]
     n = len(y)
-    ratios = []
     for s in scores.values():
-        ties = len(s) - len(np.unique(s))
-        exact = {"rel": 1e-9} if ties == 0 else {"rel": 2e-3}
+        assert qini_auc_score(y, s, t) == pytest.approx(sm.qini_auc_score(y, s, t), abs=1e-12)
+        assert uplift_auc_score(y, s, t) == pytest.approx(sm.uplift_auc_score(y, s, t), abs=1e-12)
+        top = int(np.ceil(0.3 * n))  # vipml rounds the top share up; give sklift the count
+        assert uplift_at_k(y, s, t, 0.3) == pytest.approx(
+            sm.uplift_at_k(y, s, t, strategy="overall", k=top), abs=1e-12
+        )
+        if len(np.unique(s)) < len(s):
+            continue
         x, qc = sm.qini_curve(y, s, t)
         total = qc[-1]
         area = auc(x, qc) - auc([0, x[-1]], [0, total])  # above the random line
-        assert qini_coefficient(y, s, t) * n * abs(total) == pytest.approx(area, **exact)
+        assert qini_coefficient(y, s, t) * n * abs(total) == pytest.approx(area, rel=1e-9)
         x, uc = sm.uplift_curve(y, s, t)
-        assert auuc(y, s, t) * n * n == pytest.approx(auc(x, uc), **exact)
-        top = int(np.ceil(0.3 * n))  # vipml rounds the top share up; give sklift the count
-        assert uplift_at_k(y, s, t, 0.3) == pytest.approx(
-            sm.uplift_at_k(y, s, t, strategy="overall", k=top), abs=1e-9 if ties == 0 else 1e-4
-        )
-        ratios.append(qini_coefficient(y, s, t) / sm.qini_auc_score(y, s, t))
-    # the two Qini coefficients differ by one factor per data set, so they rank alike
-    assert np.ptp(ratios) < 2e-3 * abs(np.mean(ratios))
+        assert auuc(y, s, t) * n * n == pytest.approx(auc(x, uc), rel=1e-9)
 
 
 # --------------------------------------------------------------------------- a small campaign

@@ -60,14 +60,19 @@ from vipml.uplift import (
     TransformedOutcomeUplift,
     TwoModelUplift,
     auuc,
+    qini_auc_score,
     qini_coefficient,
     qini_curve,
+    qini_points,
+    random_band,
     uplift_at_k,
     uplift_curve,
 )
 from vipml.windows import as_cutoff, to_us
 
 __all__ = [
+    "campaign_qini",
+    "qini_auc_score",
     "Comparison",
     "TransformedOutcomeUplift",
     "TwoModelUplift",
@@ -1111,3 +1116,56 @@ def campaign_roi(
                 row["note"] = "no offer cost recorded: no ROI"
         out.append(row)
     return pd.DataFrame(out)[ROI_COLUMNS]
+
+
+# --------------------------------------------------------------------------- the list's Qini
+
+
+def campaign_qini(
+    targets: pd.DataFrame,
+    tables: Tables,
+    *,
+    after: object,
+    horizon_days: int,
+    seed: int = 0,
+    rankings: int = 200,
+) -> dict[str, object] | None:
+    """How well the list's uplift ranked the customers, measured on what happened: the Qini
+    curve of the ``uplift`` column against purchases in ``[after, after + horizon_days)``,
+    treatment against control, with the band of ``rankings`` seeded random rankings of the same
+    customers.
+
+    One row per customer: the first (the list's order: for an uplift list, the customer's best
+    arm). ``None`` when the list has no ``uplift`` column.
+
+    Returns
+    -------
+    dict or None
+        ``share`` and ``qini`` (the curve as a share of the total incremental purchases),
+        ``band`` (:func:`vipml.uplift.random_band`), ``qini_auc`` (scikit-uplift's normalised
+        Qini), ``treatment`` and ``control`` counts.
+    """
+    if "uplift" not in targets:
+        return None
+    lo, hi = _window(after, pd.Timestamp(as_cutoff(after)) + pd.Timedelta(days=horizon_days))
+    rows = targets.drop_duplicates("customer_id")
+    group = rows["group"].astype("str").str.strip().str.lower().to_numpy()
+    keep = np.isin(group, ["treatment", "control"])
+    rows, group = rows[keep], group[keep]
+    t = (group == "treatment").astype(int)
+    if not t.any() or t.all():
+        return None
+    ids = pd.Index(rows["customer_id"].astype("str").to_numpy(), dtype="str")
+    orders = tables.orders if tables.orders is not None else pd.DataFrame()
+    if orders.empty:
+        return None
+    buys, _ = _per_customer_outcomes(orders, ids, lo, hi)
+    y = (buys > 0).astype(int)
+    u = rows["uplift"].to_numpy(dtype=np.float64)
+    return {
+        **qini_points(y, u, t),
+        "band": random_band(y, t, n=rankings, seed=seed),
+        "qini_auc": qini_auc_score(y, u, t),
+        "treatment": int(t.sum()),
+        "control": int((1 - t).sum()),
+    }

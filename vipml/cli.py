@@ -268,6 +268,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if cli_scale.wanted(args):
         return cli_scale.score(args)
     from vipml.bundle import load_bundle
+    from vipml.errors import ConfigError
     from vipml.io import write_frame
     from vipml.score import score
     from vipml.windows import as_cutoff
@@ -275,6 +276,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_out(args.out)
     as_cutoff(args.as_of, name="--as-of")
+    if args.bundle is None:
+        if not args.uplift_bundle:
+            raise ConfigError(
+                "vipml score needs a model: --bundle DIR (a response model), --uplift-bundle DIR "
+                "(an uplift model), or both"
+            )
+        return _score_uplift(args, started)
     bundle = load_bundle(args.bundle)
     config = _bundle_config(bundle, args)
     (tables, report), config = _load(args, progress=not args.quiet, config=config, as_of=args.as_of)
@@ -309,6 +317,35 @@ def cmd_score(args: argparse.Namespace) -> int:
     if logged:
         print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"drift:     {drift_path}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"targets:   {out}")
+    return 0
+
+
+def _score_uplift(args: argparse.Namespace, started: float) -> int:
+    """The uplift list: one row per customer x tested arm, by expected incremental value."""
+    from vipml.errors import ConfigError
+    from vipml.io import write_frame
+    from vipml.score import score_uplift
+    from vipml.tracking import log_scoring
+    from vipml.uplift import load_uplift_bundle
+
+    if args.select not in (None, "uplift", "expected_value"):
+        raise ConfigError(
+            f"--select {args.select} needs a response bundle (--bundle DIR); an uplift list "
+            "selects by expected incremental value"
+        )
+    uplift = load_uplift_bundle(args.uplift_bundle)
+    cfg = _bundle_config(uplift, args)
+    (tables, _), cfg = _load(args, progress=not args.quiet, config=cfg, as_of=args.as_of)
+    result = score_uplift(tables, uplift, as_of=args.as_of, config=cfg, progress=not args.quiet)
+    out = write_frame(result.targets, args.out)
+    logged = log_scoring(result, uplift, out, cfg, args.as_of)
+    print(result.summary())
+    best = result.targets.drop_duplicates("customer_id")["best_arm"].value_counts()
+    print("best arm:  " + ", ".join(f"{k} {v:,}" for k, v in best.items()))
+    if logged:
+        print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     print(f"targets:   {out}")
     return 0
@@ -414,6 +451,12 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             tables, start=after, end=end, acceptance_days=config.labels.acceptance_days
         )
         written["roi"] = write_frame(roi, out / "roi.csv")
+    from vipml.campaign import campaign_qini
+
+    qini = campaign_qini(targets, tables, after=after, horizon_days=horizon, seed=config.seed)
+    if qini is not None:  # the list ranked by uplift: its Qini curve on what happened
+        atomic_write_text(json.dumps(qini), out / "qini.json")
+        written["qini"] = out / "qini.json"
     warnings = ab.attrs["warnings"]
     summary = {
         "after": after.isoformat(),
@@ -612,7 +655,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("score", cmd_score, "Score customers with a model bundle; write the target list.")
     p.add_argument(
-        "--bundle", required=True, metavar="DIR", help="a bundle folder from vipml train"
+        "--bundle",
+        metavar="DIR",
+        help="a bundle folder from vipml train (optional with --uplift-bundle: then the list has "
+        "one row per customer and tested arm, by expected incremental value)",
     )
     p.add_argument(
         "--data", metavar="DIR", help="folder of <table>.parquet|csv files (default: the bundle's)"

@@ -318,10 +318,32 @@ class TrainConfig(StrictModel):
         description="What the model predicts; uplift: the offer's incremental effect on "
         "acceptance, from offers with a treatment and a control group.",
     )
-    uplift_learner: Literal["two_model", "transformed_outcome"] = Field(
-        "two_model",
-        description="Uplift: one LightGBM classifier per group, or one regression of the "
-        "transformed outcome (class transformation).",
+    uplift_learner: Literal["s_learner", "two_model", "x_learner", "transformed_outcome"] = Field(
+        "s_learner",
+        description="Uplift: s_learner (one model, the arm as a feature; the best measured on "
+        "Hillstrom, benchmarks/RESULTS.md), two_model (one model per arm and control), x_learner "
+        "(imputed effects per group), transformed_outcome (class transformation, weighted by "
+        "each arm's share).",
+    )
+    control_arm: str = Field(
+        "control",
+        description="Uplift: the label of the control group; offers with group: control count "
+        "as control too.",
+    )
+    arm_column: str | None = Field(
+        None,
+        description="Uplift: the offers column whose values are the arms (offer_type, "
+        "campaign_id, category or a kept column); unset: every offer sent is one arm, treatment.",
+    )
+    uplift_outcome: Literal["event", "revenue"] = Field(
+        "event",
+        description="Uplift: event (labels.offer_event within labels.acceptance_days, 0/1) or "
+        "revenue (the customer's spend in that window).",
+    )
+    revenue_column: str | None = Field(
+        None,
+        description="Uplift with revenue: an offers column holding each offer's revenue in the "
+        "window (e.g. Hillstrom's spend); unset: the orders' amounts in the window.",
     )
     cutoffs: list[str] | None = Field(None, description="Explicit cutoff dates, oldest first.")
     n_cutoffs: int = Field(6, ge=3, description="Cutoffs to plan when none are listed (>= 3).")

@@ -7,7 +7,12 @@ row is selected, its group (treatment or a seeded control held out by tier), the
 the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
 bit for bit.
 
-With an uplift bundle (``vipml train`` with ``train.task: uplift``) an ``uplift`` column follows:
+With an uplift bundle alone (:func:`score_uplift`, ``vipml score --uplift-bundle DIR``) the list
+has one row per customer and tested arm, sorted and selected by expected incremental value, with
+the best arm per customer and the reasons for persuadability; the control group is drawn per
+customer.
+
+With an uplift bundle beside a response bundle an ``uplift`` column follows:
 the estimated increase of the customer's acceptance probability when the offer is sent. With
 ``score.select_by: uplift`` the list selects the rows with the highest positive uplift, the
 customers the offer persuades, rather than those who would buy anyway.
@@ -159,7 +164,7 @@ def contributions(bundle: Bundle, M: pd.DataFrame) -> tuple[np.ndarray, np.ndarr
 
 
 def reasons(
-    bundle: Bundle,
+    bundle: Bundle | None,
     M: pd.DataFrame,
     X: pd.DataFrame,
     spec: FeatureSpec,
@@ -395,8 +400,8 @@ def score(
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
     frame["in_population"] = inside
-    if uplift is not None:
-        frame["uplift"] = uplift.predict(X)
+    if uplift is not None:  # several arms: the best arm's uplift
+        frame["uplift"] = uplift.predict_arms(X).max(axis=1).to_numpy()
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
@@ -471,3 +476,139 @@ def _offer_rows(X: pd.DataFrame, sc: ScoreConfig) -> tuple[pd.DataFrame, np.ndar
     if not parts:
         raise DataError("score.offers lists no candidate offers for the upsell model")
     return pd.concat(parts), np.concatenate(types), np.concatenate(costs)
+
+
+# --------------------------------------------------------------------------- uplift lists
+
+UPLIFT_COLUMNS = [
+    "customer_id", "arm", "uplift", "expected_value", "best_arm", "segment",
+    "reason_1_en", "reason_2_en", "reason_3_en", "reason_1_ko", "reason_2_ko", "reason_3_ko",
+    "selected", "group", "model_version", "cutoff",
+]  # fmt: skip
+
+
+def uplift_value(X: pd.DataFrame, sc: ScoreConfig, outcome: str) -> np.ndarray:
+    """What one unit of the outcome is worth per customer: the value of a conversion
+    (``score.value_feature``, else ``score.value``); 1 for a revenue outcome (its uplift is money
+    already)."""
+    if outcome == "revenue":
+        return np.ones(len(X))
+    value = (
+        X[sc.value_feature].to_numpy(dtype=np.float64)
+        if sc.value_feature and sc.value_feature in X
+        else None
+    )
+    if value is None:
+        return np.full(len(X), sc.value)
+    return np.where(np.isnan(value) | (value <= 0), sc.value, value)
+
+
+def customer_control(customers: np.ndarray, selected: np.ndarray, share: float, seed: int):
+    """Hold out a seeded ``share`` of the customers with a selected row: a held-out customer is
+    control on every one of their rows, the others treatment on their selected rows."""
+    ids = pd.Index(np.unique(customers))  # sorted: the draw does not depend on the list's order
+    codes = ids.get_indexer(customers)
+    chosen = np.zeros(len(ids), dtype=bool)
+    chosen[codes[selected]] = True
+    draw = np.random.default_rng(seed).random(len(ids))
+    held = np.zeros(len(ids), dtype=bool)
+    rows = np.flatnonzero(chosen)
+    n_control = math.floor(share * len(rows) + 0.5) if share > 0 else 0
+    held[rows[np.argsort(draw[rows], kind="stable")[:n_control]]] = True
+    group = np.where(selected, "treatment", "").astype(object)
+    group[held[codes]] = "control"
+    return group
+
+
+def score_uplift(
+    tables: Tables,
+    uplift: UpliftBundle,
+    *,
+    as_of: object,
+    config: Config | None = None,
+    features: pd.DataFrame | None = None,
+    progress: bool = False,
+) -> ScoreResult:
+    """The uplift target list: one row per customer known before ``as_of`` and tested arm.
+
+    Each row carries the arm's ``uplift`` (the estimated rise of the outcome when that offer is
+    sent instead of nothing) and its ``expected_value`` (incremental value: uplift x value -
+    the arm's cost), ``best_arm`` (the arm with the highest positive expected value, ``none``
+    when no arm's is positive), ``uplift_<arm>`` for every arm, and the three features that raise
+    that customer's uplift most, in English and Korean. Rows sort by expected value, then
+    ``customer_id`` and arm; a customer's best arm is selected when its expected value is
+    positive, under ``score.capacity``, ``budget`` and ``segment_caps``. The control group is
+    drawn per customer: a held-out customer is control for every arm.
+
+    Raises
+    ------
+    DataError
+        When the data's features do not match the bundle's (the columns are named).
+    """
+    cutoff = as_cutoff(as_of)
+    cfg = scoring_config(uplift, config)
+    sc = cfg.score
+    X = (
+        features
+        if features is not None
+        else build_features(tables, as_of=cutoff, config=cfg, progress=progress)
+    )
+    M = uplift.matrix(X)
+    arms = uplift.arms
+    U = uplift.predict_arms(X).to_numpy(dtype=np.float64)
+    outcome = uplift.info.get("outcome", "accepted")
+    value = uplift_value(X, sc, outcome)
+    costs = uplift.info.get("costs", {})
+    cost = np.array([costs.get(a, sc.cost) for a in arms], dtype=np.float64)
+    ev = U * value[:, None] - cost[None, :]
+    best = np.argmax(ev, axis=1)
+    best_name = np.where(
+        ev[np.arange(len(X)), best] > 0, np.asarray(arms, dtype=object)[best], "none"
+    )
+    n, k = U.shape
+    customer = np.asarray(X.index, dtype=object)
+    seg = segments(X, sc.segments)
+    parts = []
+    spec = uplift.spec
+    for j, arm in enumerate(arms):  # loops over arms, not customers
+        part = pd.DataFrame(
+            {
+                "customer_id": customer,
+                "arm": arm,
+                "uplift": U[:, j],
+                "expected_value": ev[:, j],
+                "best_arm": best_name,
+                "segment": seg,
+            }
+        )
+        contrib = uplift.learner.contributions(M, j)
+        why = reasons(None, M, X, spec, contrib=contrib) if spec is not None else {}
+        for r in range(1, 4):
+            for lang in ("en", "ko"):
+                key = f"reason_{r}_{lang}"
+                part[key] = why.get(key, np.full(n, "", dtype=object))
+        for i, other in enumerate(arms):
+            part[f"uplift_{other}"] = U[:, i]
+        part["_cost"] = cost[j]
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame.sort_values(
+        ["expected_value", "customer_id", "arm"], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
+    # only a customer's best arm can be chosen; select() takes positive expected values
+    key = frame["expected_value"].where(frame["arm"] == frame["best_arm"], -np.inf)
+    pick = frame.assign(score=1.0, expected_value=key)
+    frame["selected"] = select(
+        pick, sc.model_copy(update={"select_by": "expected_value", "min_score": 0.0})
+    )
+    frame["group"] = customer_control(
+        frame["customer_id"].to_numpy(), frame["selected"].to_numpy(), sc.control_share, cfg.seed
+    )
+    frame["model_version"] = uplift.version
+    frame["cutoff"] = cutoff
+    columns = UPLIFT_COLUMNS + [f"uplift_{a}" for a in arms]
+    drift = pd.Series(dtype=np.float64, name="psi")
+    warnings = []
+    if not frame["selected"].any():
+        warnings.append("no customer has an arm with a positive expected incremental value")
+    return ScoreResult(frame[columns], drift, warnings)

@@ -183,7 +183,10 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
         mlflow.log_artifacts(str(bundle), artifact_path="bundle")
         example = pd.DataFrame(
             {
-                f.name: [result.categories.get(f.name, [""])[0] if f.kind == "categorical" else 0.0]
+                # a categorical feature may have no value in training (all missing): ""
+                f.name: [
+                    (result.categories.get(f.name) or [""])[0] if f.kind == "categorical" else 0.0
+                ]
                 for f in result.spec.features
             }
         )
@@ -231,8 +234,9 @@ def log_scoring(
                 "rows": float(len(t)),
                 "selected": float(len(sel)),
                 "control": float((sel["group"] == "control").sum()),
-                "score_mean": float(t["score"].mean()),
-                "score_p90": float(t["score"].quantile(0.9)),
+                # an uplift list ranks by uplift and has no response score
+                "score_mean": float(t["score" if "score" in t else "uplift"].mean()),
+                "score_p90": float(t["score" if "score" in t else "uplift"].quantile(0.9)),
                 "expected_value_treatment": float(
                     sel.loc[sel["group"] == "treatment", "expected_value"].sum()
                 ),
@@ -279,7 +283,15 @@ def log_uplift_training(result: Any, bundle: Path, config: Config) -> dict[str, 
                 "treatment_share": round(float(result.treatment_share), 6),
                 "acceptance_days": config.labels.acceptance_days,
                 "offer_event": config.labels.offer_event,
+                "outcome": getattr(result, "outcome", config.labels.offer_event),
+                "arms": ",".join(getattr(result, "arms", ["treatment"])),
+                "control_arm": config.train.control_arm,
                 "seed": config.seed,
+                **{f"learner.{k}": v for k, v in result.learner.get_params().items()},
+                **{
+                    f"trees.{k}": v
+                    for k, v in getattr(result.learner, "best_iterations_", {}).items()
+                },
             }
         )
         mlflow.log_metrics(
@@ -291,4 +303,33 @@ def log_uplift_training(result: Any, bundle: Path, config: Config) -> dict[str, 
             }
         )
         mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+        return ids
+
+
+def log_uplift_evaluation(
+    summary: pd.DataFrame,
+    per_split: pd.DataFrame,
+    config: Config,
+    *,
+    params: dict[str, Any],
+    run_name: str = "uplift-evaluation",
+) -> dict[str, str] | None:
+    """Log repeated-split uplift figures (``vipml.uplift.repeated_splits``): the learner's
+    parameters, each ranking's mean, sd and bootstrap interval, and every split's rows."""
+    with _run(config, "vipml-uplift", run_name) as active:
+        if active is None:
+            return None
+        mlflow, ids = active
+        mlflow.set_tags({"vipml.kind": "uplift-evaluation"})
+        mlflow.log_params({**params, "splits": int(per_split["seed"].nunique())})
+        mlflow.log_metrics(
+            {
+                f"{name}.{key}": float(value)
+                for name, row in summary.iterrows()
+                for key, value in row.items()
+                if isinstance(value, int | float) and pd.notna(value)
+            }
+        )
+        mlflow.log_text(per_split.to_csv(index=False), "per_split.csv")
+        mlflow.log_text(summary.to_csv(), "summary.csv")
         return ids

@@ -389,7 +389,12 @@ def build_offer_dataset(
     labels = labels[labels["sent_at"] < last_send].reset_index(drop=True)
     if labels.empty:
         raise DataError(
-            "no offers were sent early enough for their acceptance window to be observed"
+            "no offers were sent early enough for their acceptance window to be observed: the "
+            f"data end at {end:%Y-%m-%d} and the last send that counts is before "
+            f"{last_send:%Y-%m-%d} (labels.acceptance_days {lc.acceptance_days}); the first "
+            f"offer went out {start:%Y-%m-%d}.\nFix: set labels.observed_until to the date the "
+            "outcomes are known up to (e.g. the end of the campaign's measurement window), or "
+            "shorten labels.acceptance_days"
         )
     day = labels["sent_at"].dt.floor("D")
     labels["as_of"] = (

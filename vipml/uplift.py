@@ -1,31 +1,46 @@
 """Uplift: the incremental effect of an offer, its learners and its evaluation.
 
-An uplift model estimates, per customer, P(outcome | treated) - P(outcome | not treated): who
-the offer persuades, as opposed to who would buy anyway. Two learners on LightGBM:
+An uplift model estimates, per customer and per offer (arm), E[outcome | arm] -
+E[outcome | control]: who an offer persuades, as opposed to who would buy anyway, and which
+offer persuades them most. Four learners on LightGBM, each honouring the config's ``train``
+settings (leaves, learning rate, rows per leaf, feature and bagging fractions, L2) with early
+stopping on a validation split:
 
-* :class:`TwoModelUplift`: one classifier per group, uplift = the difference of their
-  probabilities;
-* :class:`TransformedOutcomeUplift`: class transformation generalised to any treatment share, a
-  regression of ``z = y (t - e) / (e (1 - e))`` whose expectation given X is the uplift.
+* :class:`SLearnerUplift`: one model with the arm as a feature; uplift = f(x, arm) -
+  f(x, control);
+* :class:`TwoModelUplift` (T-learner): one model per arm and one for control;
+* :class:`XLearnerUplift`: the T-learner's imputed effects regressed per group, blended by the
+  arm's share;
+* :class:`TransformedOutcomeUplift`: a regression of ``z = y (t - e) / (e (1 - e))`` per arm,
+  ``e`` the arm's share against control (the propensity weight when arms are unequal).
 
-Evaluation follows scikit-uplift's order of arguments, ``(y_true, uplift, treatment)``: the Qini
-curve and coefficient, the uplift curve and its area (AUUC), and the uplift among the top k.
+Treatment is an arm label per row (``control`` marks the control group) or 0/1. ``predict``
+returns one column per arm (a frame); a learner fitted on a 0/1 treatment returns one array, as
+before. Outcomes are binary (accepted, clicked, opened: probabilities) or continuous (revenue in
+the acceptance window: a regression). :func:`make_learner` builds the configured learner
+(``train.uplift_learner``).
+
+Evaluation follows scikit-uplift's order of arguments, ``(y_true, uplift, treatment)``:
+:func:`qini_auc_score` and :func:`uplift_auc_score` are normalised as scikit-uplift does (the
+area above the random line over that of the perfect ranking); :func:`qini_coefficient` and
+:func:`auuc` keep vipml's earlier normalisation (by rows and the total incremental outcome, by
+rows squared). :func:`uplift_by_percentile` gives the uplift per decile, :func:`random_band`
+the Qini curves of random rankings, and :func:`repeated_splits` repeats a train/test split over
+seeds with the mean, standard deviation and a bootstrap interval.
 
 ``train.task: uplift`` trains a learner on offers with a treatment and a control group
 (:func:`train_uplift`): one row per offer, the customer's features as of the start of the send
-day or week (the upsell task's rows, held-out offers included), outcome = accepted within
-``labels.acceptance_days`` (for a held-out offer: bought anyway). The offer's own attributes are
-left out, so the model rates customers for the offer mix they got, and any target list can use
-it. :func:`save_uplift_bundle` writes ``uplift-<YYYYmmdd-HHMMSS>/`` atomically:
+day or week, outcome = the configured response within ``labels.acceptance_days`` (or the revenue
+in that window with ``train.uplift_outcome: revenue``). The arm of an offer comes from
+``train.arm_column`` (an offers column such as ``category``, ``offer_type`` or ``campaign_id``;
+default: one arm, ``treatment``). :func:`save_uplift_bundle` writes ``uplift-<YYYYmmdd-HHMMSS>/``
+atomically: the LightGBM boosters as text (``models`` in ``bundle.json`` names each file),
+``feature_spec.json``, ``config.json``, ``metrics.json`` (normalised Qini and AUUC, uplift at
+30% and the earlier coefficient on the test fold, beside a response model and a random ranking),
+``qini.json`` (the test fold's Qini curve and its random band) and ``bundle.json`` (task
+``uplift``, learner, arms, control arm, outcome, cost per arm, notes, fingerprint).
 
-* ``treated.txt`` and ``control.txt`` (two-model) or ``model.txt`` (transformed outcome): the
-  LightGBM boosters as text;
-* ``feature_spec.json`` (features, order, categories), ``config.json``, ``metrics.json`` (Qini
-  coefficient, AUUC and uplift at 30% on the test fold, beside a response model and a random
-  ranking) and ``bundle.json`` (task ``uplift``, learner, treatment share, notes, fingerprint).
-
-Loading (:func:`load_uplift_bundle`) reads text and JSON only; ``vipml score --select uplift
---uplift-bundle DIR`` adds an ``uplift`` column and selects by it.
+Loading (:func:`load_uplift_bundle`) reads text and JSON only.
 """
 
 from __future__ import annotations
@@ -33,24 +48,29 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vipml.bundle import fingerprint, spec_json, write_folder, write_json
 from vipml.config import Config, as_config, config_record
-from vipml.errors import DataError, NotFittedError
+from vipml.errors import ConfigError, DataError, NotFittedError
 from vipml.features.registry import FeatureSpec
 from vipml.integrity import seal
 from vipml.io import Tables
 from vipml.model import prepare_matrix
-from vipml.train import OFFER_FEATURES, Plan, build_offer_dataset
 
-LEARNERS = {"two_model": ("treated.txt", "control.txt"), "transformed_outcome": ("model.txt",)}
+if TYPE_CHECKING:  # loading a bundle and scoring do not import training
+    from vipml.train import Plan
+
+LEARNER_NAMES = ("s_learner", "two_model", "x_learner", "transformed_outcome")
+CONTROL = "control"
+ARM_FEATURE = "_arm"
 
 
 def _uplift_inputs(
@@ -115,8 +135,12 @@ def auuc(y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray) -> float
 def uplift_at_k(
     y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, k: float = 0.3
 ) -> float:
-    """Treated rate minus control rate among the top share ``k`` by uplift."""
-    y, t = _uplift_inputs(y_true, uplift, treatment)
+    """Treated rate minus control rate among the top share ``k`` by uplift (tied scores in
+    scikit-uplift's order)."""
+    _uplift_inputs(y_true, uplift, treatment)
+    order = np.argsort(np.asarray(uplift, dtype=np.float64), kind="mergesort")[::-1]
+    y = np.asarray(y_true, dtype=np.float64)[order]
+    t = np.asarray(treatment, dtype=np.float64)[order]
     top = max(1, math.ceil(k * len(y)))
     yt, tt = y[:top], t[:top]
     if tt.sum() == 0 or tt.sum() == top:
@@ -124,91 +148,684 @@ def uplift_at_k(
     return float(yt[tt == 1].mean() - yt[tt == 0].mean())
 
 
-class TwoModelUplift:
-    """Two LightGBM classifiers, one per group; uplift = P(y | treated) - P(y | control).
+# --------------------------------------------------------------- scikit-uplift's normalisation
 
-    scikit-learn conventions: ``fit`` returns self; learned state ends in ``_``.
+
+def _binary_treatment(treatment: np.ndarray) -> np.ndarray:
+    t = np.asarray(treatment, dtype=np.float64)
+    if not np.isin(t, (0.0, 1.0)).all():
+        raise DataError(
+            f"treatment must be 0/1 per row; found values {sorted(set(np.unique(t)) - {0.0, 1.0})[:5]}"
+        )
+    return t
+
+
+def _threshold_curve(
+    y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Qini or uplift curve evaluated where the score changes (tied scores form one step), as
+    scikit-uplift does."""
+    y = np.asarray(y_true, dtype=np.float64)
+    u = np.asarray(uplift, dtype=np.float64)
+    t = _binary_treatment(treatment)
+    if not (len(y) == len(u) == len(t)):
+        raise DataError(
+            f"y_true, uplift and treatment differ in length: {len(y)}, {len(u)}, {len(t)}"
+        )
+    if t.sum() == 0 or t.sum() == len(t):
+        raise DataError(
+            f"uplift needs treated and control rows; found {int(t.sum())} treated of {len(t)}.\n"
+            "Fix: evaluate on a sample that holds both groups"
+        )
+    order = np.argsort(u, kind="mergesort")[::-1]
+    y, u, t = y[order], u[order], t[order]
+    ends = np.r_[np.flatnonzero(np.diff(u)), len(u) - 1]
+    n_t = np.cumsum(t)[ends]
+    y_t = np.cumsum(y * t)[ends]
+    y_c = np.cumsum(y * (1 - t))[ends]
+    n_all = (ends + 1).astype(np.float64)
+    n_c = n_all - n_t
+    if kind == "qini":
+        values = y_t - y_c * np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c != 0)
+    else:
+        values = (
+            np.divide(y_t, n_t, out=np.zeros_like(y_t), where=n_t != 0)
+            - np.divide(y_c, n_c, out=np.zeros_like(y_c), where=n_c != 0)
+        ) * n_all
+    return np.r_[0.0, n_all], np.r_[0.0, values]
+
+
+def perfect_qini_curve(y_true: np.ndarray, treatment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Qini curve of the perfect ranking (treated responders first, control responders last),
+    negative effects allowed, as scikit-uplift's ``perfect_qini_curve``."""
+    y = np.asarray(y_true, dtype=np.float64)
+    t = _binary_treatment(treatment)
+    return _threshold_curve(y, y * t - y * (1 - t), t, "qini")
+
+
+def perfect_uplift_curve(
+    y_true: np.ndarray, treatment: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The uplift curve of the perfect ranking, as scikit-uplift's ``perfect_uplift_curve``."""
+    y = np.asarray(y_true, dtype=np.float64)
+    t = _binary_treatment(treatment)
+    control_responders = np.sum((y > 0) & (t == 0))
+    treated_non_responders = np.sum((y == 0) & (t == 1))
+    summand = y if control_responders > treated_non_responders else t
+    return _threshold_curve(y, 2 * (y == t) + summand, t, "uplift")
+
+
+def _normalised(actual, perfect) -> float:
+    (xa, ya), (xp, yp) = actual, perfect
+    base = np.trapezoid([0.0, yp[-1]], [0.0, xp[-1]])
+    best = np.trapezoid(yp, xp) - base
+    if best == 0:
+        return math.nan
+    return float((np.trapezoid(ya, xa) - base) / best)
+
+
+def qini_auc_score(y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray) -> float:
+    """Qini coefficient normalised as scikit-uplift's ``qini_auc_score``: the area between the
+    Qini curve and the random line over that of the perfect ranking (0 random, 1 perfect)."""
+    return _normalised(
+        _threshold_curve(y_true, uplift, treatment, "qini"), perfect_qini_curve(y_true, treatment)
+    )
+
+
+def uplift_auc_score(y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray) -> float:
+    """Area under the uplift curve normalised as scikit-uplift's ``uplift_auc_score``."""
+    return _normalised(
+        _threshold_curve(y_true, uplift, treatment, "uplift"),
+        perfect_uplift_curve(y_true, treatment),
+    )
+
+
+def uplift_by_percentile(
+    y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, *, bins: int = 10
+) -> pd.DataFrame:
+    """Rows, treated and control outcome rates and their difference per bin of the predicted
+    uplift (highest first), as scikit-uplift's ``uplift_by_percentile`` with ``strategy='by_group'``
+    (bins cut within each group)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    u = np.asarray(uplift, dtype=np.float64)
+    t = _binary_treatment(treatment)
+    rows = []
+    parts = {}
+    for g in (1.0, 0.0):
+        idx = np.flatnonzero(t == g)
+        idx = idx[np.argsort(u[idx], kind="mergesort")[::-1]]
+        parts[g] = np.array_split(idx, bins)
+    for b in range(bins):
+        it, ic = parts[1.0][b], parts[0.0][b]
+        rt = float(y[it].mean()) if len(it) else math.nan
+        rc = float(y[ic].mean()) if len(ic) else math.nan
+        rows.append(
+            {
+                "percentile": f"{100 * b // bins}-{100 * (b + 1) // bins}",
+                "n_treatment": len(it),
+                "n_control": len(ic),
+                "response_rate_treatment": rt,
+                "response_rate_control": rc,
+                "uplift": rt - rc,
+            }
+        )
+    return pd.DataFrame(rows).set_index("percentile")
+
+
+def random_band(
+    y_true: np.ndarray,
+    treatment: np.ndarray,
+    *,
+    n: int = 200,
+    seed: int = 0,
+    points: int = 101,
+    level: float = 0.9,
+) -> dict[str, Any]:
+    """Qini curves of ``n`` seeded random rankings on the same rows: the band a ranking must leave
+    to be told from chance.
+
+    Returns
+    -------
+    dict
+        ``share`` (the targeted share of rows, ``points`` steps), ``low`` and ``high`` (the
+        ``level`` band of the Qini curve, as a share of the population's total incremental
+        outcome), ``qini_low`` / ``qini_high`` (the band of :func:`qini_auc_score`) and
+        ``qini_sd`` (its standard deviation over random rankings).
     """
+    y = np.asarray(y_true, dtype=np.float64)
+    t = _binary_treatment(treatment)
+    m = len(y)
+    rng = np.random.default_rng(seed)
+    perm = np.argsort(rng.random((n, m)), axis=1)  # one random order per row of perm
+    ys, ts = y[perm], t[perm]
+    n_t = np.cumsum(ts, axis=1)
+    n_c = np.arange(1, m + 1)[None, :] - n_t
+    y_t, y_c = np.cumsum(ys * ts, axis=1), np.cumsum(ys * (1 - ts), axis=1)
+    q = y_t - y_c * np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c != 0)
+    q = np.concatenate([np.zeros((n, 1)), q], axis=1)
+    k = np.arange(m + 1, dtype=np.float64)
+    xp, yp = perfect_qini_curve(y, t)
+    base = np.trapezoid([0.0, yp[-1]], [0.0, xp[-1]])
+    best = np.trapezoid(yp, xp) - base
+    scores = (np.trapezoid(q, k, axis=1) - base) / best
+    grid = np.round(np.linspace(0, m, points)).astype(int)
+    total = q[0, -1] if q[0, -1] != 0 else 1.0
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    return {
+        "share": (grid / m).tolist(),
+        "low": (np.quantile(q[:, grid], lo, axis=0) / total).tolist(),
+        "high": (np.quantile(q[:, grid], hi, axis=0) / total).tolist(),
+        "qini_low": float(np.quantile(scores, lo)),
+        "qini_high": float(np.quantile(scores, hi)),
+        "qini_sd": float(scores.std(ddof=1)),
+        "level": level,
+        "rankings": n,
+    }
+
+
+def qini_points(
+    y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray, *, points: int = 101
+) -> dict[str, list[float]]:
+    """A Qini curve on a grid of targeted shares, as a share of the total incremental outcome
+    (for charts)."""
+    x, q = _threshold_curve(y_true, uplift, treatment, "qini")
+    m = x[-1]
+    grid = np.linspace(0, m, points)
+    total = q[-1] if q[-1] != 0 else 1.0
+    return {"share": (grid / m).tolist(), "qini": (np.interp(grid, x, q) / total).tolist()}
+
+
+# --------------------------------------------------------------------------- learners
+
+
+def _arm_codes(treatment: Any, control: Any) -> tuple[np.ndarray, list[str], bool]:
+    """Arm codes (0 control, 1.. the arms in sorted order), the arm names, and whether the
+    treatment was given as 0/1."""
+    t = np.asarray(treatment)
+    if t.dtype == bool or (np.issubdtype(t.dtype, np.number) and np.isin(t, (0, 1)).all()):
+        return t.astype(np.int64), ["treatment"], True
+    labels = pd.Series(t, dtype="object").astype("str")
+    control = str(control)
+    arms = sorted(set(labels.unique()) - {control})
+    if not arms or not (labels == control).any():
+        raise DataError(
+            f"uplift needs control rows (label '{control}') and at least one other arm; found "
+            f"{', '.join(sorted(labels.unique())[:5]) or 'no rows'}.\n"
+            "Fix: set train.control_arm to the control group's label"
+        )
+    codes = pd.Index([control, *arms]).get_indexer(labels)
+    return codes.astype(np.int64), arms, False
+
+
+class _Learner:
+    """What every uplift learner shares: LightGBM parameters, early stopping on a seeded
+    validation split, arm handling, and prediction from the boosters alone (so a bundle read
+    back from text predicts the same)."""
+
+    kind = ""
 
     def __init__(
         self,
         *,
         seed: int = 0,
-        num_leaves: int = 15,
+        num_leaves: int = 7,
         learning_rate: float = 0.05,
-        n_estimators: int = 300,
-        min_child_samples: int = 50,
+        n_estimators: int = 1000,
+        min_child_samples: int = 100,
+        early_stopping_rounds: int | None = 50,
+        feature_fraction: float = 1.0,
+        bagging_fraction: float = 1.0,
+        lambda_l2: float = 0.0,
+        validation_share: float = 0.2,
+        control: Any = CONTROL,
+        n_jobs: int = 2,
     ) -> None:
         self.seed = seed
         self.num_leaves = num_leaves
         self.learning_rate = learning_rate
         self.n_estimators = n_estimators
         self.min_child_samples = min_child_samples
+        self.early_stopping_rounds = early_stopping_rounds
+        self.feature_fraction = feature_fraction
+        self.bagging_fraction = bagging_fraction
+        self.lambda_l2 = lambda_l2
+        self.validation_share = validation_share
+        self.control = control
+        self.n_jobs = n_jobs
 
-    def _params(self) -> dict[str, object]:
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's arguments (for logging)."""
+        keys = (
+            "seed", "num_leaves", "learning_rate", "n_estimators", "min_child_samples",
+            "early_stopping_rounds", "feature_fraction", "bagging_fraction", "lambda_l2",
+            "validation_share", "control",
+        )  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
+
+    @classmethod
+    def from_config(cls, config: Config | str | None = None, **overrides: Any) -> _Learner:
+        """The learner with the config's ``train`` settings and seed."""
+        config = as_config(config)
+        tc = config.train
+        params = {
+            "seed": config.seed,
+            "num_leaves": tc.num_leaves,
+            "learning_rate": tc.learning_rate,
+            "n_estimators": tc.n_estimators,
+            "min_child_samples": tc.min_child_samples,
+            "early_stopping_rounds": tc.early_stopping_rounds,
+            "feature_fraction": tc.feature_fraction,
+            "bagging_fraction": tc.bagging_fraction,
+            "lambda_l2": tc.lambda_l2,
+            "control": tc.control_arm,
+        }
+        params.update(overrides)
+        return cls(**params)
+
+    # ---------------------------------------------------------------- LightGBM
+    def _params(self, objective: str) -> dict[str, Any]:
         return {
-            "n_estimators": self.n_estimators,
+            "objective": objective,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "random_state": self.seed,
+            "min_data_in_leaf": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
+            "lambda_l2": self.lambda_l2,
+            "seed": self.seed,
             "deterministic": True,
             "force_col_wise": True,
-            "n_jobs": 2,
+            "num_threads": self.n_jobs,
             "verbose": -1,
         }
 
-    def _model(self) -> object:
+    def _validation(self, n: int, strata: np.ndarray) -> np.ndarray:
+        """A seeded validation mask, stratified by arm and outcome."""
+        if not self.early_stopping_rounds or self.validation_share <= 0:
+            return np.zeros(n, dtype=bool)
+        # a stream of its own: the bare seed's stream may be what generated the data
+        draw = np.random.default_rng((self.seed, 0x5EED)).random(n)
+        valid = np.zeros(n, dtype=bool)
+        for s in np.unique(strata):
+            idx = np.flatnonzero(strata == s)
+            take = idx[
+                np.argsort(draw[idx], kind="stable")[: int(len(idx) * self.validation_share)]
+            ]
+            valid[take] = True
+        return valid
+
+    def _boost(self, X: pd.DataFrame, target: np.ndarray, objective: str, valid: np.ndarray) -> Any:
         import lightgbm as lgb
 
-        return lgb.LGBMClassifier(**self._params())
+        fit = ~valid
+        params = self._params(objective)
+        train_set = lgb.Dataset(X[fit], target[fit], free_raw_data=True)
+        if valid.any() and self.early_stopping_rounds:
+            valid_set = lgb.Dataset(X[valid], target[valid], reference=train_set)
+            booster = lgb.train(
+                params,
+                train_set,
+                num_boost_round=self.n_estimators,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+            if booster.best_iteration > 0:
+                booster = booster.model_from_string(
+                    booster.model_to_string(num_iteration=booster.best_iteration)
+                )
+            return booster
+        return lgb.train(params, train_set, num_boost_round=self.n_estimators)
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, treatment: np.ndarray) -> TwoModelUplift:
-        """Fit one model on the treated rows and one on the control rows."""
-        t = np.asarray(treatment).astype(bool)
-        y = np.asarray(y)
-        self.treated_ = self._model().fit(X[t], y[t])
-        self.control_ = self._model().fit(X[~t], y[~t])
-        self.feature_names_in_ = list(X.columns)
-        return self
+    def _objective(self) -> str:
+        return "binary" if self.binary_outcome_ else "regression"
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Estimated uplift per row."""
-        if not hasattr(self, "treated_"):
-            raise NotFittedError("TwoModelUplift is not fitted: call fit(X, y, treatment) first")
-        return self.treated_.predict_proba(X)[:, 1] - self.control_.predict_proba(X)[:, 1]
-
-
-class TransformedOutcomeUplift(TwoModelUplift):
-    """Class transformation generalised to any treatment share: a LightGBM regression of
-    ``y * (t - e) / (e * (1 - e))``, whose expectation is the uplift (``e`` the treated share)."""
-
+    # ---------------------------------------------------------------- fit / predict
     def fit(
-        self, X: pd.DataFrame, y: np.ndarray, treatment: np.ndarray
-    ) -> TransformedOutcomeUplift:
-        """Fit the regression of the transformed outcome."""
-        import lightgbm as lgb
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        treatment: Any,
+        *,
+        validation: np.ndarray | None = None,
+    ) -> _Learner:
+        """Fit on rows with an outcome and an arm (0/1, or labels with ``control``).
 
-        t = np.asarray(treatment, dtype=np.float64)
-        e = t.mean()
-        if not 0 < e < 1:
-            raise DataError(
-                f"uplift needs treated and control rows; found {int(t.sum())} treated of {len(t)}.\n"
-                "Fix: train on offers that hold both groups (offers.group: treatment / control)"
-            )
-        z = np.asarray(y, dtype=np.float64) * (t - e) / (e * (1 - e))
-        self.treatment_share_ = float(e)
-        self.model_ = lgb.LGBMRegressor(**self._params()).fit(X, z)
+        ``validation``, a boolean mask, names the rows for early stopping (default: a seeded
+        ``validation_share`` of each arm x outcome)."""
+        y = np.asarray(y, dtype=np.float64)
+        if len(y) != len(X):
+            raise DataError(f"X has {len(X):,} rows but y {len(y):,}")
+        codes, arms, binary_t = _arm_codes(treatment, self.control)
+        self.arms_ = arms
+        self.binary_treatment_ = binary_t
+        self.binary_outcome_ = bool(np.isin(y, (0.0, 1.0)).all())
         self.feature_names_in_ = list(X.columns)
+        counts = np.bincount(codes, minlength=len(arms) + 1)
+        if (counts == 0).any():
+            empty = [([CONTROL] + arms)[i] for i in np.flatnonzero(counts == 0)]
+            raise DataError(f"uplift needs rows of every arm; none for {', '.join(empty)}")
+        self.shares_ = {
+            a: float(counts[i + 1] / (counts[i + 1] + counts[0])) for i, a in enumerate(arms)
+        }
+        if validation is None:
+            validation = self._validation(len(y), codes * 2 + (y > 0))
+        self.models_ = {}
+        self._fit(X.reset_index(drop=True), y, codes, np.asarray(validation, dtype=bool))
+        self.best_iterations_ = {k: int(b.current_iteration()) for k, b in self.models_.items()}
         return self
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Estimated uplift per row."""
-        if not hasattr(self, "model_"):
+    def _check(self) -> None:
+        if not hasattr(self, "models_"):
             raise NotFittedError(
-                "TransformedOutcomeUplift is not fitted: call fit(X, y, treatment) first"
+                f"{type(self).__name__} is not fitted: call fit(X, y, treatment) first"
             )
-        return self.model_.predict(X)
+
+    def predict_arms(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Estimated uplift of every arm against control: one column per arm."""
+        self._check()
+        values = self._predict(X)
+        return pd.DataFrame(values, columns=self.arms_, index=X.index)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """Estimated uplift: one column per arm (a frame), or one array when fitted on 0/1."""
+        arms = self.predict_arms(X)
+        return arms.iloc[:, 0].to_numpy() if self.binary_treatment_ else arms
+
+    def _raw(self, name: str, X: pd.DataFrame) -> np.ndarray:
+        return self.models_[name].predict(X)
+
+    def contributions(self, X: pd.DataFrame, arm: int) -> np.ndarray:
+        """Per-feature contributions to arm ``arm``'s uplift (LightGBM's TreeSHAP, on the raw
+        scale of the models: log-odds for a binary outcome), n x features."""
+        self._check()
+        return self._contrib(X, arm)[:, : len(self.feature_names_in_)]
+
+    def _c(self, name: str, X: pd.DataFrame) -> np.ndarray:
+        return self.models_[name].predict(X, pred_contrib=True)[:, :-1]
+
+    # implemented per learner
+    def _fit(self, X, y, codes, valid) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _predict(self, X) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _contrib(self, X, arm) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:
+        """What a bundle stores besides the boosters."""
+        return {
+            "arms": self.arms_,
+            "binary_treatment": self.binary_treatment_,
+            "binary_outcome": self.binary_outcome_,
+            "shares": self.shares_,
+            "features": self.feature_names_in_,
+            "params": {k: v for k, v in self.get_params().items() if k != "control"},
+            "best_iterations": self.best_iterations_,
+        }
+
+    @classmethod
+    def _restore(cls, models: dict[str, Any], state: dict[str, Any], control: Any) -> _Learner:
+        self = cls(**{**state.get("params", {}), "control": control})
+        self.models_ = models
+        self.arms_ = list(state["arms"])
+        self.binary_treatment_ = bool(state.get("binary_treatment", True))
+        self.binary_outcome_ = bool(state.get("binary_outcome", True))
+        self.shares_ = dict(state.get("shares", {}))
+        self.feature_names_in_ = list(state["features"])
+        self.best_iterations_ = dict(state.get("best_iterations", {}))
+        return self
+
+
+class SLearnerUplift(_Learner):
+    """One LightGBM model with the arm as a categorical feature; uplift of an arm =
+    f(x, arm) - f(x, control) (probabilities for a binary outcome)."""
+
+    kind = "s_learner"
+
+    def _with_arm(self, X: pd.DataFrame, code: int | np.ndarray) -> pd.DataFrame:
+        names = [str(CONTROL), *self.arms_]
+        values = np.broadcast_to(np.asarray(code), (len(X),))
+        M = X.copy()
+        M[ARM_FEATURE] = pd.Categorical.from_codes(values, categories=names)
+        return M
+
+    def _fit(self, X, y, codes, valid) -> None:
+        self.models_["model"] = self._boost(self._with_arm(X, codes), y, self._objective(), valid)
+
+    def _predict(self, X) -> np.ndarray:
+        base = self._raw("model", self._with_arm(X, 0))
+        return np.column_stack(
+            [self._raw("model", self._with_arm(X, i + 1)) - base for i in range(len(self.arms_))]
+        )
+
+    def _contrib(self, X, arm) -> np.ndarray:
+        return self._c("model", self._with_arm(X, arm + 1)) - self._c("model", self._with_arm(X, 0))
+
+
+class TwoModelUplift(_Learner):
+    """The T-learner: one LightGBM model per arm and one for control; uplift = the difference of
+    their predictions.
+
+    scikit-learn conventions: ``fit`` returns self; learned state ends in ``_``.
+    """
+
+    kind = "two_model"
+
+    def _fit(self, X, y, codes, valid) -> None:
+        for i, name in enumerate(["control", *[f"arm_{j}" for j in range(len(self.arms_))]]):
+            rows = codes == i
+            self.models_[name] = self._boost(X[rows], y[rows], self._objective(), valid[rows])
+
+    def _predict(self, X) -> np.ndarray:
+        base = self._raw("control", X)
+        return np.column_stack([self._raw(f"arm_{i}", X) - base for i in range(len(self.arms_))])
+
+    def _contrib(self, X, arm) -> np.ndarray:
+        return self._c(f"arm_{arm}", X) - self._c("control", X)
+
+    def _model(self) -> Any:
+        """A LightGBM classifier with this learner's settings (a response model beside it)."""
+        import lightgbm as lgb
+
+        return lgb.LGBMClassifier(
+            n_estimators=min(self.n_estimators, 300),
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            random_state=self.seed,
+            deterministic=True,
+            force_col_wise=True,
+            n_jobs=self.n_jobs,
+            verbose=-1,
+        )
+
+
+class XLearnerUplift(TwoModelUplift):
+    """The X-learner (Künzel et al. 2019): the T-learner's models impute each row's effect
+    (treated: y - mu_control(x); control: mu_arm(x) - y), two regressions learn it per group, and
+    their predictions blend by the arm's share ``e``: tau = e tau_control + (1 - e) tau_arm."""
+
+    kind = "x_learner"
+
+    def _fit(self, X, y, codes, valid) -> None:
+        super()._fit(X, y, codes, valid)
+        mu_c = self._raw("control", X)
+        ctrl = codes == 0
+        for i in range(len(self.arms_)):
+            arm = codes == i + 1
+            d_arm = y[arm] - mu_c[arm]
+            d_ctrl = self._raw(f"arm_{i}", X[ctrl]) - y[ctrl]
+            self.models_[f"tau_arm_{i}"] = self._boost(X[arm], d_arm, "regression", valid[arm])
+            self.models_[f"tau_control_{i}"] = self._boost(
+                X[ctrl], d_ctrl, "regression", valid[ctrl]
+            )
+
+    def _predict(self, X) -> np.ndarray:
+        cols = []
+        for i, arm in enumerate(self.arms_):
+            e = self.shares_[arm]
+            cols.append(
+                e * self._raw(f"tau_control_{i}", X) + (1 - e) * self._raw(f"tau_arm_{i}", X)
+            )
+        return np.column_stack(cols)
+
+    def _contrib(self, X, arm) -> np.ndarray:
+        e = self.shares_[self.arms_[arm]]
+        return e * self._c(f"tau_control_{arm}", X) + (1 - e) * self._c(f"tau_arm_{arm}", X)
+
+
+class TransformedOutcomeUplift(_Learner):
+    """Class transformation generalised to any treatment share: per arm, a LightGBM regression of
+    ``y * (t - e) / (e * (1 - e))`` on that arm's and the control rows, whose expectation is the
+    uplift; ``e``, the arm's share against control, is the propensity weight that keeps the
+    estimate unbiased when the groups are unequal."""
+
+    kind = "transformed_outcome"
+
+    def _fit(self, X, y, codes, valid) -> None:
+        for i, arm in enumerate(self.arms_):
+            rows = (codes == 0) | (codes == i + 1)
+            t = (codes[rows] == i + 1).astype(np.float64)
+            e = self.shares_[arm]
+            z = y[rows] * (t - e) / (e * (1 - e))
+            self.models_[f"arm_{i}"] = self._boost(X[rows], z, "regression", valid[rows])
+        self.treatment_share_ = self.shares_[self.arms_[0]]
+
+    def _predict(self, X) -> np.ndarray:
+        return np.column_stack([self._raw(f"arm_{i}", X) for i in range(len(self.arms_))])
+
+    def _contrib(self, X, arm) -> np.ndarray:
+        return self._c(f"arm_{arm}", X)
+
+
+LEARNERS: dict[str, type[_Learner]] = {
+    c.kind: c for c in (SLearnerUplift, TwoModelUplift, XLearnerUplift, TransformedOutcomeUplift)
+}
+
+
+def make_learner(config: Config | str | None = None, **overrides: Any) -> _Learner:
+    """The learner ``train.uplift_learner`` names, with the config's ``train`` settings, seed and
+    control arm (``overrides`` replace any of them)."""
+    config = as_config(config)
+    kind = config.train.uplift_learner
+    if kind not in LEARNERS:  # the config's own validation stops this first
+        raise ConfigError(
+            f"train.uplift_learner '{kind}' is not a learner; allowed: {', '.join(LEARNERS)}"
+        )
+    return LEARNERS[kind].from_config(config, **overrides)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def uplift_report(
+    y: np.ndarray, treatment: np.ndarray, rankings: dict[str, np.ndarray], *, k: float = 0.3
+) -> pd.DataFrame:
+    """Normalised Qini and AUUC (as scikit-uplift), uplift at ``k`` and vipml's earlier Qini
+    coefficient of each ranking on the same rows.
+
+    Parameters
+    ----------
+    y, treatment
+        Outcomes (0/1, or an amount) and the group of each row (1 treated).
+    rankings
+        Name -> a score per row (higher: target first).
+    k
+        The top share for uplift at k.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index the ranking names; columns ``rows``, ``qini`` and ``auuc`` (scikit-uplift's
+        ``qini_auc_score`` and ``uplift_auc_score``), ``uplift_at_{k}``, ``qini_coefficient``
+        (area over rows x the total incremental outcome, vipml's earlier figure).
+    """
+    rows = {
+        name: {
+            "rows": float(len(y)),
+            "qini": qini_auc_score(y, score, treatment),
+            "auuc": uplift_auc_score(y, score, treatment),
+            f"uplift_at_{round(k * 100)}": uplift_at_k(y, score, treatment, k),
+            "qini_coefficient": qini_coefficient(y, score, treatment),
+        }
+        for name, score in rankings.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def _bootstrap_interval(values: np.ndarray, *, seed: int, n: int = 2000, level: float = 0.95):
+    rng = np.random.default_rng(seed)
+    v = np.asarray(values, dtype=np.float64)
+    means = v[rng.integers(0, len(v), (n, len(v)))].mean(axis=1)
+    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
+
+
+def summarise_splits(per_split: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Mean, standard deviation, standard error and a seeded bootstrap 95% interval of the mean
+    of each metric per ranking, over the splits of :func:`repeated_splits`."""
+    out = []
+    metrics = [c for c in per_split.columns if c not in ("seed", "ranking")]
+    for name, part in per_split.groupby("ranking", sort=False):
+        row: dict[str, Any] = {"ranking": name, "splits": len(part)}
+        for m in metrics:
+            v = part[m].to_numpy(dtype=np.float64)
+            row[f"{m}_mean"] = float(v.mean())
+            row[f"{m}_sd"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+            row[f"{m}_se"] = row[f"{m}_sd"] / math.sqrt(len(v)) if len(v) > 1 else math.nan
+            row[f"{m}_low"], row[f"{m}_high"] = _bootstrap_interval(v, seed=seed)
+        out.append(row)
+    return pd.DataFrame(out).set_index("ranking")
+
+
+def repeated_splits(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    treatment: np.ndarray,
+    rankers: dict[
+        str, Callable[[pd.DataFrame, np.ndarray, np.ndarray, pd.DataFrame, int], np.ndarray]
+    ],
+    *,
+    seeds: list[int] | range = range(10),
+    test_size: float = 0.3,
+    k: float = 0.3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate rankings over repeated random splits: for each seed,
+    ``train_test_split(test_size, random_state=seed, stratify=2 * treated + outcome)``, each ranker
+    fits on the training rows and scores the test rows, and :func:`uplift_report` compares them.
+
+    Parameters
+    ----------
+    X, y, treatment
+        Features, outcome (0/1 or an amount; an amount stratifies by ``y > 0``) and 0/1 group.
+    rankers
+        Name -> ``f(X_fit, y_fit, t_fit, X_test, seed)`` returning a score per test row.
+
+    Returns
+    -------
+    (per_split, summary)
+        One row per seed and ranking; and :func:`summarise_splits` of it.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y, dtype=np.float64)
+    t = np.asarray(treatment).astype(int)
+    strata = 2 * t + (y > 0)
+    rows = []
+    for seed in seeds:
+        fit, test = train_test_split(
+            np.arange(len(y)), test_size=test_size, random_state=seed, stratify=strata
+        )
+        scores = {
+            name: np.asarray(f(X.iloc[fit], y[fit], t[fit], X.iloc[test], seed), dtype=np.float64)
+            for name, f in rankers.items()
+        }
+        report = uplift_report(y[test], t[test], scores, k=k)
+        rows.append(report.rename_axis("ranking").reset_index().assign(seed=seed))
+    per_split = pd.concat(rows, ignore_index=True)
+    return per_split, summarise_splits(per_split)
 
 
 # --------------------------------------------------------------------------- training and bundles
@@ -218,7 +835,7 @@ class TransformedOutcomeUplift(TwoModelUplift):
 class UpliftResult:
     """What an uplift training run produced."""
 
-    learner: TwoModelUplift
+    learner: _Learner
     kind: str
     spec: FeatureSpec
     features: list[str]
@@ -227,46 +844,77 @@ class UpliftResult:
     plan: Plan
     treatment_share: float
     notes: list[str] = field(default_factory=list)
+    arms: list[str] = field(default_factory=list)
+    control_arm: str = CONTROL
+    outcome: str = "accepted"
+    costs: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, Any] = field(default_factory=dict)
+    deciles: dict[str, Any] = field(default_factory=dict)
 
     def boosters(self) -> dict[str, Any]:
         """The LightGBM boosters by file name."""
-        if self.kind == "two_model":
-            return {
-                "treated.txt": self.learner.treated_.booster_,
-                "control.txt": self.learner.control_.booster_,
-            }
-        return {"model.txt": self.learner.model_.booster_}
+        return {f"{name}.txt": b for name, b in self.learner.models_.items()}
 
 
-def uplift_report(
-    y: np.ndarray, treatment: np.ndarray, rankings: dict[str, np.ndarray], *, k: float = 0.3
-) -> pd.DataFrame:
-    """Qini coefficient, AUUC and uplift at ``k`` of each ranking on the same rows.
+def offer_arms(offers: pd.DataFrame, config: Config) -> pd.Series:
+    """The arm of each offer: ``train.control_arm`` for held-out offers (``group: control``) and
+    for offers whose ``train.arm_column`` value is the control arm; otherwise that column's
+    value, or ``treatment`` when no arm column is configured. Indexed by ``offer_id``."""
+    tc = config.train
+    control = tc.control_arm
+    held = (
+        (offers["group"].astype("object") == "control").to_numpy()
+        if "group" in offers
+        else np.zeros(len(offers), dtype=bool)
+    )
+    if tc.arm_column:
+        if tc.arm_column not in offers:
+            raise ConfigError(
+                f"train.arm_column '{tc.arm_column}' is not a column of the offers table (found: "
+                f"{', '.join(sorted(offers.columns)[:12])}).\nFix: name an offers column such as "
+                "offer_type, campaign_id or category, or keep it in tables.offers.keep"
+            )
+        arm = offers[tc.arm_column].astype("object")
+        missing = arm.isna().to_numpy() & ~held
+        if missing.any():
+            raise DataError(
+                f"table 'offers', column '{tc.arm_column}' (train.arm_column): "
+                f"{int(missing.sum()):,} offers sent have no arm, e.g. offers "
+                f"{', '.join(offers.loc[missing, 'offer_id'].astype(str).head(5))}.\n"
+                "Fix: give every offer sent its arm, or map the column in the config"
+            )
+        arm = arm.where(arm.isna(), arm.astype("str"))
+    else:
+        arm = pd.Series("treatment", index=offers.index, dtype="object")
+    arm = arm.where(~held, control)
+    return pd.Series(arm.to_numpy(dtype=object), index=offers["offer_id"].to_numpy(), name="arm")
 
-    Parameters
-    ----------
-    y, treatment
-        Outcomes (0/1) and the group of each row (1 treated).
-    rankings
-        Name -> a score per row (higher: target first).
-    k
-        The top share for uplift at k.
 
-    Returns
-    -------
-    pandas.DataFrame
-        Index the ranking names; columns ``rows``, ``qini``, ``auuc``, ``uplift_at_{k}``.
-    """
-    rows = {
-        name: {
-            "rows": float(len(y)),
-            "qini": qini_coefficient(y, score, treatment),
-            "auuc": auuc(y, score, treatment),
-            f"uplift_at_{round(k * 100)}": uplift_at_k(y, score, treatment, k),
-        }
-        for name, score in rankings.items()
-    }
-    return pd.DataFrame(rows).T
+def window_revenue(tables: Tables, rows: pd.DataFrame, days: int, column: str | None) -> np.ndarray:
+    """Revenue of each offer's customer in ``[sent_at, sent_at + days)``: from the offers column
+    ``column`` when given (e.g. Hillstrom's ``spend``), else the orders' amounts."""
+    offers = tables.offers
+    if column:
+        if column not in offers:
+            raise ConfigError(
+                f"train.revenue_column '{column}' is not a column of the offers table.\n"
+                "Fix: keep it (tables.offers.keep) or leave it unset to read revenue from orders"
+            )
+        values = pd.to_numeric(offers.set_index("offer_id")[column], errors="coerce")
+        return values.reindex(rows["offer_id"]).fillna(0.0).to_numpy(dtype=np.float64)
+    orders = tables.orders
+    if orders is None or orders.empty:
+        raise DataError(
+            "train.uplift_outcome 'revenue' needs orders (or train.revenue_column, an offers "
+            "column holding each offer's revenue in the window)"
+        )
+    keys = rows[["offer_id", "customer_id", "sent_at"]]
+    joined = keys.merge(orders[["customer_id", "ordered_at", "amount"]], on="customer_id")
+    inside = (joined["ordered_at"] >= joined["sent_at"]) & (
+        joined["ordered_at"] < joined["sent_at"] + pd.Timedelta(days=days)
+    )
+    total = joined[inside].groupby("offer_id")["amount"].sum()
+    return total.reindex(rows["offer_id"]).fillna(0.0).to_numpy(dtype=np.float64)
 
 
 def train_uplift(
@@ -275,17 +923,19 @@ def train_uplift(
     """Train the configured uplift learner on the offers and evaluate it on the test fold.
 
     Folds are the upsell task's (by send time, or a seeded random split when every offer went
-    out within three weeks); the learner fits on the training and validation folds, and the
-    test fold compares it with a response model (LightGBM on the treated offers, P(accept)) and
-    a seeded random ranking.
+    out within three weeks); the learner fits on the training fold with early stopping on the
+    validation fold, and the test fold compares it, arm by arm, with a response model (LightGBM
+    on the arm's offers, P(outcome)) and a seeded random ranking.
 
     Parameters
     ----------
     tables
-        Offers with ``group`` (treatment / control) and the tables the features need.
+        Offers with a control group (``group: control`` or ``train.control_arm`` in
+        ``train.arm_column``) and the tables the features need.
     config
-        ``train.uplift_learner``, ``labels.acceptance_days`` and ``labels.offer_event``, the
-        feature settings and ``seed``.
+        ``train.uplift_learner``, ``train.arm_column``, ``train.control_arm``,
+        ``train.uplift_outcome``, the LightGBM settings of ``train``, ``labels.acceptance_days``
+        and ``labels.offer_event``, the feature settings and ``seed``.
     progress
         Draw a progress bar while features are built.
 
@@ -296,60 +946,140 @@ def train_uplift(
     Raises
     ------
     DataError
-        When the offers have no control group, or a fold lacks treated or control offers.
+        When the offers have no control group, or a fold lacks an arm's or the control offers.
     """
+    from vipml.train import OFFER_FEATURES, build_offer_dataset
+
     config = as_config(config)
+    tc = config.train
     offers = tables.offers
-    if offers is None or "group" not in offers or not (offers["group"] == "control").any():
+    if offers is None or offers.empty:
+        raise DataError(
+            "the uplift task needs an offers table with a control group; this data has no "
+            "offers.\nFix: give offers (offer_id, customer_id, sent_at, offer_type, group)"
+        )
+    arm_of = offer_arms(offers, config)
+    if not (arm_of == tc.control_arm).any():
         raise DataError(
             "the uplift task needs offers with a control group (offers.group: treatment / "
-            "control); none is held out.\nFix: hold out a random control group when sending, or "
-            "map the column in tables.offers.columns.group"
+            f"control, or train.control_arm '{tc.control_arm}' in train.arm_column); none is held "
+            "out.\nFix: hold out a random control group when sending, or map the column in "
+            "tables.offers.columns.group"
         )
     X, y, masks, plan = build_offer_dataset(tables, config, progress=progress, include_control=True)
-    group = offers.set_index("offer_id")["group"]
-    t = (group.reindex(X.index.get_level_values("offer_id")) != "control").to_numpy(dtype=bool)
+    if X.empty:
+        raise DataError(
+            f"none of the {len(offers):,} offers went to a customer known before it was sent "
+            "(no sign-up, order, event or earlier offer), so no offer has features.\nFix: give "
+            "the customers' sign-up dates or history, or set undated_customers_known: true when "
+            "the customers table lists existing customers without dates"
+        )
+    offer_ids = X.index.get_level_values("offer_id")
+    arm = arm_of.reindex(offer_ids).to_numpy(dtype=object)
+    outcome = tc.uplift_outcome if tc.uplift_outcome == "revenue" else config.labels.offer_event
+    if tc.uplift_outcome == "revenue":
+        rows = offers.set_index("offer_id").reindex(offer_ids)[["customer_id", "sent_at"]]
+        y = pd.Series(
+            window_revenue(
+                tables,
+                rows.reset_index(),
+                config.labels.acceptance_days,
+                tc.revenue_column,
+            ),
+            index=X.index,
+        )
     spec = FeatureSpec.from_dict(X.attrs["feature_spec"])
     offer_columns = {f.name for f in OFFER_FEATURES}
     spec.features[:] = [f for f in spec.features if f.name not in offer_columns]
     features = [c for c in spec.names if c in X]
     fit = masks["train"] | masks["valid"]
     test = masks["test"]
+    arms = sorted(set(arm) - {tc.control_arm})
+    ctrl = arm == tc.control_arm
     for name, mask in (("training", fit), ("test", test)):
-        if not (t[mask].any() and (~t[mask]).any()):
-            raise DataError(
-                f"the {name} offers hold {int(t[mask].sum()):,} treated and "
-                f"{int((~t[mask]).sum()):,} control offers; uplift needs both.\n"
-                "Fix: give more offers with a held-out control group"
-            )
+        for a in arms:
+            n_a, n_c = int((mask & (arm == a)).sum()), int((mask & ctrl).sum())
+            if not (n_a and n_c):
+                raise DataError(
+                    f"the {name} offers hold {n_a:,} offers of arm '{a}' and {n_c:,} control "
+                    "offers; uplift needs both.\nFix: give more offers with a held-out control group"
+                )
     categories = {
         c: sorted(X.loc[fit, c].dropna().astype("str").unique().tolist()) for c in spec.categorical
     }
     M = prepare_matrix(X, features, categories)
-    kind = config.train.uplift_learner
-    cls = TwoModelUplift if kind == "two_model" else TransformedOutcomeUplift
-    learner = cls(seed=config.seed).fit(M[fit], y[fit].to_numpy(), t[fit])
-    response = TwoModelUplift(seed=config.seed)._model().fit(M[fit & t], y[fit & t].to_numpy())
+    learner = make_learner(config)
+    treatment = arm if tc.arm_column else (~ctrl).astype(int)
+    learner.fit(M[fit], y[fit].to_numpy(), treatment[fit], validation=masks["valid"][fit])
+    u = learner.predict_arms(M[test])
     rng = np.random.default_rng(config.seed)
-    metrics = uplift_report(
-        y[test].to_numpy(),
-        t[test],
-        {
-            "uplift": learner.predict(M[test]),
-            "response": response.predict_proba(M[test])[:, 1],
-            "random": rng.random(int(test.sum())),
-        },
-    )
+    noise = rng.random(int(test.sum()))
+    tables_out, curves, deciles = [], {}, {}
+    y_test, arm_test = y[test].to_numpy(dtype=np.float64), arm[test]
+    import lightgbm as lgb
+
+    for a in arms:
+        rows = (arm_test == a) | (arm_test == tc.control_arm)
+        t_rows = (arm_test[rows] == a).astype(int)
+        resp_rows = fit & (arm == a)
+        resp_model = (lgb.LGBMClassifier if learner.binary_outcome_ else lgb.LGBMRegressor)(
+            n_estimators=200,
+            learning_rate=tc.learning_rate,
+            num_leaves=tc.num_leaves,
+            min_child_samples=tc.min_child_samples,
+            random_state=config.seed,
+            deterministic=True,
+            force_col_wise=True,
+            n_jobs=2,
+            verbose=-1,
+        ).fit(M[resp_rows], y[resp_rows].to_numpy())
+        Mt = M[test][rows]
+        response = (
+            resp_model.predict_proba(Mt)[:, 1]
+            if learner.binary_outcome_
+            else resp_model.predict(Mt)
+        )
+        ranks = {"uplift": u[a].to_numpy()[rows], "response": response, "random": noise[rows]}
+        rep = uplift_report(y_test[rows], t_rows, ranks)
+        rep.index = [n if len(arms) == 1 else f"{n}.{a}" for n in rep.index]
+        tables_out.append(rep)
+        band = random_band(y_test[rows], t_rows, n=100, seed=config.seed)
+        curves[a] = {
+            "uplift": qini_points(y_test[rows], ranks["uplift"], t_rows),
+            "response": qini_points(y_test[rows], ranks["response"], t_rows),
+            "band": band,
+        }
+        deciles[a] = (
+            uplift_by_percentile(y_test[rows], ranks["uplift"], t_rows)
+            .reset_index()
+            .to_dict(orient="list")
+        )
+    costs = {}
+    if "cost" in offers:
+        cost = pd.to_numeric(offers.set_index("offer_id")["cost"], errors="coerce").reindex(
+            offer_ids
+        )
+        for a in arms:
+            v = cost[arm == a].dropna()
+            if len(v):
+                costs[a] = float(v.mean())
+    notes = list(plan.notes)
     return UpliftResult(
         learner=learner,
-        kind=kind,
+        kind=learner.kind,
         spec=spec,
         features=features,
         categories=categories,
-        metrics=metrics,
+        metrics=pd.concat(tables_out),
         plan=plan,
-        treatment_share=float(t[fit].mean()),
-        notes=list(plan.notes),
+        treatment_share=float((~ctrl[fit]).mean()),
+        notes=notes,
+        arms=arms if tc.arm_column else ["treatment"],
+        control_arm=tc.control_arm,
+        outcome=outcome,
+        costs=costs,
+        curves=curves,
+        deciles=deciles,
     )
 
 
@@ -365,14 +1095,21 @@ class UpliftBundle:
     info: dict[str, Any]
     metrics: pd.DataFrame
     config: dict[str, Any]
+    learner: _Learner | None = None
+    spec: FeatureSpec | None = None
 
     @property
     def version(self) -> str:
         """The bundle's folder name."""
         return self.path.name
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Estimated uplift per row of a feature frame that holds the trained features."""
+    @property
+    def arms(self) -> list[str]:
+        """The tested arms (offers), in column order."""
+        return list(self.info.get("arms", ["treatment"]))
+
+    def matrix(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The feature frame as the models read it; missing columns are an error naming them."""
         missing = sorted(set(self.features) - set(X.columns))
         if missing:
             raise DataError(
@@ -380,10 +1117,18 @@ class UpliftBundle:
                 f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}\n"
                 "Fix: build features with the config the uplift model was trained with"
             )
-        M = prepare_matrix(X, self.features, self.categories)
-        if self.kind == "two_model":
-            return self.boosters["treated.txt"].predict(M) - self.boosters["control.txt"].predict(M)
-        return self.boosters["model.txt"].predict(M)
+        return prepare_matrix(X, self.features, self.categories)
+
+    def predict_arms(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Estimated uplift of every arm: one column per arm."""
+        out = self.learner.predict_arms(self.matrix(X))
+        out.columns = self.arms
+        return out
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """Estimated uplift per row (one array for a single arm, else one column per arm)."""
+        arms = self.predict_arms(X)
+        return arms.iloc[:, 0].to_numpy() if len(self.arms) == 1 else arms
 
 
 def save_uplift_bundle(
@@ -398,18 +1143,28 @@ def save_uplift_bundle(
     from vipml import __version__
 
     now = now or datetime.now(UTC)
+    models = {name: f"{name}.txt" for name in result.learner.models_}
 
     def write(tmp: Path) -> None:
-        for file, booster in result.boosters().items():
+        for name, file in models.items():
+            booster = result.learner.models_[name]
             (tmp / file).write_text(booster.model_to_string(), encoding="utf-8")
         write_json(tmp / "feature_spec.json", spec_json(result))
         write_json(tmp / "config.json", config_record(config))
         write_json(tmp / "metrics.json", json.loads(result.metrics.to_json(orient="index")))
+        write_json(tmp / "qini.json", {"curves": result.curves, "deciles": result.deciles})
         write_json(tmp / "bundle.json", info)
 
     info = {
         "task": "uplift",
         "learner": result.kind,
+        "models": models,
+        "learner_state": result.learner._state(),
+        "arms": result.arms,
+        "control_arm": result.control_arm,
+        "arm_column": config.train.arm_column,
+        "outcome": result.outcome,
+        "costs": result.costs,
         "treatment_share": result.treatment_share,
         "acceptance_days": config.labels.acceptance_days,
         "offer_event": config.labels.offer_event,
@@ -425,6 +1180,12 @@ def save_uplift_bundle(
         seal(tmp)  # checksums of every file written
 
     return write_folder(Path(out), f"uplift-{now:%Y%m%d-%H%M%S}", sealed)
+
+
+_OLD_FILES = {  # bundles written before several arms: file -> model name
+    "two_model": {"treated.txt": "arm_0", "control.txt": "control"},
+    "transformed_outcome": {"model.txt": "arm_0"},
+}
 
 
 def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
@@ -454,22 +1215,61 @@ def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
             f"bundle file bundle.json: unknown uplift learner {kind!r} (known: "
             f"{', '.join(LEARNERS)})\nFix: use the bundle folder as vipml train wrote it"
         )
-    files = [*LEARNERS[kind], "feature_spec.json", "config.json", "metrics.json"]
-    missing = [f for f in files if not (path / f).is_file()]
+    files = info.get("models") or {v: k for k, v in _OLD_FILES.get(kind, {}).items()}
+    if (
+        not isinstance(files, dict)
+        or not files
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and v.endswith(".txt") and Path(v).name == v
+            for k, v in files.items()
+        )
+    ):
+        raise DataError(
+            "bundle file bundle.json: 'models' should map model names to .txt files of the "
+            "bundle folder\nFix: use the bundle folder as vipml train wrote it"
+        )
+    needed = [*files.values(), "feature_spec.json", "config.json", "metrics.json"]
+    missing = [f for f in needed if not (path / f).is_file()]
     if missing:
         raise DataError(f"{path} is not a complete uplift bundle (missing {', '.join(missing)})")
-    for warning in verify_checksums(path, info, files):
+    for warning in verify_checksums(path, info, needed):
         warnings.warn(warning, stacklevel=2)
     spec = read_json(path, "feature_spec.json")
     features = list(spec["order"])
-    texts = {f: read_model_text(path, f, n_features=len(features)) for f in LEARNERS[kind]}
+    extra = 1 if kind == SLearnerUplift.kind else 0  # the S-learner reads the arm as a feature
+    boosters = {
+        name: booster(read_model_text(path, f, n_features=len(features) + extra), f)
+        for name, f in files.items()
+    }
+    state = info.get("learner_state") or {
+        "arms": ["treatment"],
+        "binary_treatment": True,
+        "shares": {"treatment": info.get("treatment_share", 0.5)},
+        "features": features,
+    }
+    try:
+        learner = LEARNERS[kind]._restore(boosters, state, info.get("control_arm", CONTROL))
+        info.setdefault("arms", state["arms"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise DataError(
+            f"bundle file bundle.json: the learner's state cannot be read ({type(exc).__name__}: "
+            f"{str(exc)[:200]})\nFix: use the bundle folder as vipml train wrote it"
+        ) from None
+    try:
+        fspec = FeatureSpec.from_dict(
+            {k: v for k, v in spec.items() if k not in ("categories", "order")}
+        )
+    except (KeyError, TypeError, ValueError):  # an older layout: reasons use column names
+        fspec = None
     return UpliftBundle(
         path=path,
         kind=kind,
-        boosters={f: booster(text, f) for f, text in texts.items()},
+        boosters={files[name]: b for name, b in boosters.items()},
         features=features,
         categories={k: list(v) for k, v in spec["categories"].items()},
         info=info,
         metrics=pd.DataFrame(read_json(path, "metrics.json")).T,
         config=read_json(path, "config.json"),
+        learner=learner,
+        spec=fspec,
     )

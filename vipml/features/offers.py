@@ -2,7 +2,12 @@
 
 An offer counts as received when ``sent_at < as_of`` and it was not held out (group control);
 it counts as opened, clicked or accepted only when that happened before ``as_of`` too, so a
-response after the cutoff is never seen.
+response after the cutoff is never seen. A response stamped at its offer's send instant (a 0/1
+flag turned into a time, as Hillstrom's visit and conversion: the response came at some moment
+of the acceptance window, not when the offer went out) counts only from the end of that window,
+``sent_at + labels.acceptance_days``, when it is known to have happened. The upsell and uplift
+tasks build each offer's features as of the start of its send day or week, so a row never sees
+a response at or after its own offer was sent.
 """
 
 from __future__ import annotations
@@ -113,8 +118,11 @@ class OffersFamily(Family):
         n = len(ctx.customers)
         sent = Timeline(codes, us(offers["sent_at"]), n, cols, stable=True)
         responses = {}
+        known_after = pd.Timedelta(days=ctx.config.labels.acceptance_days)
         for e in self._events(ctx):
             at = offers[f"{e}_at"]
+            # a flag stamped at the send instant is known only when the window closes
+            at = at.where(at != offers["sent_at"], offers["sent_at"] + known_after)
             ok = at.notna().to_numpy()
             rcols = {k: v[ok] for k, v in cols.items()}
             rcols["type_code"] = pd.Index(OFFER_TYPES).get_indexer(types[ok]).astype(np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,27 @@ def validation_table(report: ValidationReport | None) -> pd.DataFrame:
     )
 
 
+def _check_qini(q: Any) -> None:
+    """``qini.json``: curves of equal length and finite numbers, or ValueError."""
+
+    def numbers(v: Any, n: int | None = None) -> list[float]:
+        if not isinstance(v, list) or (n is not None and len(v) != n) or not v:
+            raise ValueError("qini.json: a curve has the wrong length")
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in v):
+            raise ValueError("qini.json: a curve holds a value that is not a finite number")
+        return v
+
+    if not isinstance(q, dict) or not isinstance(q.get("band"), dict):
+        raise ValueError("qini.json should hold an object with a 'band'")
+    band = q["band"]
+    n = len(numbers(q.get("share")))
+    numbers(q.get("qini"), n)
+    m = len(numbers(band.get("share")))
+    numbers(band.get("high"), m)
+    numbers(band.get("low"), m)
+    numbers([q.get("qini_auc"), band.get("qini_low"), band.get("qini_high")], 3)
+
+
 def read_campaign(folder: str | Path) -> dict[str, Any]:
     """The files ``vipml campaign --out DIR`` wrote: ``campaign.json``, ``ab.csv``, ``kpis.csv``."""
     folder = Path(folder)
@@ -128,6 +150,10 @@ def read_campaign(folder: str | Path) -> dict[str, Any]:
         for name in ("ab", "kpis", "roi"):
             path = folder / f"{name}.csv"
             out[name] = pd.read_csv(path) if path.is_file() else None
+        qini = folder / "qini.json"  # a list ranked by uplift: its Qini curve and random band
+        out["qini"] = json.loads(qini.read_text(encoding="utf-8")) if qini.is_file() else None
+        if out["qini"] is not None:
+            _check_qini(out["qini"])
     except (ValueError, OSError, RecursionError) as exc:  # json, csv and decoding errors
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise DataError(

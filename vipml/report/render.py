@@ -785,6 +785,44 @@ def _method(text: str, w: Words) -> str:
     )
 
 
+def _qini_chart(q: dict[str, Any] | None, w: Words) -> list[str]:
+    """The list's Qini curve on what happened, beside the band of random rankings."""
+    if not q:
+        return []
+    band = q["band"]
+    pct = lambda v: f"{v * 100:.0f}%"  # noqa: E731
+    chart = line_chart(
+        [
+            Series(w("campaign.qini.model"), q["share"], q["qini"]),
+            Series(w("campaign.qini.band_high"), band["share"], band["high"], dashed=True),
+            Series(w("campaign.qini.band_low"), band["share"], band["low"], dashed=True),
+        ],
+        title=w("campaign.qini.title"),
+        x_label=w("campaign.qini.x"),
+        y_label=w("campaign.qini.y"),
+        x_fmt=pct,
+        y_fmt=pct,
+        x_range=(0.0, 1.0),
+        diagonal=True,
+    )
+    inside = band["qini_low"] <= q["qini_auc"] <= band["qini_high"]
+    text = w(
+        "campaign.qini.text",
+        qini=f"{q['qini_auc']:.3f}",
+        low=f"{band['qini_low']:.3f}",
+        high=f"{band['qini_high']:.3f}",
+        level=f"{band['level'] * 100:.0f}",
+        n=w.num(float(q["treatment"])),
+        m=w.num(float(q["control"])),
+    )
+    verdict = w("campaign.qini.inside" if inside else "campaign.qini.outside")
+    return [
+        f"<h3>{escape(w('campaign.qini.title'))}</h3>",
+        _p(f"{text} {verdict}"),
+        _figure(chart),
+    ]
+
+
 def campaign(d: ReportData, w: Words) -> str:
     c = d.campaign or {}
     s = c.get("summary", {})
@@ -863,6 +901,7 @@ def campaign(d: ReportData, w: Words) -> str:
                 f'<div class="warning">{escape(w("campaign.warning"))}: {escape(text)}</div>'
             )
             early += 1
+    parts += _qini_chart(c.get("qini"), w)
     others = [x for x in s.get("warnings", []) if "read early" not in str(x)]
     if others:
         parts.append(_p(w("campaign.more_warnings", n=len(others)), "note"))
