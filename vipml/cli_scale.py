@@ -195,6 +195,10 @@ def score(args: argparse.Namespace) -> int:
     from vipml.score import scoring_config
 
     started = time.perf_counter()
+    if args.bundle is None:
+        raise ConfigError(
+            "--engine spark and --buckets score with a model bundle.\nFix: pass --bundle DIR"
+        )
     bundle = load_bundle(args.bundle)
     config = scoring_config(bundle, load_config(args.config) if args.config else None)
     if args.uplift_bundle:
