@@ -6,12 +6,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= demo-output
 
-.PHONY: env browser postgres demo test lint format bench clean
+.PHONY: env browser postgres java demo test lint format bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres,excel]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,uplift-check,postgres,excel,spark]'
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -39,9 +39,19 @@ postgres:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: $(STAMP) browser postgres
+# The Spark tests run pyspark in local[2], which needs a Java runtime (17 or later); this installs
+# the distribution's headless JRE once.
+java:
+	@if command -v java >/dev/null 2>&1; then :; else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "make java: needs root to install openjdk-17-jre-headless; Spark tests will skip"; exit 0; fi; \
+	  echo "make java: installing openjdk-17-jre-headless"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	fi
+
+test: $(STAMP) browser postgres java
 	$(BIN)/ruff check .
-	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/python -m pytest
+	MLFLOW_DISABLE_TELEMETRY=true PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,12 +61,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format vipml tests benchmarks
 
-bench: $(STAMP) postgres
-	$(BIN)/python -m pip install --quiet -e '.[bench,postgres]'
+bench: $(STAMP) postgres java
+	$(BIN)/python -m pip install --quiet -e '.[bench,postgres,spark]'
 	$(BIN)/python benchmarks/bench_tables.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_dataset.py
 	$(BIN)/python benchmarks/bench_database.py
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/python benchmarks/bench_spark.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache build *.egg-info

@@ -114,3 +114,58 @@ def small_bundle(tmp_path_factory):
     )
     path = save_bundle(train(tables, cfg), tables=tables, config=cfg, out=root / "models")
     return path, data
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (two cores) for the whole test session.
+
+    `make test` installs a headless Java runtime (make java); where Java or pyspark is missing
+    the Spark tests skip, except under CI, where that is a failure.
+    """
+    import shutil
+    import sys
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _missing_spark("pyspark is not installed (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        _missing_spark("no Java runtime (java not on PATH, JAVA_HOME unset)")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from vipml.spark import session
+
+    spark = session("local[2]", app="vipml-tests")
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+def _missing_spark(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the Spark tests (make test installs Java)")
+    pytest.skip(f"{reason} (run 'make java' as root to install a headless Java runtime)")
+
+
+PER_CUSTOMER_FAMILIES = ["purchase", "vip", "product", "behaviour", "offers", "static"]
+
+
+@pytest.fixture(scope="session")
+def bucket_bundle_5k(loaded_5k, tmp_path_factory):
+    """A VIP bundle on the 5,000-customer retailer without the BTYD family, whose models are
+    fitted on the whole population (the bucketed engines fit them per bucket for now)."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.train import train
+
+    tables = loaded_5k[0]
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        tracking={"enabled": False},
+        features={"families": PER_CUSTOMER_FAMILIES},
+    )
+    return load_bundle(
+        save_bundle(train(tables, cfg), tables=tables, config=cfg, out=tmp_path_factory.mktemp("m"))
+    )

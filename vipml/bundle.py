@@ -165,12 +165,14 @@ def spec_json(result: Any) -> dict[str, Any]:
 def save_bundle(
     result: TrainResult,
     *,
-    tables: Tables,
+    tables: Tables | None,
     config: Config,
     out: str | os.PathLike[str] = "models",
     now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a bundle folder atomically and return its path."""
+    """Write a bundle folder atomically and return its path. ``extra`` adds entries to
+    ``bundle.json`` (how a sample of the data was drawn, say)."""
     from vipml import __version__
 
     now = now or datetime.now(UTC)
@@ -205,9 +207,10 @@ def save_bundle(
         "calibration": result.calibrator.method,
         "calibration_briers": result.calibration_briers,
         "best_iteration": result.best_iteration,
-        "data_fingerprint": fingerprint(tables),
+        "data_fingerprint": fingerprint(tables) if tables is not None else None,
         "vipml_version": __version__,
         "created_at": now.isoformat(),
+        **(extra or {}),
     }
     return write_folder(Path(out), f"{config.train.task}-{now:%Y%m%d-%H%M%S}", sealed)
 

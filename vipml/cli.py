@@ -44,6 +44,11 @@ def cmd_features(args: argparse.Namespace) -> int:
     """Build features as of one or more cutoffs and write them atomically."""
     import json
 
+    from vipml import cli_scale
+
+    if cli_scale.wanted(args):
+        return cli_scale.features(args)
+
     from vipml.features import build_features, build_snapshots
     from vipml.io import atomic_write_text, load_tables, write_frame
     from vipml.windows import as_cutoffs
@@ -146,6 +151,11 @@ def _bundle_config(bundle, args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, evaluate against the baselines, write a bundle."""
     import pandas as pd
+
+    from vipml import cli_scale
+
+    if cli_scale.wanted(args):
+        return cli_scale.train(args)
 
     from vipml.bundle import save_bundle
     from vipml.train import train
@@ -253,6 +263,10 @@ def _train_uplift(tables, config, args: argparse.Namespace, started: float) -> i
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score customers with a bundle and write the target list atomically."""
+    from vipml import cli_scale
+
+    if cli_scale.wanted(args):
+        return cli_scale.score(args)
     from vipml.bundle import load_bundle
     from vipml.errors import ConfigError
     from vipml.io import write_frame
@@ -602,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"vipml {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from vipml.cli_scale import add_arguments as add_engine
 
     def add(
         name: str, func: Callable[[argparse.Namespace], int], help: str
@@ -626,6 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="FILE", help="output .parquet or .csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine(p)
 
     p = add("train", cmd_train, "Train a model on time-ordered folds and write a bundle.")
     p.add_argument(
@@ -635,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", default="models", help="where bundles go (default: models)"
     )
+    add_engine(p, train=True)
 
     p = add("score", cmd_score, "Score customers with a model bundle; write the target list.")
     p.add_argument(
@@ -667,6 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to rank for selection (overrides score.select_by); uplift needs --uplift-bundle",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine(p)
 
     p = add("report", cmd_report, "Write the driver report for marketers (self-contained HTML).")
     p.add_argument(

@@ -29,6 +29,7 @@ import pandas as pd
 
 from vipml.bundle import Bundle
 from vipml.config import Config, ScoreConfig, TrackingConfig
+from vipml.contrib import tree_contributions
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_features
 from vipml.features.registry import FeatureSpec
@@ -118,16 +119,22 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
     return merged
 
 
-def segments(X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None) -> np.ndarray:
-    """The primary segment of each row: the first rule in ``rules.order`` that holds."""
+def segments(
+    X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None, *, bar: float | None = None
+) -> np.ndarray:
+    """The primary segment of each row: the first rule in ``rules.order`` that holds.
+
+    ``bar`` is the high-value spend bar when it comes from a larger population than ``X`` (one
+    bucket of customers); by default it is computed from ``X``."""
     n = len(X)
 
     def col(name: str, fill: float = np.nan) -> np.ndarray:
         return X[name].to_numpy(dtype=np.float64) if name in X else np.full(n, fill)
 
     spend = col("spend_365d", 0.0)
-    positive = spend[spend > 0]
-    bar = np.quantile(positive, 1 - rules.high_value_share) if len(positive) else np.inf
+    if bar is None:
+        positive = spend[spend > 0]
+        bar = np.quantile(positive, 1 - rules.high_value_share) if len(positive) else np.inf
     tests = {
         "high_value": (col("is_vip", 0.0) > 0) | ((spend >= bar) & (spend > 0)),
         "at_risk": (col("recency_days") >= rules.at_risk_days)
@@ -150,8 +157,9 @@ def segments(X: pd.DataFrame, rules: Any, churn: np.ndarray | None = None) -> np
 
 def contributions(bundle: Bundle, M: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature contributions (LightGBM's TreeSHAP, equal to SHAP's) and the raw margin they
-    add up to, in one pass: the margin gives the score without a second predict."""
-    full = bundle.booster.predict(M, pred_contrib=True)
+    add up to, in one pass: the margin gives the score without a second predict. TreeSHAP runs
+    once per decision pattern of each tree (:mod:`vipml.contrib`), not once per row."""
+    full = tree_contributions(bundle.booster, M)
     return full[:, :-1], full.sum(axis=1)
 
 
@@ -333,6 +341,9 @@ def score(
             f"no customer is known before as_of {cutoff:%Y-%m-%d}{since}: there is no one to "
             "score.\nFix: give a later --as-of"
         )
+    if X.attrs:  # pandas deep-copies attrs (the feature spec) on every column taken: drop them
+        X = X.copy(deep=False)
+        X.attrs = {}
     warnings: list[str] = []
     task = bundle.info.get("task", "vip")
     if task == "upsell":

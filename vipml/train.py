@@ -516,9 +516,16 @@ def _fold(X: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> np.ndarray:
 
 
 def train(
-    tables: Tables, config: Config | str | None = None, *, progress: bool = False
+    tables: Tables | None,
+    config: Config | str | None = None,
+    *,
+    progress: bool = False,
+    dataset: tuple[pd.DataFrame, pd.Series, Plan] | None = None,
 ) -> TrainResult:
     """Train, calibrate and evaluate the configured task on time-ordered folds.
+
+    ``dataset`` gives the snapshot rows, labels and plan already built (by Spark, say: a sample
+    of them); ``tables`` is then not read.
 
     Raises
     ------
@@ -536,6 +543,10 @@ def train(
     if tc.task == "upsell":
         X, y, masks, plan = build_offer_dataset(tables, config, progress=progress)
         folds = plan.folds
+    elif dataset is not None:
+        X, y, plan = dataset
+        folds = plan.folds
+        masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
     else:
         plan = plan_cutoffs(tables, config)
         X, y = build_dataset(tables, plan, config, progress=progress)

@@ -300,8 +300,11 @@ class Timeline:
         idx = np.arange(len(values))
         grp_hi = np.repeat(hi, self.end - self.start)
         masked = np.where(idx < grp_hi, values, -np.inf)
-        starts = np.minimum(self.start, len(values) - 1)
-        out = np.maximum.reduceat(masked, starts)
+        # one segment per customer with rows (an empty customer's start would cut the segment
+        # before it short, dropping the last row of the last customer with rows)
+        full = self.end > self.start
+        out = np.full(self.n_groups, np.nan)
+        out[full] = np.maximum.reduceat(masked, self.start[full])
         return np.where(hi > self.start, out, np.nan)
 
     def gaps_days(self) -> np.ndarray:
