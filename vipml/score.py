@@ -84,7 +84,7 @@ class ScoreResult:
                 f"not scored: {self.outside_population:,} customers outside the population the "
                 "model was trained on (they keep a row with no score and are not selected)"
             )
-        if len(t) and t["score"].notna().any():
+        if len(t) and "score" in t and t["score"].notna().any():  # an uplift list has none
             distinct, tied = ties_at_top(t["score"].to_numpy(dtype=np.float64), 0.10)
             lines.append(
                 f"scores: {distinct:,} distinct; {tied:.2%} of the list tied at the top-10% boundary"
