@@ -50,6 +50,7 @@ from vipml.score import (
     _tiers,
     contributions,
     control_group,
+    conversion_value,
     in_population,
     scoring_config,
     segments,
@@ -302,16 +303,7 @@ def score_rows(
         )
     plays = _plays(frame["segment"].to_numpy(), frame["_driver_1"].to_numpy(), sc)
     frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
-    value = (
-        X[sc.value_feature].to_numpy(dtype=np.float64)
-        if sc.value_feature and sc.value_feature in X
-        else None
-    )
-    value = (
-        np.where(np.isnan(value) | (value <= 0), sc.value, value)
-        if value is not None
-        else np.full(len(X), sc.value)
-    )
+    value = conversion_value(X, sc)
     cost = np.full(len(X), sc.cost)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost

@@ -95,6 +95,15 @@ class ScoreResult:
         return "\n".join(lines)
 
 
+def conversion_value(X: pd.DataFrame, sc: ScoreConfig) -> np.ndarray:
+    """Per-customer value of a conversion: ``score.value_feature`` where it is positive, else
+    ``score.value``."""
+    if not (sc.value_feature and sc.value_feature in X):
+        return np.full(len(X), sc.value)
+    value = X[sc.value_feature].to_numpy(dtype=np.float64)
+    return np.where(np.isnan(value) | (value <= 0), sc.value, value)
+
+
 def scoring_config(bundle: Bundle, config: Config | None) -> Config:
     """The bundle's own config (same features, same VIP rule, same data mapping) with the
     caller's data and score sections. Never the bundle's tracking: where runs are logged is the
@@ -387,16 +396,7 @@ def score(
     frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
     if offer_type is not None:
         frame["offer_type"] = offer_type
-    value = (
-        X[sc.value_feature].to_numpy(dtype=np.float64)
-        if sc.value_feature and sc.value_feature in X
-        else None
-    )
-    value = (
-        np.where(np.isnan(value) | (value <= 0), sc.value, value)
-        if value is not None
-        else np.full(len(X), sc.value)
-    )
+    value = conversion_value(X, sc)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
     frame["in_population"] = inside
@@ -493,14 +493,7 @@ def uplift_value(X: pd.DataFrame, sc: ScoreConfig, outcome: str) -> np.ndarray:
     already)."""
     if outcome == "revenue":
         return np.ones(len(X))
-    value = (
-        X[sc.value_feature].to_numpy(dtype=np.float64)
-        if sc.value_feature and sc.value_feature in X
-        else None
-    )
-    if value is None:
-        return np.full(len(X), sc.value)
-    return np.where(np.isnan(value) | (value <= 0), sc.value, value)
+    return conversion_value(X, sc)
 
 
 def customer_control(customers: np.ndarray, selected: np.ndarray, share: float, seed: int):

@@ -73,10 +73,8 @@ CONTROL = "control"
 ARM_FEATURE = "_arm"
 
 
-def _uplift_inputs(
-    y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    y, u, t = (np.asarray(a, dtype=np.float64) for a in (y_true, uplift, treatment))
+def _check_groups(y: np.ndarray, u: np.ndarray, t: np.ndarray) -> None:
+    """Equal lengths, and both treated and control rows."""
     if not (len(y) == len(u) == len(t)):
         raise DataError(
             f"y_true, uplift and treatment differ in length: {len(y)}, {len(u)}, {len(t)}"
@@ -86,6 +84,13 @@ def _uplift_inputs(
             f"uplift needs treated and control rows; found {int(t.sum())} treated of {len(t)}.\n"
             "Fix: evaluate on a sample that holds both groups"
         )
+
+
+def _uplift_inputs(
+    y_true: np.ndarray, uplift: np.ndarray, treatment: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    y, u, t = (np.asarray(a, dtype=np.float64) for a in (y_true, uplift, treatment))
+    _check_groups(y, u, t)
     order = np.argsort(-u, kind="stable")
     return y[order], t[order]
 
@@ -168,15 +173,7 @@ def _threshold_curve(
     y = np.asarray(y_true, dtype=np.float64)
     u = np.asarray(uplift, dtype=np.float64)
     t = _binary_treatment(treatment)
-    if not (len(y) == len(u) == len(t)):
-        raise DataError(
-            f"y_true, uplift and treatment differ in length: {len(y)}, {len(u)}, {len(t)}"
-        )
-    if t.sum() == 0 or t.sum() == len(t):
-        raise DataError(
-            f"uplift needs treated and control rows; found {int(t.sum())} treated of {len(t)}.\n"
-            "Fix: evaluate on a sample that holds both groups"
-        )
+    _check_groups(y, u, t)
     order = np.argsort(u, kind="mergesort")[::-1]
     y, u, t = y[order], u[order], t[order]
     ends = np.r_[np.flatnonzero(np.diff(u)), len(u) - 1]
