@@ -325,7 +325,9 @@ class TrainConfig(StrictModel):
         description="Uplift: s_learner (one model, the arm as a feature; the best measured on "
         "Hillstrom, benchmarks/RESULTS.md), two_model (one model per arm and control), x_learner "
         "(imputed effects per group), transformed_outcome (class transformation, weighted by "
-        "each arm's share).",
+        "each arm's share), shrunk_s_learner (the S-learner blended with a constant log-odds "
+        "effect, the weight chosen on out-of-fold Qini; for offers whose effect scales with "
+        "the customer's propensity).",
     )
     control_arm: str = Field(
         "control",
