@@ -36,6 +36,7 @@ from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
 from vipml.metrics import ties_at_top
 from vipml.model import population_stability, prepare_matrix
+from vipml.value import VALUE_COLUMNS, customer_value
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff
 
@@ -122,6 +123,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "timezone": config.timezone,
             "seed": config.seed,
             "tracking": config.tracking,
+            "value": config.value,
         }
     )
     merged._base_dir = config.base_dir
@@ -396,6 +398,16 @@ def score(
     frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
     if offer_type is not None:
         frame["offer_type"] = offer_type
+    worth = None
+    if bundle.value is not None and task in ("vip", "churn"):
+        ids = pd.Index(np.asarray(customer, dtype=object), name="customer_id")
+        worth = customer_value(
+            bundle.value, X.set_axis(ids), tables, as_of=cutoff, margin=cfg.value.margin
+        )
+        for col in VALUE_COLUMNS:
+            frame[col] = worth[col].to_numpy()
+        if sc.value_feature in VALUE_COLUMNS:  # score.value_feature: expected_spend, say
+            X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
     value = conversion_value(X, sc)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
@@ -414,8 +426,10 @@ def score(
     frame["horizon_days"] = int(
         bundle.info.get("horizon_days") or cfg.labels.horizon_days
     )  # the horizon the model's labels actually used
-    extra = (["offer_rank"] if offer_type is not None else []) + (
-        ["uplift"] if uplift is not None else []
+    extra = (
+        (["offer_rank"] if offer_type is not None else [])
+        + (["uplift"] if uplift is not None else [])
+        + (VALUE_COLUMNS if worth is not None else [])
     )
     return ScoreResult(frame[COLUMNS + extra], drift, warnings)
 
