@@ -18,7 +18,8 @@ the validation fold is kept (``value.spend_model: auto``):
 Purchase days come from a LightGBM with a Poisson objective. The interval of ``expected_spend``
 (``spend_low``, ``spend_high``, coverage ``value.interval``) is split-conformal by bins: the
 validation fold is cut into ten equal-count bins of predicted spend and each bin keeps the
-quantiles of actual / predicted spend. The test fold measures the chosen model (total error,
+quantiles of actual / predicted spend (the upper bound at least the expected spend: where
+most customers of a bin buy nothing, both quantiles are 0). The test fold measures the chosen model (total error,
 MAE, Spearman, normalised Gini, interval coverage) beside BG/NBD + Gamma-Gamma on the same rows.
 The shipped models are then refit on every cutoff whose window has ended, with the tree counts
 chosen on validation.
@@ -202,7 +203,9 @@ class ValueModel:
         b = np.searchsorted(edges, spend, side="right")
         lo = np.asarray(self.interval["low"], dtype=np.float64)[b]
         hi = np.asarray(self.interval["high"], dtype=np.float64)[b]
-        return spend * lo, spend * hi
+        # where most customers of a bin buy nothing the quantiles give [0, 0]; the upper bound
+        # is raised to the expected spend so the interval holds it (coverage can only rise)
+        return spend * lo, np.maximum(spend * hi, spend)
 
     def to_folder(self, folder: Path) -> None:
         """Write ``value_<name>.txt`` per booster and ``value.json``."""
