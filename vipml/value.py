@@ -504,10 +504,16 @@ def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers
 
 
 def timing(
-    tables: Tables, *, as_of: pd.Timestamp, customers: pd.Index, horizon_days: int
+    tables: Tables,
+    *,
+    as_of: pd.Timestamp,
+    customers: pd.Index,
+    horizon_days: int,
+    span_days: float = 365.0,
 ) -> pd.DataFrame:
-    """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over 365 days /
-    over the horizon) per customer, from BG/NBD fitted on purchase days before ``as_of``.
+    """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
+    ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
+    ``as_of``.
     Customers without a purchase have no ``next_order_at`` and a ``p_alive`` of NaN; when too
     few customers bought to fit, ``p_alive`` is NaN and the cycle is the customer's own."""
     s = purchase_summary(tables.orders, as_of, customers)
@@ -516,13 +522,13 @@ def timing(
     params = fit_bgnbd(x[has], tx[has], T[has]) if has.any() else None
     n = len(customers)
     p_alive = np.full(n, np.nan)
-    ratio = np.full(n, 365.0 / horizon_days)
+    ratio = np.full(n, span_days / horizon_days)
     own = np.where(x > 0, tx * WEEK_DAYS / np.maximum(x, 1), np.nan)
     if params is not None:
         r, alpha = params[0], params[1]
         p_alive = np.where(has, bgnbd_p_alive(params, x, tx, T), np.nan)
         e_h = bgnbd_expected(params, x, tx, T, horizon_days / WEEK_DAYS)
-        e_y = bgnbd_expected(params, x, tx, T, 365.0 / WEEK_DAYS)
+        e_y = bgnbd_expected(params, x, tx, T, span_days / WEEK_DAYS)
         ok = has & np.isfinite(e_h) & np.isfinite(e_y) & (e_h > 0)
         ratio = np.where(ok, e_y / np.where(ok, e_h, 1.0), ratio)
         cycle_btyd = WEEK_DAYS * (alpha + T) / (r + x)
