@@ -101,8 +101,8 @@ def compare(out: Path | None = None) -> dict[str, object]:
     return {
         "measures": measures,
         "deciles": deciles,
-        "bgnbd": dict(zip(("r", "alpha", "a", "b"), np.round(bg, 3))),
-        "gamma_gamma": dict(zip(("p", "q", "gamma"), np.round(gg, 3))),
+        "bgnbd": dict(zip(("r", "alpha", "a", "b"), np.round(bg, 3), strict=True)),
+        "gamma_gamma": dict(zip(("p", "q", "gamma"), np.round(gg, 3), strict=True)),
         "value_horizon": h,
         "spend_model": bundle.value.kind,
         "value_info": bundle.value.info,
