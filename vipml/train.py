@@ -36,7 +36,13 @@ from vipml.model import (  # noqa: F401  (re-exported: the public names stay imp
     population_stability,
     prepare_matrix,
 )
-from vipml.value import ValueModel, fit_value_model, value_labels
+from vipml.value import (
+    ValueModel,
+    distribution,
+    fit_value_model,
+    order_amounts,
+    value_labels,
+)
 from vipml.windows import as_cutoff, as_cutoffs
 
 
@@ -783,6 +789,17 @@ def _value_model(
         horizon_days=h,
         config=config,
     )
+    # the spend distribution the shipped models saw, for the monitor: order amounts over the
+    # horizon before the newest shipped cutoff, and customers' spend in that cutoff's window
+    newest = max(ship)
+    last = target.loc[newest] if newest in target.index.get_level_values("as_of") else None
+    model.info["spend_reference"] = {
+        "cutoff": newest.isoformat(),
+        "order_amount": distribution(order_amounts(tables.orders, newest - step, newest)),
+        "customer_spend": distribution(
+            last["spend"].to_numpy() if last is not None else np.array([])
+        ),
+    }
     return model, None
 
 

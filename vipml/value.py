@@ -164,6 +164,31 @@ def poisson_deviance(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(2 * (term - (a - p))))
 
 
+def distribution(values: np.ndarray, bins: int = BINS) -> dict[str, Any]:
+    """A numeric drift reference (as :func:`vipml.model.drift_reference` keeps one): decile
+    edges and the share of values per bin, then the share missing."""
+    v = np.asarray(values, dtype=np.float64)
+    present = v[~np.isnan(v)]
+    edges = (
+        np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+        if len(present)
+        else np.array([])
+    )
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    shares = np.append(counts, len(v) - len(present)) / max(len(v), 1)
+    return {"kind": "numeric", "edges": edges.tolist(), "shares": shares.tolist()}
+
+
+def order_amounts(orders: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp):
+    """Amounts of the purchase rows in ``[start, end)``."""
+    if orders is None or not len(orders):
+        return np.array([])
+    t = orders["ordered_at"]
+    rows = orders[((t >= start) & (t < end)).to_numpy()]
+    vals = order_values(rows)
+    return vals["gross"][vals["purchase"]]
+
+
 # ---------------------------------------------------------------- the model
 @dataclass
 class ValueModel:
