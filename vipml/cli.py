@@ -383,6 +383,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         validation=validation,
         targets=targets,
         campaign=args.campaign,
+        monitor=args.monitor,
         progress=not args.quiet,
     )
     outs = []
@@ -768,6 +769,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--campaign", metavar="DIR", help="results of vipml campaign, for a campaign section"
+    )
+    p.add_argument(
+        "--monitor",
+        metavar="DIR",
+        help="results of vipml monitor, for the section on a past list's outcome",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -460,6 +460,7 @@ def fit_value_model(
         "spend": value_measures(spend[test], pred_test),
         "orders": value_measures(days[test], orders_test),
     }
+    measured["spend_deciles"] = decile_table(spend[test], pred_test).to_dict(orient="list")
     measured["spend"]["interval_coverage"] = float(
         ((spend[test] >= low - 1e-9) & (spend[test] <= high + 1e-9)).mean()
     )
