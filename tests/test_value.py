@@ -202,3 +202,31 @@ def test_damaged_value_file_is_refused(vip_bundle_5k, tmp_path):
     (folder / "bundle.json").write_text(json.dumps(info))
     with pytest.raises(DataError, match="value.json"):
         load_bundle(folder)
+
+
+def test_value_folds_never_read_a_later_folds_window(vip_bundle_5k):
+    info = vip_bundle_5k.value.info
+    h = pd.Timedelta(days=vip_bundle_5k.value.horizon_days)
+    folds = {k: [pd.Timestamp(c) for c in v] for k, v in info["folds"].items()}
+    assert folds["train"] and folds["valid"] and folds["test"]
+    assert max(folds["train"]) + h <= min(folds["valid"])
+    assert max(folds["valid"]) + h <= min(folds["test"])
+    data_end = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0]) + h
+    assert all(pd.Timestamp(c) + h <= data_end for c in info["shipped_cutoffs"])
+
+
+def test_value_columns_ignore_rows_at_or_after_the_cutoff(loaded_5k, vip_bundle_5k):
+    from vipml.score import score
+
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0])
+    base = score(tables, vip_bundle_5k, as_of=as_of).targets
+    who = base["customer_id"].iloc[5]
+    late = tables.orders.iloc[[0, 0]].copy()
+    late["order_id"] = ["late-1", "late-2"]
+    late["customer_id"] = who
+    late["ordered_at"] = [as_of, as_of + pd.Timedelta(days=3)]
+    late["amount"] = 1e6
+    more = tables.replace(orders=pd.concat([tables.orders, late], ignore_index=True))
+    got = score(more, vip_bundle_5k, as_of=as_of).targets
+    pd.testing.assert_frame_equal(got[VALUE_COLUMNS], base[VALUE_COLUMNS])

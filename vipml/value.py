@@ -58,6 +58,7 @@ VALUE_COLUMNS = [
 ]  # fmt: skip
 TWEEDIE_POWER = 1.3
 BINS = 10
+CYCLE_PRIOR = 2.0  # weight of the BG/NBD cycle, in repeat purchases, against the customer's own
 MAX_TREES = 300  # per value model; early stopping usually ends sooner
 DAY = pd.Timedelta(days=1)
 
@@ -482,6 +483,7 @@ def fit_value_model(
         "validation_deviance": deviance,
         "trees": trees,
         "test": measured,
+        "folds": {k: [c.isoformat() for c in v] for k, v in folds.items()},
         "test_cutoffs": [c.isoformat() for c in folds["test"]],
         "shipped_cutoffs": [c.isoformat() for c in ship],
         "rows": int(full.sum()),
@@ -536,6 +538,7 @@ def timing(
     customers: pd.Index,
     horizon_days: int,
     span_days: float = 365.0,
+    prior: float = CYCLE_PRIOR,
 ) -> pd.DataFrame:
     """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
     ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
@@ -558,7 +561,7 @@ def timing(
         ok = has & np.isfinite(e_h) & np.isfinite(e_y) & (e_h > 0)
         ratio = np.where(ok, e_y / np.where(ok, e_h, 1.0), ratio)
         cycle_btyd = WEEK_DAYS * (alpha + T) / (r + x)
-        cycle = (np.nan_to_num(own) * x + 2 * cycle_btyd) / (x + 2)
+        cycle = (np.nan_to_num(own) * x + prior * cycle_btyd) / (x + prior)
     else:
         cycle = own
     cycle = np.where(np.isfinite(cycle) & (cycle > 0), cycle, np.nan)
