@@ -174,6 +174,14 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
             for key, value in row.items():
                 if pd.notna(value):
                     metrics[f"{model_name}.{key}"] = float(value)
+        value_model = getattr(result, "value", None)
+        if value_model is not None:  # expected spend and purchase days on the test fold
+            for target, row in value_model.info.get("test", {}).items():
+                if not isinstance(row, dict) or "gini" not in row:
+                    continue
+                for key, v in row.items():
+                    if isinstance(v, (int, float)) and pd.notna(v):
+                        metrics[f"value.{target}.{key}"] = float(v)
         mlflow.log_metrics(metrics)
         for i, row in result.backtest.iterrows():
             for key in ("roc_auc", "pr_auc", "brier"):
