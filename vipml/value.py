@@ -270,14 +270,31 @@ class ValueModel:
                 "low": [float(v) for v in data["interval"]["low"]],
                 "high": [float(v) for v in data["interval"]["high"]],
             }
+            horizon = int(data["horizon_days"])
+            categories = {
+                str(k): [str(c) for c in v] for k, v in data.get("categories", {}).items()
+            }
+            info = dict(data.get("info", {}))
+            ref = info.get("spend_reference", {})
+            for name in ("order_amount", "customer_spend"):
+                if name in ref:  # what the monitor reads: plain finite numbers
+                    edges = [float(v) for v in ref[name]["edges"]]
+                    shares = [float(v) for v in ref[name]["shares"]]
+                    if len(shares) != len(edges) + 2 or not all(
+                        math.isfinite(v) for v in edges + shares
+                    ):
+                        raise ValueError(name)
+            if not isinstance(info.get("test", {}), dict):
+                raise ValueError("test")
             ok = (
-                kind in ("hurdle", "tweedie")
+                horizon > 0
+                and kind in ("hurdle", "tweedie")
                 and set(names)
                 == ({"buy", "amount", "orders"} if kind == "hurdle" else {"spend", "orders"})
                 and len(interval["low"]) == len(interval["high"]) == len(interval["edges"]) + 1
                 and all(math.isfinite(v) and v >= 0 for v in interval["low"] + interval["high"])
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             ok = False
         if not ok:
             from vipml.integrity import BundleError
@@ -294,10 +311,10 @@ class ValueModel:
             kind=kind,
             boosters=boosters,
             features=features,
-            categories={k: list(v) for k, v in data.get("categories", {}).items()},
-            horizon_days=int(data["horizon_days"]),
+            categories=categories,
+            horizon_days=horizon,
             interval=interval,
-            info=dict(data.get("info", {})),
+            info=info,
         )
 
 
