@@ -5,7 +5,9 @@ calibrated score, its percentile and tier, the primary segment, the recommended 
 type, the top three reasons in plain words (English and Korean), the expected value, whether the
 row is selected, its group (treatment or a seeded control held out by tier), the model version and
 the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
-bit for bit.
+bit for bit. A VIP or churn bundle with expected-value models adds :data:`vipml.value.VALUE_COLUMNS`
+(``expected_spend`` with its interval, ``expected_orders``, ``p_alive``, ``next_order_at``,
+``clv_12m``) after the standard columns.
 
 With an uplift bundle alone (:func:`score_uplift`, ``vipml score --uplift-bundle DIR``) the list
 has one row per customer and tested arm, sorted and selected by expected incremental value, with
