@@ -147,25 +147,8 @@ def _missing_spark(reason: str) -> None:
     pytest.skip(f"{reason} (run 'make java' as root to install a headless Java runtime)")
 
 
-PER_CUSTOMER_FAMILIES = ["purchase", "vip", "product", "behaviour", "offers", "static"]
-
-
 @pytest.fixture(scope="session")
-def bucket_bundle_5k(loaded_5k, tmp_path_factory):
-    """A VIP bundle on the 5,000-customer retailer without the BTYD family, whose models are
-    fitted on the whole population (the bucketed engines fit them per bucket for now)."""
-    from vipml.bundle import load_bundle, save_bundle
-    from vipml.config import load_config
-    from vipml.train import train
-
-    tables = loaded_5k[0]
-    cfg = load_config(
-        None,
-        labels={"horizon_days": 90},
-        train={"n_cutoffs": 4},
-        tracking={"enabled": False},
-        features={"families": PER_CUSTOMER_FAMILIES},
-    )
-    return load_bundle(
-        save_bundle(train(tables, cfg), tables=tables, config=cfg, out=tmp_path_factory.mktemp("m"))
-    )
+def bucket_bundle_5k(vip_bundle_5k):
+    """The VIP bundle the bucketed engines are compared on: every family, the BTYD models (fitted
+    on the whole population by the aggregate pass) included."""
+    return vip_bundle_5k

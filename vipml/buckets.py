@@ -6,7 +6,9 @@ their own, by the same code as the single-machine path. The few figures of the w
 come from an aggregate pass over the buckets' outputs:
 
 * features: the VIP bar of each cutoff (``vip.rule: top_share``), from the VIP-window spend of
-  every known customer; :func:`fix_vip` then sets ``is_vip`` and ``vip_gap`` from it;
+  every known customer, and the BTYD family's BG/NBD and Gamma-Gamma parameters, fitted once on
+  the population's sample (each bucket hands over its candidates, :func:`btyd_candidates`);
+  :func:`fix_vip` then sets ``is_vip``, ``vip_gap`` and the BTYD features from them;
 * scoring: the high-value bar of the segments, the drift of each feature (bin counts summed over
   buckets), the percentiles behind the reasons (the sorted column of each driver feature), and the
   list itself (percentile, tier, selection under capacity and budget, the seeded control group),
@@ -37,6 +39,15 @@ from vipml.bundle import Bundle
 from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_snapshots
+from vipml.features.btyd import (
+    DEFER,
+    HIDDEN,
+    SUMMARY,
+    btyd_values,
+    fit_candidates,
+    fit_from_candidates,
+    merge_candidates,
+)
 from vipml.features.registry import FeatureSpec
 from vipml.io import TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
@@ -91,7 +102,18 @@ def population_columns(config: Config, spec: FeatureSpec) -> list[str]:
 
 def needs_bar(config: Config, spec: FeatureSpec) -> bool:
     """Whether some features depend on the whole population (an aggregate pass is needed)."""
-    return bool(population_columns(config, spec))
+    return bool(population_columns(config, spec)) or "btyd" in spec.families
+
+
+def btyd_candidates(part: pd.DataFrame, ids: np.ndarray | pd.Index) -> pd.DataFrame | None:
+    """A bucket's candidates for the population's BTYD fit at one cutoff (``part``: its rows at
+    that cutoff with the ``_btyd_*`` summary columns, ``ids`` their customers); None when the
+    family was not built."""
+    if HIDDEN[0] not in part:
+        return None
+    buyers = part[HIDDEN[0]].to_numpy(dtype=np.float64) > 0
+    s = {k: part[f"_btyd_{k}"].to_numpy(dtype=np.float64)[buyers] for k in SUMMARY}
+    return fit_candidates(s, np.asarray(ids, dtype=object)[buyers])
 
 
 def population_bar(spend: np.ndarray, config: Config) -> float:
@@ -100,10 +122,19 @@ def population_bar(spend: np.ndarray, config: Config) -> float:
     return vip_bar(pd.Series(np.asarray(spend, dtype=np.float64)), config.vip)
 
 
-def population_figures(columns: Mapping[str, np.ndarray], config: Config) -> dict[str, Any]:
+def population_figures(
+    columns: Mapping[str, np.ndarray],
+    config: Config,
+    btyd: pd.DataFrame | None = None,
+    *,
+    with_btyd: bool = False,
+) -> dict[str, Any]:
     """From the aggregate pass's columns of every customer known at one cutoff: the VIP bar and
-    the sorted columns behind the percentiles."""
+    the sorted columns behind the percentiles; with ``with_btyd``, the BTYD parameters fitted on
+    ``btyd``, the candidates of every bucket (:func:`btyd_candidates`, merged)."""
     figures: dict[str, Any] = {"ranks": {}}
+    if with_btyd:
+        figures["btyd"] = fit_from_candidates(btyd)
     if vip_column(config) in columns and config.vip.rule == "top_share":
         figures["bar"] = population_bar(columns[vip_column(config)], config)
     for name, src in RANKED.items():
@@ -115,8 +146,16 @@ def population_figures(columns: Mapping[str, np.ndarray], config: Config) -> dic
 def fix_vip(frame: pd.DataFrame, figures: Mapping[str, Any], config: Config) -> pd.DataFrame:
     """A bucket's population features against the whole population: ``is_vip`` and ``vip_gap``
     against the VIP bar, percentiles among the known customers (pandas' ``rank(pct=True,
-    method="max")``: the share of customers at or below)."""
+    method="max")``: the share of customers at or below), the BTYD features from the
+    population's parameters (the ``_btyd_*`` summary columns are dropped)."""
     frame = frame.copy()
+    if HIDDEN[0] in frame:
+        s = {k: frame[f"_btyd_{k}"].to_numpy(dtype=np.float64) for k in SUMMARY}
+        fit = figures.get("btyd") or {}
+        for name, values in btyd_values(fit, s, config.labels.horizon_days).items():
+            if name in frame:
+                frame[name] = values
+        frame = frame.drop(columns=list(HIDDEN))
     bar_value = figures.get("bar")
     if bar_value is not None and "is_vip" in frame and vip_column(config) in frame:
         spend = frame[vip_column(config)].to_numpy(dtype=np.float64)
@@ -157,11 +196,12 @@ def bucket_features(
     max_customer_rows: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of one bucket's customers at each cutoff (rows: ``as_of``, ``customer_id``;
-    ``is_vip`` and ``vip_gap`` still against the bucket's own bar) and the rows validation set
-    aside per table."""
+    ``is_vip`` and ``vip_gap`` still against the bucket's own bar, the BTYD features missing and
+    their inputs in the ``_btyd_*`` columns: :func:`fix_vip` completes them) and the rows
+    validation set aside per table."""
     check_customer_rows(raw, max_customer_rows)
     tables, report = load_tables(dict(raw), config=config)
-    frame = build_snapshots(tables, cutoffs=cutoffs, config=config)
+    frame = build_snapshots(tables, cutoffs=cutoffs, config=config, population={"btyd": DEFER})
     quarantined = {
         name: sum(t.quarantined.values()) for name, t in report.tables.items() if t.quarantined
     }
@@ -625,6 +665,8 @@ def _features_parts(
     parts = work / "features"
     parts.mkdir()
     collected: dict[pd.Timestamp, dict[str, list[np.ndarray]]] = {t: {} for t in cutoffs}
+    candidates: dict[pd.Timestamp, pd.DataFrame | None] = {t: None for t in cutoffs}
+    with_btyd = False
     wanted: list[str] | None = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
@@ -635,11 +677,15 @@ def _features_parts(
             run.quarantined[name] = run.quarantined.get(name, 0) + n
         if wanted is None:
             wanted = population_columns(config, FeatureSpec.from_dict(frame.attrs["feature_spec"]))
+        with_btyd = with_btyd or HIDDEN[0] in frame
         for t in cutoffs:
             part = frame.xs(t, level="as_of") if len(frame) else frame
             for col in wanted:
                 if col in part:
                     collected[t].setdefault(col, []).append(part[col].to_numpy(dtype=np.float64))
+            found = btyd_candidates(part, part.index.get_level_values("customer_id"))
+            if found is not None and len(found):
+                candidates[t] = merge_candidates(candidates[t], found)
         run.rows += len(frame)
         _timed(
             run,
@@ -648,13 +694,18 @@ def _features_parts(
                 frame.reset_index(), parts / f"part-{k:05d}.parquet"
             ),
         )
-    if not wanted:
+    if not wanted and not with_btyd:
         return parts, None
     bars = _timed(
         run,
         "aggregate",
         lambda: {
-            t: population_figures({c: np.concatenate(v) for c, v in cols.items()}, config)
+            t: population_figures(
+                {c: np.concatenate(v) for c, v in cols.items()},
+                config,
+                candidates[t],
+                with_btyd=with_btyd,
+            )
             for t, cols in collected.items()
         },
     )
@@ -671,7 +722,7 @@ def _fixed(
     frame: pd.DataFrame, bars: Mapping[pd.Timestamp, Any] | None, config: Config
 ) -> pd.DataFrame:
     if not bars or not len(frame):
-        return frame
+        return frame.drop(columns=[c for c in HIDDEN if c in frame])
     parts = []
     for t, part in frame.groupby("as_of", sort=False):
         parts.append(fix_vip(part, bars[pd.Timestamp(t)], config))
