@@ -177,6 +177,21 @@ def test_percentile_cut_points_give_the_searchsorted_percentile():
         assert (q if q >= 50 else None) == (p if p >= 50 else None)
 
 
+def test_streaming_split_in_small_batches_gives_the_same_features(
+    parquet_folder, loaded_5k, tmp_path, monkeypatch
+):
+    """Batches, write buffers and the order lines' join parts much smaller than the data: every
+    streaming path of the split runs many times, and the features are still the whole build's."""
+    import vipml.buckets as buckets
+
+    monkeypatch.setattr(buckets, "READ_BATCH_ROWS", 3000)
+    monkeypatch.setattr(buckets, "WRITE_BUFFER_ROWS", 10_000)
+    expected = build_snapshots(loaded_5k[0], cutoffs=[AS_OF]).sort_index()
+    features_local(parquet_folder, cutoffs=[AS_OF], out=tmp_path / "f", n_buckets=3)
+    got = pd.read_parquet(tmp_path / "f").set_index(["as_of", "customer_id"]).sort_index()
+    assert_same_frames(expected, got[expected.columns])
+
+
 def test_a_missing_contract_column_is_refused_before_any_bucket(tmp_path, retailer_5k):
     raw = retailer_5k.tables()
     raw["orders"].drop(columns=["amount"]).to_parquet(tmp_path / "orders.parquet")
@@ -199,3 +214,28 @@ def test_a_customer_with_too_many_rows_is_named(tmp_path, retailer_5k):
             max_customer_rows=int(top.iloc[0]) - 1,
         )
     assert str(top.index[0]) in str(err.value) and f"{int(top.iloc[0]):,}" in str(err.value)
+    assert "orders" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_reseller_is_refused_from_its_ids_before_its_bucket_is_read(
+    tmp_path, retailer_5k, monkeypatch
+):
+    """One customer with a huge history: named with its row count from the bucket's id column
+    alone; the bucket's rows are never loaded."""
+    import vipml.buckets as buckets
+
+    raw = retailer_5k.tables()
+    orders = raw["orders"]
+    big = orders.sample(20_000, replace=True, random_state=0).assign(customer_id="RESELLER-1")
+    big["order_id"] = [f"R{i}" for i in range(len(big))]
+    pd.concat([orders, big]).to_parquet(tmp_path / "orders.parquet")
+    read = []
+    real = buckets.Staged.bucket
+    monkeypatch.setattr(buckets.Staged, "bucket", lambda self, k: read.append(k) or real(self, k))
+    with pytest.raises(DataError) as err:
+        features_local(
+            tmp_path, cutoffs=[AS_OF], out=tmp_path / "out", n_buckets=4, max_customer_rows=5000
+        )
+    assert "RESELLER-1" in str(err.value) and "20,000" in str(err.value)
+    assert buckets.bucket_of(pd.Series(["RESELLER-1"]), 4)[0] not in read
+    assert not (tmp_path / "out").exists()

@@ -71,12 +71,35 @@ from vipml.vip import vip_bar
 from vipml.windows import as_cutoff
 
 BUCKET = "_bucket"
+ROW = "_row"  # an order line's input position, kept through the split
+ORDER_KEY = "vipml-order-part"  # 16 bytes: the hash key of the order lines' join parts
+READ_BATCH_ROWS = 1 << 18  # rows per batch when splitting a table into buckets
+WRITE_BUFFER_ROWS = 1 << 18  # rows the split holds before writing, over all buckets
 
 
-def bucket_of(ids: pd.Series | np.ndarray | pa.Array, n_buckets: int) -> np.ndarray:
+def bucket_of(
+    ids: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray, n_buckets: int
+) -> np.ndarray:
     """The bucket of each customer id: a stable hash of the id text modulo ``n_buckets``."""
-    values = pd.Series(np.asarray(ids, dtype=object)).astype("str").to_numpy(dtype=object)
-    return (pd.util.hash_array(values, categorize=False) % np.uint64(n_buckets)).astype(np.int64)
+    return (pd.util.hash_array(_id_text(ids), categorize=False) % np.uint64(n_buckets)).astype(
+        np.int64
+    )
+
+
+def _id_text(ids: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Ids as an object array of text. Arrow text goes straight to Python strings: the pandas
+    text conversion of every batch of a large table holds on to memory as the tables grow."""
+    if isinstance(ids, pa.Array | pa.ChunkedArray):
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            ids = ids.cast(pa.large_string())
+        values = ids.to_numpy(zero_copy_only=False)
+        values = np.asarray(values, dtype=object)
+        missing = pd.isna(values)
+        if missing.any():
+            values = values.copy()
+            values[missing] = np.nan  # as the pandas conversion below leaves a missing id
+        return values
+    return pd.Series(np.asarray(ids, dtype=object)).astype("str").to_numpy(dtype=object)
 
 
 # --- features ---------------------------------------------------------------------------------
@@ -494,12 +517,26 @@ class Staged:
             folder = self.root / name / f"{BUCKET}={k}"
             files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
             if files:
-                frame = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+                table = pa.concat_tables([pq.read_table(f) for f in files])
             else:  # the table's columns, no rows
-                schema = pq.read_schema(next((self.root / name).rglob("*.parquet")))
-                frame = schema.empty_table().to_pandas()
-            out[name] = frame.drop(columns=[BUCKET], errors="ignore")
+                table = pq.read_schema(next((self.root / name).rglob("*.parquet"))).empty_table()
+            if ROW in table.column_names:  # back in input order, as the whole-data loader reads
+                table = table.sort_by(ROW).drop_columns([ROW])
+            out[name] = table.to_pandas().drop(columns=[BUCKET], errors="ignore")
         return out
+
+    def check_customers(self, k: int, limit: int | None) -> None:
+        """Refuse a customer of bucket ``k`` with more than ``limit`` rows in a table, reading
+        only the customer ids (before the bucket itself is loaded)."""
+        if limit is None:
+            return
+        for name in self.tables:
+            folder = self.root / name / f"{BUCKET}={k}"
+            for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+                if "customer_id" not in pq.read_schema(path).names:
+                    continue
+                ids = pq.read_table(path, columns=["customer_id"]).to_pandas()
+                check_customer_rows({name: ids}, limit)
 
 
 def _sources(data: str | os.PathLike[str]) -> dict[str, ds.Dataset]:
@@ -543,77 +580,149 @@ def stage(
     show: bool = False,
 ) -> Staged:
     """Split every table of a Parquet data folder into buckets on disk, streaming batch by batch
-    (rows at or after ``until`` are not read). ``order_items`` follow their order's customer;
-    items of unknown orders go to bucket 0, where validation sets them aside as it would."""
+    (rows at or after ``until`` are not read): memory holds a few batches, whatever the size of
+    the data. ``order_items`` follow their order's customer by a join done part by part (the
+    orders' (order id, bucket) pairs and the items are first split by a hash of the order id, so
+    one part of each meets at a time); items of unknown orders go to bucket 0, where validation
+    sets them aside as it would. Each bucket's items keep their input order (column ``_row``)."""
     sources = _sources(data)
     check_columns({n: d.schema.names for n, d in sources.items()}, config)
     staged = Staged(root, n_buckets)
-    keys: pa.Table | None = None
+    parts = root / "_join"
     for name in bar([n for n in TABLE_NAMES if n in sources], label="splitting", enabled=show):
         dataset = sources[name]
         own = FILTERED.get(name)
         expression = time_filter(dataset, own, until, timezone=config.timezone)
         if expression is not None:  # rows without a time go on, to be set aside by validation
             expression = expression | ds.field(own).is_null()
-        batches = dataset.to_batches(filter=expression, batch_size=1 << 20)
-
-        def with_buckets(batches=batches, name=name) -> Iterable[pa.RecordBatch]:
-            nonlocal keys
-            collected = []
-            for b in batches:
-                if not b.num_rows:
-                    continue
-                table = pa.Table.from_batches([b])
-                if name == "order_items":
-                    joined = table.join(keys, "order_id", join_type="left outer") if keys else None
-                    if joined is None:
-                        bucket = pa.array(np.zeros(b.num_rows, np.int64))
-                        table = table.append_column(BUCKET, bucket)
-                    else:
-                        table = joined.set_column(
-                            joined.schema.get_field_index(BUCKET),
-                            BUCKET,
-                            joined[BUCKET].fill_null(0),
-                        )
-                else:
-                    bucket = bucket_of(
-                        table["customer_id"].to_numpy(zero_copy_only=False), n_buckets
-                    )
-                    table = table.append_column(BUCKET, pa.array(bucket))
-                    if name == "orders":
-                        collected.append(table.select(["order_id", BUCKET]))
-                yield from table.to_batches()
-            if name == "orders" and collected:
-                keys = (
-                    pa.concat_tables(collected)
-                    .group_by(["order_id"])
-                    .aggregate([(BUCKET, "min")])
-                    .rename_columns(["order_id", BUCKET])
-                )
-
-        schema = dataset.schema.append(pa.field(BUCKET, pa.int64()))
-        if name == "order_items":  # a join may reorder columns: write what comes out
-            first = list(with_buckets())
-            if not first:
+        # one thread, little read-ahead: the threaded scanner's memory grows with the table
+        batches = dataset.to_batches(
+            filter=expression,
+            batch_size=READ_BATCH_ROWS,
+            batch_readahead=1,
+            fragment_readahead=1,
+            use_threads=False,
+        )
+        if name == "order_items":
+            _split_items(batches, dataset.schema, parts, root / name, n_buckets)
+            staged.tables.append(name)
+            continue
+        files = _BucketFiles(root / name, n_buckets, dataset.schema)
+        keys = _BucketFiles(parts / "keys", n_buckets) if name == "orders" else None
+        for b in batches:
+            if not b.num_rows:
                 continue
-            table = pa.Table.from_batches(first)
-            _write_buckets(table, root / name)
-        else:
-            reader = pa.RecordBatchReader.from_batches(schema, with_buckets())
-            _write_buckets(reader, root / name)
+            table = pa.Table.from_batches([b])
+            buckets = bucket_of(table["customer_id"], n_buckets)
+            files.add(table, buckets)
+            if keys is not None:
+                pairs = pa.table({"order_id": table["order_id"], BUCKET: pa.array(buckets)})
+                keys.add(pairs, _order_part(table["order_id"], n_buckets))
+        files.close()
+        if keys is not None:
+            keys.close()
         staged.tables.append(name)
+    shutil.rmtree(parts, ignore_errors=True)
     return staged
 
 
-def _write_buckets(data: Any, folder: Path) -> None:
-    ds.write_dataset(
-        data,
-        folder,
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([(BUCKET, pa.int64())]), flavor="hive"),
-        existing_data_behavior="overwrite_or_ignore",
-        max_rows_per_group=1 << 20,
-    )
+def _order_part(order_ids: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
+    """The join part of each order id (a keyed hash of the id text, not of the customer)."""
+    hashed = pd.util.hash_array(_id_text(order_ids), hash_key=ORDER_KEY, categorize=False)
+    return (hashed % np.uint64(n)).astype(np.int64)
+
+
+def _split_items(
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, parts: Path, out: Path, n_buckets: int
+) -> None:
+    """Order lines into the buckets of their orders' customers: a hash join, part by part."""
+    item_schema = schema.append(pa.field(ROW, pa.int64()))
+    items = _BucketFiles(parts / "items", n_buckets, item_schema)
+    seen = 0
+    for b in batches:
+        if not b.num_rows:
+            continue
+        table = pa.Table.from_batches([b])
+        table = table.append_column(ROW, pa.array(np.arange(seen, seen + len(table))))
+        seen += len(table)
+        items.add(table, _order_part(table["order_id"], n_buckets))
+    items.close()
+    files = _BucketFiles(out, n_buckets, item_schema)
+    for p in range(n_buckets):
+        lines = _read_part(parts / "items", p)
+        if lines is None or not len(lines):
+            continue
+        pairs = _read_part(parts / "keys", p)
+        if pairs is None or not len(pairs):
+            bucket = np.zeros(len(lines), dtype=np.int64)
+        else:
+            pairs = (
+                pairs.group_by(["order_id"])
+                .aggregate([(BUCKET, "min")])
+                .rename_columns(["order_id", BUCKET])
+            )
+            joined = lines.join(pairs, "order_id", join_type="left outer")
+            bucket = joined[BUCKET].fill_null(0).to_numpy().astype(np.int64)
+            lines = joined.select(item_schema.names)
+        files.add(lines, bucket)
+        del lines, pairs
+    files.close()
+
+
+def _read_part(folder: Path, k: int) -> pa.Table | None:
+    path = folder / f"{BUCKET}={k}" / "part-0.parquet"
+    return pq.read_table(path) if path.is_file() else None
+
+
+class _BucketFiles:
+    """One Parquet file per bucket (``<folder>/_bucket=<k>/part-0.parquet``), filled batch by
+    batch in input order; at most about ``WRITE_BUFFER_ROWS`` rows wait in memory over all
+    buckets."""
+
+    def __init__(self, folder: Path, n: int, schema: pa.Schema | None = None) -> None:
+        self.folder, self.n, self.schema = folder, n, schema
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.pending: dict[int, list[pa.Table]] = {}
+        self.rows = np.zeros(n, dtype=np.int64)
+        self.group = max(1 << 12, WRITE_BUFFER_ROWS // max(n, 1))
+
+    def add(self, table: pa.Table, buckets: np.ndarray) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+        order = np.argsort(buckets, kind="stable")
+        table = table.take(pa.array(order))
+        bounds = np.searchsorted(buckets[order], np.arange(self.n + 1))
+        for k in np.flatnonzero(np.diff(bounds)):
+            piece = table.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k]))
+            self.pending.setdefault(int(k), []).append(piece)
+            self.rows[k] += len(piece)
+            if self.rows[k] >= self.group:
+                self._flush(int(k))
+        if self.rows.sum() > WRITE_BUFFER_ROWS:
+            for k in list(self.pending):
+                self._flush(k)
+
+    def _flush(self, k: int) -> None:
+        pieces = self.pending.pop(k, [])
+        self.rows[k] = 0
+        if not pieces:
+            return
+        writer = self.writers.get(k)
+        if writer is None:
+            folder = self.folder / f"{BUCKET}={k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            writer = self.writers[k] = pq.ParquetWriter(folder / "part-0.parquet", self.schema)
+        writer.write_table(pa.concat_tables(pieces).cast(self.schema))
+
+    def close(self) -> None:
+        for k in list(self.pending):
+            self._flush(k)
+        for writer in self.writers.values():
+            writer.close()
+        if not self.writers and self.schema is not None:  # no rows: the columns, for the loader
+            folder = self.folder / f"{BUCKET}=0"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(self.schema.empty_table(), folder / "part-0.parquet")
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -669,6 +778,7 @@ def _features_parts(
     with_btyd = False
     wanted: list[str] | None = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
+        staged.check_customers(k, max_customer_rows)  # a reseller is named before it is read
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
         frame, quarantined = _timed(
             run, "buckets", lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows)
@@ -694,6 +804,8 @@ def _features_parts(
                 frame.reset_index(), parts / f"part-{k:05d}.parquet"
             ),
         )
+        del raw, frame
+        release_memory()
     if not wanted and not with_btyd:
         return parts, None
     bars = _timed(
@@ -710,6 +822,19 @@ def _features_parts(
         },
     )
     return parts, bars
+
+
+def release_memory() -> None:
+    """Hand memory freed by the last bucket back to the system (Arrow's pool, and glibc's heap
+    where there is one), so the next bucket starts from the same footprint."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
