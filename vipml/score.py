@@ -5,7 +5,9 @@ calibrated score, its percentile and tier, the primary segment, the recommended 
 type, the top three reasons in plain words (English and Korean), the expected value, whether the
 row is selected, its group (treatment or a seeded control held out by tier), the model version and
 the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
-bit for bit.
+bit for bit. A VIP or churn bundle with expected-value models adds :data:`vipml.value.VALUE_COLUMNS`
+(``expected_spend`` with its interval, ``expected_orders``, ``p_alive``, ``next_order_at``,
+``clv_12m``) after the standard columns.
 
 With an uplift bundle alone (:func:`score_uplift`, ``vipml score --uplift-bundle DIR``) the list
 has one row per customer and tested arm, sorted and selected by expected incremental value, with
@@ -36,6 +38,7 @@ from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
 from vipml.metrics import ties_at_top
 from vipml.model import population_stability, prepare_matrix
+from vipml.value import VALUE_COLUMNS, customer_value
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff
 
@@ -122,6 +125,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "timezone": config.timezone,
             "seed": config.seed,
             "tracking": config.tracking,
+            "value": config.value,
         }
     )
     merged._base_dir = config.base_dir
@@ -396,6 +400,16 @@ def score(
     frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
     if offer_type is not None:
         frame["offer_type"] = offer_type
+    worth = None
+    if bundle.value is not None and task in ("vip", "churn"):
+        ids = pd.Index(np.asarray(customer, dtype=object), name="customer_id")
+        worth = customer_value(
+            bundle.value, X.set_axis(ids), tables, as_of=cutoff, margin=cfg.value.margin
+        )
+        for col in VALUE_COLUMNS:
+            frame[col] = worth[col].to_numpy()
+        if sc.value_feature in VALUE_COLUMNS:  # score.value_feature: expected_spend, say
+            X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
     value = conversion_value(X, sc)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
@@ -414,8 +428,10 @@ def score(
     frame["horizon_days"] = int(
         bundle.info.get("horizon_days") or cfg.labels.horizon_days
     )  # the horizon the model's labels actually used
-    extra = (["offer_rank"] if offer_type is not None else []) + (
-        ["uplift"] if uplift is not None else []
+    extra = (
+        (["offer_rank"] if offer_type is not None else [])
+        + (["uplift"] if uplift is not None else [])
+        + (VALUE_COLUMNS if worth is not None else [])
     )
     return ScoreResult(frame[COLUMNS + extra], drift, warnings)
 
