@@ -30,6 +30,7 @@ from vipml.buckets import (
     BUCKET,
     LIST_COLUMNS,
     add_counts,
+    btyd_candidates,
     bucket_features,
     check_task,
     drift_counts,
@@ -51,6 +52,7 @@ from vipml.bundle import Bundle
 from vipml.config import Config, as_config
 from vipml.errors import DataError
 from vipml.features import feature_spec
+from vipml.features.btyd import HIDDEN, SUMMARY, merge_candidates
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.score import COLUMNS, scoring_config
@@ -308,6 +310,10 @@ def _features(
     schema, spec = _feature_schema(frames, config)
     if extra is not None:
         schema = T.StructType([*schema.fields, *extra[1]])
+    with_btyd = "btyd" in spec.families
+    hidden = [T.StructField(c, T.DoubleType()) for c in HIDDEN] if with_btyd else []
+    out_schema = schema
+    schema = T.StructType([*schema.fields, *hidden])  # the bucket pass: with the BTYD summary
     union, layout = _bucketed(frames, n_buckets)
     cfg_json = config.model_dump_json()
 
@@ -321,20 +327,24 @@ def _features(
 
     feats = union.groupBy(BUCKET).applyInPandas(one_bucket, schema=schema)
     if not needs_bar(config, spec):
-        return feats, schema
+        return feats, out_schema
     feats = feats.persist()
     started = time.perf_counter()
     feats.count()  # the bucket pass runs here, once
     TIMINGS["buckets"] = time.perf_counter() - started
     started = time.perf_counter()
     columns = population_columns(config, spec)
+    candidates = _btyd_candidates(feats) if with_btyd else {}
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar and percentiles of the whole population
         naive = t.tz_convert("UTC").tz_localize(None)
         rows = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(*columns)
         pdf = rows.toPandas()
         bars[naive] = population_figures(
-            {c: pdf[c].to_numpy(dtype=np.float64) for c in columns}, config
+            {c: pdf[c].to_numpy(dtype=np.float64) for c in columns},
+            config,
+            candidates.get(naive),
+            with_btyd=with_btyd,
         )
     TIMINGS["aggregate"] = time.perf_counter() - started
 
@@ -345,9 +355,37 @@ def _features(
                 fix_vip(part, bars[pd.Timestamp(t)], cfg)
                 for t, part in pdf.groupby("as_of", sort=False)
             ]
-            yield _plain(pd.concat(parts), schema) if parts else _plain(pdf, schema)
+            yield _plain(pd.concat(parts), out_schema) if parts else _plain(pdf, out_schema)
 
-    return feats.mapInPandas(fix, schema=schema), schema
+    return feats.mapInPandas(fix, schema=out_schema), out_schema
+
+
+def _btyd_candidates(feats: DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per cutoff (naive UTC), the candidates of the whole population for the BTYD fit: each
+    partition hands over its own (at most twice the fit's sample), the driver merges them."""
+    fields = [
+        T.StructField("as_of", T.TimestampType()),
+        T.StructField("customer_id", T.StringType()),
+        *(T.StructField(k, T.DoubleType()) for k in SUMMARY),
+    ]
+    schema = T.StructType(fields)
+
+    def one_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        found: dict[Any, pd.DataFrame] = {}
+        for pdf in batches:
+            for t, part in pdf.groupby("as_of", sort=False):
+                c = btyd_candidates(part, part["customer_id"].to_numpy(dtype=object))
+                if c is not None and len(c):
+                    found[t] = merge_candidates(found.get(t), c)
+        for t, c in found.items():
+            yield _plain(c.assign(as_of=t), schema)
+
+    cols = ["as_of", "customer_id", *HIDDEN]
+    got = feats.select(*cols).mapInPandas(one_partition, schema=schema).toPandas()
+    out: dict[pd.Timestamp, pd.DataFrame] = {}
+    for t, part in got.groupby("as_of", sort=False):
+        out[pd.Timestamp(t)] = merge_candidates(None, part.drop(columns="as_of"))
+    return out
 
 
 # --- bundles on executors ---------------------------------------------------------------------
