@@ -42,6 +42,7 @@ from vipml.io import TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.io.dataset import is_dataset, open_dataset, time_filter
 from vipml.model import _bin_shares, prepare_matrix
+from vipml.plays import CHANNELS, contact_frame, driver_actions, population_rates
 from vipml.progress import progress as bar
 from vipml.score import (
     ACTION_COLUMNS,
@@ -55,10 +56,8 @@ from vipml.score import (
     in_population,
     scoring_config,
     segments,
-    select,
     selection,
 )
-from vipml.plays import CHANNELS, contact_frame, driver_actions, population_rates
 from vipml.vip import vip_bar
 from vipml.windows import as_cutoff
 

@@ -400,7 +400,7 @@ def send_window(
     frm = frm.where(~timed, rep_from)
     until = until.where(~timed, rep_until).astype("datetime64[ns, UTC]")
     send_at = send_time(frm, night, cfg)
-    return {"send_from": frm.to_numpy(), "send_until": until.to_numpy(), "send_at": send_at}
+    return {"send_from": frm.array, "send_until": until.array, "send_at": send_at}
 
 
 def send_time(day: pd.Series, night: np.ndarray, cfg: Config) -> np.ndarray:
@@ -411,7 +411,7 @@ def send_time(day: pd.Series, night: np.ndarray, cfg: Config) -> np.ndarray:
     if rules_apply(cfg):
         hour = korean_rules(hour, np.asarray(night, dtype=bool), msg.ad_hours)
     shift = pd.to_timedelta(hour, unit="h")
-    return (local_day + shift).dt.tz_convert("UTC").to_numpy()
+    return (local_day + shift).dt.tz_convert("UTC").array
 
 
 def korean_rules(hour: np.ndarray, night: np.ndarray, ad_hours: tuple[int, int]) -> np.ndarray:

@@ -29,6 +29,7 @@ import pandas as pd
 from vipml.buckets import (
     BUCKET,
     LIST_COLUMNS,
+    LISTED,
     add_counts,
     bucket_features,
     check_task,
@@ -53,8 +54,10 @@ from vipml.errors import DataError
 from vipml.features import feature_spec
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
-from vipml.score import COLUMNS, scoring_config
+from vipml.score import ACTION_COLUMNS, COLUMNS, scoring_config
 from vipml.windows import as_cutoff, as_cutoffs
+
+_SEND = ("send_from", "send_until", "send_at")
 
 try:  # the extra: pip install vipml[spark]
     from pyspark.sql import DataFrame, SparkSession
@@ -466,6 +469,10 @@ def score_spark(
         T.StructField("_cost", T.DoubleType()),
         T.StructField("expected_value", T.DoubleType()),
         T.StructField("in_population", T.BooleanType()),
+        *[T.StructField(c, T.StringType()) for c in (*ACTION_COLUMNS, "offer", "channel")],
+        T.StructField("_value_known", T.BooleanType()),
+        T.StructField("night_consent", T.BooleanType()),
+        *[T.StructField(c, T.TimestampType()) for c in _SEND],
     ]
     row_schema = T.StructType(row_fields)
 
@@ -474,7 +481,12 @@ def score_spark(
         model = bundle_from_files(name, shipped.value)
         churn_model = bundle_from_files(churn_name, churn_shipped.value) if churn_shipped else None
         for pdf in batches:
-            rows = score_rows(features_of(pdf), model, cfg_local, hv_bar=hv, churn=churn_model)
+            # consents and channel history are not carried on Spark: not known (see the docs)
+            rows = score_rows(
+                features_of(pdf), model, cfg_local, hv_bar=hv, churn=churn_model, cutoff=cutoff
+            )
+            for c in _SEND:
+                rows[c] = pd.to_datetime(rows[c], utc=True).dt.tz_localize(None)
             yield _plain(rows, row_schema)
 
     rows = feats.mapInPandas(scored, schema=row_schema).persist()
@@ -504,6 +516,7 @@ def score_spark(
             "score": T.DoubleType(), "percentile": T.DoubleType(), "expected_value": T.DoubleType(),
             "selected": T.BooleanType(), "cutoff": T.TimestampType(), "_position": T.LongType(),
             "in_population": T.BooleanType(), "horizon_days": T.LongType(),
+            "night_consent": T.BooleanType(), **dict.fromkeys(_SEND, T.TimestampType()),
         }.get(c, T.StringType())  # fmt: skip
         out_fields.append(T.StructField(c, kind))
     out_schema = T.StructType(out_fields)
@@ -515,10 +528,8 @@ def score_spark(
         spec = FeatureSpec.from_dict(json.loads(spec_json))
         for pdf in batches:
             texts = reason_texts(pdf, spec, thresholds)
-            listed_part = pdf[
-                ["customer_id", "percentile", "tier", "selected", "group", "_position"]
-            ]
-            rows_part = pdf.drop(columns=["percentile", "tier", "selected", "group", "_position"])
+            listed_part = pdf[LISTED]
+            rows_part = pdf.drop(columns=LISTED[1:])
             done = finish_rows(rows_part, listed_part, texts, meta, cutoff, (), horizon_days)
             yield _plain(done, out_schema)
 
