@@ -425,3 +425,61 @@ def korean_rules(hour: np.ndarray, night: np.ndarray, ad_hours: tuple[int, int])
     out[early] = lo
     out[late] = 24 + lo
     return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def play_table(targets: pd.DataFrame, min_group: int = 30) -> pd.DataFrame:
+    """The list's plays by segment, driver and direction: customers, selected, the commonest
+    play and why it was chosen (en and ko), the commonest channel of the selected; a group of
+    fewer than ``min_group`` customers is marked ``suppressed`` (no counts shown).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``segment``, ``driver``, ``driver_direction``, ``customers``, ``selected``, ``play_en``,
+        ``play_ko``, ``play_reason_en``, ``play_reason_ko``, ``channel``, ``suppressed``;
+        sorted by segment then customers (most first). Empty when the list has no drivers.
+    """
+    need = ("segment", "driver", "driver_direction", "play_en", "play_ko", "play_reason_en")
+    if not all(c in targets for c in need) or not len(targets):
+        return pd.DataFrame()
+    t = targets.drop_duplicates("customer_id") if "offer_rank" in targets else targets
+    if "in_population" in t:
+        t = t[t["in_population"].astype(bool)]
+    keys = ["segment", "driver", "driver_direction"]
+    t = t.assign(**{k: t[k].astype("object").fillna("") for k in keys})
+
+    def commonest(column: str) -> pd.Series:
+        counts = t.groupby([*keys, column], sort=True).size().rename("n").reset_index()
+        counts = counts.sort_values([*keys, "n", column], ascending=[True] * 3 + [False, True])
+        return counts.drop_duplicates(keys).set_index(keys)[column]
+
+    out = t.groupby(keys, sort=True).agg(
+        customers=("customer_id", "size"), selected=("selected", "sum")
+    )
+    for column in ("play_en", "play_ko", "play_reason_en", "play_reason_ko"):
+        out[column] = commonest(column)
+    sel = t[t["selected"].astype(bool) & (t.get("channel", "") != "")]
+    if len(sel) and "channel" in sel:
+        counts = sel.groupby([*keys, "channel"], sort=True).size().rename("n").reset_index()
+        counts = counts.sort_values([*keys, "n", "channel"], ascending=[True] * 3 + [False, True])
+        out["channel"] = counts.drop_duplicates(keys).set_index(keys)["channel"]
+    else:
+        out["channel"] = ""
+    out["channel"] = out["channel"].fillna("")
+    out["suppressed"] = out["customers"] < min_group
+    out = out.reset_index().sort_values(
+        ["segment", "customers", "driver"], ascending=[True, False, True], kind="stable"
+    )
+    return out.reset_index(drop=True)
+
+
+def left_out_counts(targets: pd.DataFrame) -> dict[str, int]:
+    """Rows left out of the selection, by reason (``left_out``), most first."""
+    if "left_out" not in targets:
+        return {}
+    why = targets["left_out"].astype("object").fillna("")
+    counts = why[why != ""].value_counts()
+    return {str(k): int(v) for k, v in counts.items()}

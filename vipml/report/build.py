@@ -14,6 +14,7 @@ import pandas as pd
 from vipml.bundle import Bundle
 from vipml.config import Config
 from vipml.errors import DataError
+from vipml.plays import left_out_counts, play_table
 from vipml.explain import (
     driver_curves,
     driver_plays,
@@ -72,6 +73,8 @@ class ReportData:
     validation: pd.DataFrame
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)  # plays by segment x driver
+    left_out: dict[str, int] = field(default_factory=dict)  # rows not selected, by reason
     horizon_days: int | None = None  # the horizon the model's labels used
     requested_horizon_days: int | None = None  # the one the config asked for
 
@@ -326,4 +329,6 @@ def build_report(
         campaign=read_campaign(campaign) if campaign else None,
         horizon_days=bundle.info.get("horizon_days"),
         requested_horizon_days=bundle.info.get("requested_horizon_days"),
+        actions=play_table(targets, rc.min_group),
+        left_out=left_out_counts(best),
     )
