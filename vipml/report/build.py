@@ -14,7 +14,6 @@ import pandas as pd
 from vipml.bundle import Bundle
 from vipml.config import Config
 from vipml.errors import DataError
-from vipml.plays import left_out_counts, play_table
 from vipml.explain import (
     driver_curves,
     driver_plays,
@@ -25,6 +24,7 @@ from vipml.explain import (
 )
 from vipml.features import build_features
 from vipml.io import Tables, ValidationReport
+from vipml.plays import left_out_counts, play_table
 from vipml.progress import progress as progress_bar
 from vipml.score import _offer_rows, score, scoring_config
 from vipml.windows import as_cutoff
