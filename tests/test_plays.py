@@ -312,3 +312,36 @@ def test_export_command_writes_a_send_file_and_refuses_bad_input(scored, tmp_pat
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "'channel'" in bad.stderr and "score again" in bad.stderr
+
+
+def test_auto_selects_by_incremental_value_when_an_uplift_bundle_gave_one():
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "score": [0.9, 0.5, 0.2],
+            "expected_value": [40.0, 10.0, 5.0],  # sure things score high ...
+            "incremental_value": [-0.5, 3.0, 1.0],  # ... but the offer persuades b and c
+            "segment": "repeat",
+            "_cost": 1.0,
+        }
+    )
+    chosen, why = selection(frame, ScoreConfig(capacity=1))
+    assert chosen.tolist() == [False, True, False]
+    assert why.tolist() == ["negative_value", "", "capacity"]
+
+
+def test_the_upsell_offer_is_the_customer_s_best_expected_value():
+    from vipml.score import chosen_offer
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b"],
+            "score": [0.5, 0.4, 0.3, 0.2, 0.2],
+            "expected_value": [1.0, 3.0, 2.0, -1.0, -1.0],
+        }
+    )
+    assert chosen_offer(frame).tolist() == [False, True, False, True, False]
+    frame["_chosen_offer"] = chosen_offer(frame)
+    chosen, why = selection(frame.assign(segment="new", _cost=1.0), ScoreConfig())
+    assert chosen.tolist() == [False, True, False, False, False]
+    assert why.tolist() == ["other_offer", "", "other_offer", "negative_value", "other_offer"]
