@@ -535,7 +535,7 @@ def score(
         bundle.info.get("horizon_days") or cfg.labels.horizon_days
     )  # the horizon the model's labels actually used
     extra = (["offer_rank"] if offer_type is not None else []) + (
-        ["uplift", "incremental_value"] if uplift is not None else []
+        ["incremental_value", "uplift"] if uplift is not None else []
     )
     if "name" in frame:
         extra.append("name")
