@@ -175,16 +175,18 @@ def assign_plays(
         own = "." in k
         if r == "lags" and own:
             en[idx] = f"{se} whose {de} lags the VIPs most: the play for that driver"
-            ko[idx] = f"{sk} · VIP 대비 {dk}이(가) 가장 부족: 해당 지표 맞춤 플레이"
+            ko[idx] = f"{sk} · VIP 대비 가장 부족한 지표: {dk} → 해당 지표 맞춤 플레이"
         elif r == "lags":
             en[idx] = f"{se} whose {de} lags the VIPs most: the segment's play"
-            ko[idx] = f"{sk} · VIP 대비 {dk}이(가) 가장 부족: 세그먼트 기본 플레이"
+            ko[idx] = f"{sk} · VIP 대비 가장 부족한 지표: {dk} → 세그먼트 기본 플레이"
         elif r == "leads":
             en[idx] = f"{se} at or above the VIPs on {de} (nothing lags): the segment's play"
-            ko[idx] = f"{sk} · {dk}이(가) VIP 수준 이상(부족한 지표 없음): 세그먼트 기본 플레이"
+            ko[idx] = (
+                f"{sk} · VIP 대비 부족한 지표 없음(가장 강한 지표: {dk}) → 세그먼트 기본 플레이"
+            )
         else:
             en[idx] = f"{se}: the segment's play"
-            ko[idx] = f"{sk}: 세그먼트 기본 플레이"
+            ko[idx] = f"{sk} → 세그먼트 기본 플레이"
     out["play_reason_en"], out["play_reason_ko"] = en, ko
     return out
 
