@@ -345,3 +345,13 @@ def test_the_upsell_offer_is_the_customer_s_best_expected_value():
     chosen, why = selection(frame.assign(segment="new", _cost=1.0), ScoreConfig())
     assert chosen.tolist() == [False, True, False, False, False]
     assert why.tolist() == ["other_offer", "", "other_offer", "negative_value", "other_offer"]
+
+
+def test_a_bad_campaign_start_is_a_config_error(tmp_path):
+    from vipml.errors import ConfigError
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("score: {campaign_start: 'next tuesday'}\n")
+    with pytest.raises(ConfigError, match="campaign_start must be a date"):
+        load_config(cfg)
+    assert ScoreConfig(campaign_start="2025-02-01").campaign_start == "2025-02-01"

@@ -15,6 +15,7 @@ config runs the same from any working folder.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import zoneinfo
@@ -862,6 +863,19 @@ class ScoreConfig(StrictModel):
         10, ge=0, le=23, description="Hour of the send time, local time (score.messaging.timezone)."
     )
     messaging: MessagingRules = Field(default_factory=lambda: MessagingRules())
+
+    @field_validator("campaign_start")
+    @classmethod
+    def _campaign_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                day = datetime.date.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError(
+                    f"campaign_start must be a date YYYY-MM-DD, got '{value}'"
+                ) from None
+            return day.isoformat()
+        return value
 
     @model_validator(mode="after")
     def _check_playbook(self) -> ScoreConfig:
