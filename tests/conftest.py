@@ -153,7 +153,8 @@ PER_CUSTOMER_FAMILIES = ["purchase", "vip", "product", "behaviour", "offers", "s
 @pytest.fixture(scope="session")
 def bucket_bundle_5k(loaded_5k, tmp_path_factory):
     """A VIP bundle on the 5,000-customer retailer without the BTYD family, whose models are
-    fitted on the whole population (the bucketed engines fit them per bucket for now)."""
+    fitted on the whole population (the bucketed engines fit them per bucket for now), and
+    without expected-value models."""
     from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.train import train
@@ -165,6 +166,9 @@ def bucket_bundle_5k(loaded_5k, tmp_path_factory):
         train={"n_cutoffs": 4},
         tracking={"enabled": False},
         features={"families": PER_CUSTOMER_FAMILIES},
+        # the bucketed engines do not write the expected-value columns yet (their BG/NBD
+        # timing is fitted on the whole population): compare lists without them
+        value={"enabled": False},
     )
     return load_bundle(
         save_bundle(train(tables, cfg), tables=tables, config=cfg, out=tmp_path_factory.mktemp("m"))

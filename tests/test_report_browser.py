@@ -29,7 +29,17 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SECTIONS = ("headline", "drivers", "compare", "quality", "segments", "targets", "validation")
+SECTIONS = (
+    "headline",
+    "drivers",
+    "compare",
+    "quality",
+    "segments",
+    "targets",
+    "value",
+    "monitor",
+    "validation",
+)
 KOREAN_FONTS = ("nanum", "noto sans cjk", "noto sans kr", "malgun", "apple sd gothic", "unbatang")
 
 
@@ -55,8 +65,20 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def opened(chromium, data, tmp_path_factory):
-    """Each language's page, opened with the network cut off: what it logged and requested."""
+def opened(chromium, data, loaded, bundle, tmp_path_factory):
+    """Each language's page (with the section on the list scored at the bundle's test cutoff,
+    monitored), opened with the network cut off: what it logged and requested."""
+    import dataclasses
+
+    from vipml.monitor import monitor
+    from vipml.report import read_monitor
+    from vipml.score import score
+
+    tables = loaded[0]
+    cutoff = bundle.info["folds"]["test"][0]
+    watched = tmp_path_factory.mktemp("monitor")
+    monitor(score(tables, bundle, as_of=cutoff).targets, tables, bundle).write(watched)
+    data = dataclasses.replace(data, monitor=read_monitor(watched))
     folder = tmp_path_factory.mktemp("pages")
     shots = os.environ.get("VIPML_SCREENSHOTS")
     out = {}
@@ -115,6 +137,9 @@ def test_key_sections_and_plots_are_shown(opened, lang):
         assert box and box["width"] > 200 and box["height"] > 100
     # lines are drawn inside the plots, not only axes
     assert page.locator("#quality svg.chart polyline").count() >= 6
+    assert page.locator("#value svg.chart polyline").count() == 2  # expected and actual
+    assert page.locator("#monitor svg.chart polyline").count() == 3  # reliability, value x2
+    assert page.locator("#monitor .note, #monitor .warning").first.is_visible()
     assert page.locator("#drivers svg.chart rect.bar").count() >= 3
     # a navigation link reaches each section
     assert page.locator("nav a").count() >= len(SECTIONS)

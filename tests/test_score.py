@@ -15,6 +15,7 @@ from vipml.bundle import load_bundle, save_bundle
 from vipml.config import load_config
 from vipml.score import COLUMNS, control_group, score, segments, select
 from vipml.train import train
+from vipml.value import VALUE_COLUMNS
 
 AS_OF = "2025-01-01"
 
@@ -36,7 +37,7 @@ def scored(tables, bundle):
 
 def test_one_row_per_known_customer_sorted_by_score(scored, tables):
     t = scored.targets
-    assert list(t.columns) == COLUMNS
+    assert list(t.columns) == COLUMNS + VALUE_COLUMNS  # a bundle with value models
     assert t["customer_id"].is_unique and len(t) == len(
         tables.known_at(pd.Timestamp(AS_OF, tz="UTC"))
     )

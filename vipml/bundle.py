@@ -44,6 +44,7 @@ from vipml.features.registry import FeatureSpec
 from vipml.integrity import seal
 from vipml.io import Tables
 from vipml.model import Calibrator, prepare_matrix
+from vipml.value import ValueModel
 
 if TYPE_CHECKING:  # training is an earlier stage; a bundle is read without it
     from vipml.train import TrainResult
@@ -86,6 +87,7 @@ class Bundle:
     config: dict[str, Any]
     backtest: pd.DataFrame | None = None
     curves: dict[str, dict[str, list[float]]] | None = None
+    value: ValueModel | None = None  # expected spend and purchase days (bundles since 0.x)
 
     @property
     def version(self) -> str:
@@ -186,6 +188,8 @@ def save_bundle(
         result.backtest.to_csv(tmp / "backtest.csv", index=False)
         write_json(tmp / "reference.json", result.reference)
         write_json(tmp / "curves.json", result.curves)
+        if getattr(result, "value", None) is not None:
+            result.value.to_folder(tmp)
         write_json(tmp / "bundle.json", info)
 
     def sealed(tmp: Path) -> None:
@@ -281,6 +285,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         backtest=backtest,
         # bundles written before curves were kept have none
         curves=curves,
+        value=ValueModel.from_folder(path),
     )
 
 

@@ -383,6 +383,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         validation=validation,
         targets=targets,
         campaign=args.campaign,
+        monitor=args.monitor,
         progress=not args.quiet,
     )
     outs = []
@@ -511,6 +512,63 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     print(
         f"written:   {out} ({', '.join(sorted(p.name for p in written.values()))}, campaign.json)"
     )
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """A past target list against what its customers did: reliability, ranking, drift, verdict."""
+    import pandas as pd
+
+    from vipml.bundle import load_bundle
+    from vipml.campaign import read_targets
+    from vipml.errors import DataError
+    from vipml.monitor import list_facts, monitor
+    from vipml.tracking import log_monitoring
+
+    started = time.perf_counter()
+    _check_out(args.out, folder=True)
+    targets = read_targets(args.targets)
+    facts = list_facts(targets, str(args.targets))
+    folder = Path(args.bundle) if args.bundle else Path(args.models) / facts["model_version"]
+    if not folder.is_dir():
+        raise DataError(
+            f"the bundle of {args.targets} (model version {facts['model_version']}, scored as of "
+            f"{facts['cutoff']:%Y-%m-%d}) is not at {folder}\nFix: give --bundle DIR, or "
+            "--models DIR holding the folder of that name"
+        )
+    bundle = load_bundle(folder)
+    config = _bundle_config(bundle, args)
+    horizon = facts["horizon_days"] or int(bundle.info.get("horizon_days") or 0) or None
+    (tables, _), config = _load(args, progress=False, config=config)
+    result = monitor(
+        targets,
+        tables,
+        bundle,
+        config=config,
+        partial=args.partial,
+        source=str(args.targets),
+    )
+    written = result.write(args.out)
+    logged = log_monitoring(result, bundle, Path(args.out), config)
+    s = result.summary
+    end = pd.Timestamp(s["horizon_end"])
+    print(
+        f"list:      {args.targets} (model {s['model_version']}, cutoff "
+        f"{pd.Timestamp(s['cutoff']):%Y-%m-%d}, horizon {horizon} days to {end:%Y-%m-%d}"
+        + (f", {s['observed_days']} days observed: PARTIAL" if s["partial"] else "")
+        + ")"
+    )
+    m = result.metrics.loc["model"]
+    print(
+        f"measured:  {s['customers_measured']:,} customers, {s['positives']:,} positives; ROC AUC "
+        f"{m['roc_auc']:.3f}, PR AUC {m['pr_auc']:.3f}, lift@10 {m['lift_10']:.2f}, ECE "
+        f"{m['ece']:.4f}, lift quality {m['lift_quality']:.3f}"
+    )
+    print(f"verdict:   {result.verdict('en')}")
+    if logged:
+        print(f"mlflow:    run {logged['run_id']} in {logged['tracking_uri']}")
+    print(f"done in {time.perf_counter() - started:.1f} s")
+    print(f"written:   {args.out} ({', '.join(sorted(p.name for p in written.values()))})")
     return 0
 
 
@@ -746,6 +804,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--campaign", metavar="DIR", help="results of vipml campaign, for a campaign section"
     )
+    p.add_argument(
+        "--monitor",
+        metavar="DIR",
+        help="results of vipml monitor, for the section on a past list's outcome",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add(
@@ -781,6 +844,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="customers per group the test was planned for (warns when read early)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="where kpis.csv, ab.csv, roi.csv go")
+
+    p = add(
+        "monitor",
+        cmd_monitor,
+        "A past target list against what happened: reliability, ranking, drift, retrain or not.",
+    )
+    p.add_argument("--targets", required=True, metavar="LIST", help="target list from vipml score")
+    p.add_argument(
+        "--data", metavar="DIR", help="folder of <table>.parquet|csv files (default: the bundle's)"
+    )
+    p.add_argument(
+        "--config", metavar="FILE", help="YAML config (adapters, score section: drift threshold)"
+    )
+    p.add_argument(
+        "--bundle",
+        metavar="DIR",
+        help="the bundle the list was scored with (default: --models DIR / the list's model_version)",
+    )
+    p.add_argument(
+        "--models", metavar="DIR", default="models", help="where bundles are (default: models)"
+    )
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="read a list whose horizon has not ended yet (no retrain verdict)",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="where the tables and monitor.json go"
+    )
 
     p = add("demo", cmd_demo, "Run the pipeline on a generated retailer.")
     p.add_argument(

@@ -923,6 +923,26 @@ class ReportConfig(StrictModel):
     )
 
 
+class ValueConfig(StrictModel):
+    """Expected value per customer: spend over the horizon with an interval, and 12-month CLV."""
+
+    margin: float = Field(
+        0.3, ge=0, le=1, description="Gross margin on spend; clv_12m = margin x 12-month spend."
+    )
+    interval: float = Field(
+        0.8,
+        gt=0.5,
+        lt=1,
+        description="Coverage of the expected_spend interval (spend_low, spend_high).",
+    )
+    spend_model: Literal["auto", "hurdle", "tweedie"] = Field(
+        "auto",
+        description="auto picks by validation Poisson deviance; hurdle is P(buy) x spend when "
+        "buying; tweedie one LightGBM with a Tweedie objective.",
+    )
+    enabled: bool = Field(True, description="Train the expected-value models with the bundle.")
+
+
 class Config(StrictModel):
     """The whole configuration of a vipml run."""
 
@@ -953,6 +973,7 @@ class Config(StrictModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    value: ValueConfig = Field(default_factory=ValueConfig)
     undated_customers_known: bool = Field(
         False,
         description="Customers rows without signup_at are known at every cutoff (a list of existing "

@@ -5,7 +5,9 @@ calibrated score, its percentile and tier, the primary segment, the recommended 
 type, the top three reasons in plain words (English and Korean), the expected value, whether the
 row is selected, its group (treatment or a seeded control held out by tier), the model version and
 the cutoff. Rows sort by score, then ``customer_id``; the same inputs and seed give the same list,
-bit for bit.
+bit for bit. A VIP or churn bundle with expected-value models adds :data:`vipml.value.VALUE_COLUMNS`
+(``expected_spend`` with its interval, ``expected_orders``, ``p_alive``, ``next_order_at``,
+``clv_12m``) after the standard columns.
 
 With an uplift bundle alone (:func:`score_uplift`, ``vipml score --uplift-bundle DIR``) the list
 has one row per customer and tested arm, sorted and selected by expected incremental value, with
@@ -46,6 +48,7 @@ from vipml.plays import (
     population_rates,
     send_window,
 )
+from vipml.value import VALUE_COLUMNS, customer_value
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff
 
@@ -162,6 +165,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "locale": config.locale,
             "seed": config.seed,
             "tracking": config.tracking,
+            "value": config.value,
         }
     )
     merged._base_dir = config.base_dir
@@ -490,6 +494,16 @@ def score(
         frame[name] = act[name]
     if offer_type is not None:
         frame["offer_type"] = offer_type
+    worth = None
+    if bundle.value is not None and task in ("vip", "churn"):
+        ids = pd.Index(np.asarray(customer, dtype=object), name="customer_id")
+        worth = customer_value(
+            bundle.value, X.set_axis(ids), tables, as_of=cutoff, margin=cfg.value.margin
+        )
+        for col in VALUE_COLUMNS:
+            frame[col] = worth[col].to_numpy()
+        if sc.value_feature in VALUE_COLUMNS:  # score.value_feature: expected_spend, say
+            X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
     value = conversion_value(X, sc)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
@@ -513,8 +527,11 @@ def score(
     ids = pd.Index(pd.unique(frame["customer_id"]))
     at = ids.get_indexer(frame["customer_id"])
     contact = contact_frame(tables.customers, tables.offers, ids, cutoff)
+    timing = X  # the value models' next order date, when the bundle has them
+    if worth is not None and "next_order_at" in worth:
+        timing = X.assign(next_order_at=worth["next_order_at"].to_numpy())
     for name, values in contact_plan(
-        contact, X, ids, act["_replenishment"], at, cutoff, cfg
+        contact, timing, ids, act["_replenishment"], at, cutoff, cfg
     ).items():
         frame[name] = values
     names = customer_names(tables, ids)
@@ -534,8 +551,10 @@ def score(
     frame["horizon_days"] = int(
         bundle.info.get("horizon_days") or cfg.labels.horizon_days
     )  # the horizon the model's labels actually used
-    extra = (["offer_rank"] if offer_type is not None else []) + (
-        ["incremental_value", "uplift"] if uplift is not None else []
+    extra = (
+        (["offer_rank"] if offer_type is not None else [])
+        + (["incremental_value", "uplift"] if uplift is not None else [])
+        + (VALUE_COLUMNS if worth is not None else [])
     )
     if "name" in frame:
         extra.append("name")

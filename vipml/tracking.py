@@ -174,6 +174,14 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
             for key, value in row.items():
                 if pd.notna(value):
                     metrics[f"{model_name}.{key}"] = float(value)
+        value_model = getattr(result, "value", None)
+        if value_model is not None:  # expected spend and purchase days on the test fold
+            for target, row in value_model.info.get("test", {}).items():
+                if not isinstance(row, dict) or "gini" not in row:
+                    continue
+                for key, v in row.items():
+                    if isinstance(v, (int, float)) and pd.notna(v):
+                        metrics[f"value.{target}.{key}"] = float(v)
         mlflow.log_metrics(metrics)
         for i, row in result.backtest.iterrows():
             for key in ("roc_auc", "pr_auc", "brier"):
@@ -332,4 +340,52 @@ def log_uplift_evaluation(
         )
         mlflow.log_text(per_split.to_csv(index=False), "per_split.csv")
         mlflow.log_text(summary.to_csv(), "summary.csv")
+        return ids
+
+
+@_on_the_side
+def log_monitoring(result: Any, bundle: Any, out: Path, config: Config) -> dict[str, str] | None:
+    """Log a monitoring run (a past list against what happened) beside the model's runs."""
+    task = bundle.info.get("task", "vip")
+    with _run(config, f"vipml-{task}", f"monitor-{bundle.version}") as active:
+        if active is None:
+            return None
+        mlflow, ids = active
+        s = result.summary
+        mlflow.set_tags(
+            {
+                "vipml.kind": "monitoring",
+                "vipml.bundle": bundle.version,
+                "vipml.retrain": str(bool(s["retrain"])).lower(),
+                "vipml.partial": str(bool(s["partial"])).lower(),
+            }
+        )
+        mlflow.log_params(
+            {
+                "cutoff": s["cutoff"],
+                "horizon_days": s["horizon_days"],
+                "observed_days": s["observed_days"],
+                "model_version": bundle.version,
+                "targets": str(s["targets"])[:500],
+            }
+        )
+        metrics = {
+            f"{scorer}_{name}": float(value)
+            for scorer, row in result.metrics.iterrows()
+            for name, value in row.items()
+            if name
+            in ("roc_auc", "pr_auc", "lift_10", "capture_10", "brier", "ece", "lift_quality")
+            and value == value
+        }
+        metrics["retrain"] = float(bool(s["retrain"]))
+        metrics["features_drifted"] = float(len(s["drifted_features"]))
+        metrics.update({f"psi_{k}": float(v) for k, v in s.get("spend_drift", {}).items()})
+        for k in ("total_error", "spearman", "gini", "interval_coverage"):
+            v = s.get("value", {}).get(k)
+            if v is not None and v == v:
+                metrics[f"spend_{k}"] = float(v)
+        mlflow.log_metrics(metrics)
+        for path in sorted(Path(out).glob("*")):
+            if path.is_file():
+                mlflow.log_artifact(str(path), artifact_path="monitor")
         return ids

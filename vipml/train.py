@@ -36,6 +36,13 @@ from vipml.model import (  # noqa: F401  (re-exported: the public names stay imp
     population_stability,
     prepare_matrix,
 )
+from vipml.value import (
+    ValueModel,
+    distribution,
+    fit_value_model,
+    order_amounts,
+    value_labels,
+)
 from vipml.windows import as_cutoff, as_cutoffs
 
 
@@ -298,6 +305,13 @@ def build_dataset(
     """Features at every cutoff (evaluation and refit) joined to the labels: index (as_of,
     customer_id)."""
     feats = build_snapshots(tables, cutoffs=plan.all_cutoffs, config=config, progress=progress)
+    return _with_labels(tables, plan, config, feats)
+
+
+def _with_labels(
+    tables: Tables, plan: Plan, config: Config, feats: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Snapshot rows joined to the task's labels (the population's rows only)."""
     parts = []
     for t in plan.all_cutoffs:
         y = labels_for(
@@ -503,6 +517,7 @@ class TrainResult:
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     evaluated: dict[str, Any] = field(default_factory=dict)  # what the measured model saw
     shipped: dict[str, Any] = field(default_factory=dict)  # what the shipped model saw
+    value: ValueModel | None = None  # expected spend and purchase days over the horizon
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for a feature frame with the trained columns."""
@@ -540,6 +555,7 @@ def train(
             "train.task 'uplift' trains two models, not one: use vipml.uplift.train_uplift "
             "(the vipml train command does)"
         )
+    snapshots = None  # every known customer at every cutoff, for the expected-value models
     if tc.task == "upsell":
         X, y, masks, plan = build_offer_dataset(tables, config, progress=progress)
         folds = plan.folds
@@ -549,7 +565,10 @@ def train(
         masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
     else:
         plan = plan_cutoffs(tables, config)
-        X, y = build_dataset(tables, plan, config, progress=progress)
+        snapshots = build_snapshots(
+            tables, cutoffs=plan.all_cutoffs, config=config, progress=progress
+        )
+        X, y = _with_labels(tables, plan, config, snapshots)
         folds = plan.folds
         masks = {name: _fold(X, cuts) for name, cuts in folds.items()}
     spec = FeatureSpec.from_dict(X.attrs["feature_spec"])
@@ -686,7 +705,15 @@ def train(
         reference = drift_reference(X[np.asarray(when == newest)], spec)
     else:
         reference = drift_reference(X[masks["train"]], spec)
+    value, value_note = None, None
+    if snapshots is not None and config.value.enabled and tc.task in ("vip", "churn"):
+        value, value_note = _value_model(
+            tables, snapshots, plan, features, categories, params, config
+        )
+    if value_note:
+        plan.notes.append(value_note)
     return TrainResult(
+        value=value,
         booster=booster,
         calibrator=calibrator,
         spec=spec,
@@ -704,6 +731,76 @@ def train(
         evaluated=evaluated,
         shipped=shipped,
     )
+
+
+def _value_model(
+    tables: Tables,
+    snapshots: pd.DataFrame,
+    plan: Plan,
+    features: list[str],
+    categories: dict[str, list[str]],
+    params: dict[str, Any],
+    config: Config,
+) -> tuple[ValueModel | None, str | None]:
+    """The expected-value models on every customer known at each cutoff whose ``horizon``-day
+    window has ended; the score model's folds, each training window closing by the validation
+    cutoff and the validation window by the test cutoff (no label overlaps a later fold)."""
+    h = plan.trained_horizon
+    step = pd.Timedelta(days=h)
+    end = data_end(tables)
+    folds = plan.folds
+    valid, test = folds["valid"][-1], folds["test"][-1]
+    use = {
+        "train": [c for c in folds["train"] if c + step <= valid],
+        "valid": [valid] if valid + step <= test else [],
+        "test": [test] if end is not None and test + step <= end + pd.Timedelta(days=1) else [],
+    }
+    if not all(use.values()):
+        short = ", ".join(k for k, v in use.items() if not v)
+        return None, (
+            f"no expected-value models: the {short} fold has no cutoff whose {h}-day window ends "
+            "before the next fold"
+        )
+    ship = [
+        c for c in plan.all_cutoffs if end is not None and c + step <= end + pd.Timedelta(days=1)
+    ]
+    cutoffs = sorted(set(ship) | {c for v in use.values() for c in v})
+    when = snapshots.index.get_level_values("as_of")
+    rows = snapshots[np.asarray(when.isin(cutoffs))]
+    targets = []
+    for t in cutoffs:
+        ids = rows.loc[t].index if t in rows.index.get_level_values("as_of") else pd.Index([])
+        lab = value_labels(tables, as_of=t, horizon_days=h, customers=pd.Index(ids))
+        lab.index = pd.MultiIndex.from_arrays(
+            [pd.DatetimeIndex([t] * len(lab), name="as_of"), lab.index]
+        )
+        targets.append(lab)
+    target = pd.concat(targets).reindex(rows.index)
+    model = fit_value_model(
+        rows,
+        target,
+        folds=use,
+        ship=ship,
+        features=features,
+        categories=categories,
+        params=params,
+        rounds=config.train.n_estimators,
+        stop=config.train.early_stopping_rounds,
+        horizon_days=h,
+        config=config,
+    )
+    # the spend distribution the shipped models saw, for the monitor: order amounts over the
+    # horizon before the newest shipped cutoff, and customers' spend in that cutoff's window
+    newest = max(ship)
+    last = target.loc[newest] if newest in target.index.get_level_values("as_of") else None
+    model.info["spend_reference"] = {
+        "cutoff": newest.isoformat(),
+        "order_amount": distribution(order_amounts(tables.orders, newest - step, newest)),
+        "customer_spend": distribution(
+            last["spend"].to_numpy() if last is not None else np.array([])
+        ),
+    }
+    return model, None
 
 
 def _refit(

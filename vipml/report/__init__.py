@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vipml.io import atomic_write_text
-from vipml.report.build import ReportData, build_report, read_campaign
+from vipml.report.build import ReportData, build_report, read_campaign, read_monitor
 from vipml.report.render import LANGUAGES, locale, render_report
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "build_report",
     "locale",
     "read_campaign",
+    "read_monitor",
     "render_report",
     "write_report",
 ]

@@ -75,6 +75,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     actions: pd.DataFrame = field(default_factory=pd.DataFrame)  # plays by segment x driver
     left_out: dict[str, int] = field(default_factory=dict)  # rows not selected, by reason
+    value: dict[str, Any] | None = None  # the expected-value models and the list's totals
+    monitor: dict[str, Any] | None = None  # a vipml monitor folder: a past list against outcomes
     horizon_days: int | None = None  # the horizon the model's labels used
     requested_horizon_days: int | None = None  # the one the config asked for
 
@@ -166,6 +168,56 @@ def read_campaign(folder: str | Path) -> dict[str, Any]:
     return out
 
 
+def read_monitor(folder: str | Path) -> dict[str, Any]:
+    """What ``vipml monitor`` wrote into ``folder``: the summary and its tables.
+
+    Raises
+    ------
+    DataError
+        When the folder holds no ``monitor.json`` or a file cannot be read.
+    """
+    folder = Path(folder)
+    path = folder / "monitor.json"
+    if not path.is_file():
+        raise DataError(
+            f"{folder} holds no monitor.json\nFix: give the --out folder of vipml monitor"
+        )
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        out: dict[str, Any] = {"summary": summary}
+        for name in ("reliability", "metrics", "promised"):
+            out[name] = pd.read_csv(folder / f"{name}.csv")
+        value = folder / "value_deciles.csv"
+        out["value"] = pd.read_csv(value) if value.is_file() else None
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"cannot read the monitor folder {folder}: {exc}\nFix: give the --out folder of "
+            "vipml monitor, as it wrote it"
+        ) from None
+    for key in ("verdict_en", "verdict_ko", "cutoff", "horizon_days", "model_version"):
+        if key not in summary:
+            raise DataError(
+                f"{path}: no '{key}'\nFix: give the --out folder of vipml monitor, as it wrote it"
+            )
+    return out
+
+
+def _value_summary(bundle: Bundle, targets: pd.DataFrame) -> dict[str, Any] | None:
+    """The value models' test-fold measures and the list's expected totals."""
+    if bundle.value is None or "expected_spend" not in targets:
+        return None
+    t = targets.drop_duplicates("customer_id")
+    return {
+        "info": bundle.value.info,
+        "horizon_days": bundle.value.horizon_days,
+        "level": bundle.value.interval.get("level", 0.8),
+        "customers": len(t),
+        "expected_spend": float(t["expected_spend"].sum()),
+        "clv_12m": float(t["clv_12m"].sum()) if "clv_12m" in t else math.nan,
+        "p_alive": float(t["p_alive"].mean()) if "p_alive" in t else math.nan,
+    }
+
+
 def build_report(
     tables: Tables,
     bundle: Bundle,
@@ -175,6 +227,7 @@ def build_report(
     validation: ValidationReport | None = None,
     targets: pd.DataFrame | None = None,
     campaign: str | Path | None = None,
+    monitor: str | Path | None = None,
     progress: bool = False,
 ) -> ReportData:
     """Everything the driver report shows, computed from data strictly before ``as_of``.
@@ -195,6 +248,8 @@ def build_report(
         A target list from ``vipml score``; scored here when not given.
     campaign
         A folder written by ``vipml campaign``, for the campaign section.
+    monitor
+        A folder written by ``vipml monitor``, for the section on a past list's outcome.
     """
     from vipml import __version__
 
@@ -327,6 +382,8 @@ def build_report(
         },
         validation=validation_table(validation),
         campaign=read_campaign(campaign) if campaign else None,
+        value=_value_summary(bundle, targets),
+        monitor=read_monitor(monitor) if monitor else None,
         horizon_days=bundle.info.get("horizon_days"),
         requested_horizon_days=bundle.info.get("requested_horizon_days"),
         actions=play_table(targets, rc.min_group),

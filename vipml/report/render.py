@@ -1016,6 +1016,163 @@ def _stat(v: Any, signed: bool = False) -> str:
     return f"{f:{sign},.4f}" if abs(f) < 10 else f"{f:{sign},.1f}"
 
 
+def value(d: ReportData, w: Words) -> str:
+    v = d.value or {}
+    info = v.get("info", {})
+    test = info.get("test", {})
+    spend = test.get("spend", {})
+    base = test.get("bgnbd_spend", {})
+    parts = [
+        _p(
+            w(
+                "value.text.list",
+                customers=w.num(float(v.get("customers", 0))),
+                horizon=w.num(float(v.get("horizon_days", 0))),
+                spend=w.money(float(v.get("expected_spend", 0.0))),
+                clv=w.money(float(v.get("clv_12m", 0.0))),
+                level=w.pct(float(v.get("level", 0.8)), 0),
+            )
+        ),
+        _p(
+            w(
+                "value.text.test",
+                model=w(f"value.model.{info.get('spend_model', 'tweedie')}"),
+                error=w.pct(abs(float(spend.get("total_error", math.nan))), 1),
+                gini=w.num(float(spend.get("gini", math.nan)), 3),
+                base_gini=w.num(float(base.get("gini", math.nan)), 3),
+                coverage=w.pct(float(spend.get("interval_coverage", math.nan)), 0),
+                level=w.pct(float(v.get("level", 0.8)), 0),
+            )
+        ),
+    ]
+    deciles = test.get("spend_deciles")
+    if deciles:
+        parts.append(_value_deciles(deciles, w, "value.chart.test"))
+    return "".join(parts)
+
+
+def _value_deciles(deciles: Any, w: Words, title: str) -> str:
+    """Predicted against actual mean spend per decile of the prediction: chart and table."""
+    frame = pd.DataFrame(deciles)
+    x = [float(k) for k in frame["decile"]]
+    chart = line_chart(
+        [
+            Series(w("value.series.predicted"), x, frame["predicted"].tolist(), markers=True),
+            Series(
+                w("value.series.actual"), x, frame["actual"].tolist(), dashed=True, markers=True
+            ),
+        ],
+        title=w(title),
+        x_label=w("value.axis.decile"),
+        y_label=w("value.axis.spend"),
+        x_fmt=lambda t: f"{t:.0f}",
+        y_fmt=lambda t: w.money(t),
+        x_ticks=x,
+    )
+    rows = [
+        [
+            f"{int(r['decile'])}",
+            w.num(float(r["customers"])),
+            w.money(float(r["predicted"])),
+            w.money(float(r["actual"])),
+        ]
+        for _, r in frame.iterrows()
+    ]
+    table = _table(
+        _cols(w, "value", "decile", "customers", "predicted", "actual"),
+        rows,
+        numeric=(1, 2, 3),
+        cls="value",
+    )
+    return _figure(chart, w(title)) + table
+
+
+def monitor(d: ReportData, w: Words) -> str:
+    m = d.monitor or {}
+    s = m.get("summary", {})
+    lang = "ko" if w.lang == "ko" else "en"
+    parts = [
+        _p(
+            w(
+                "monitor.text.list",
+                version=str(s.get("model_version", "")),
+                cutoff=str(s.get("cutoff", ""))[:10],
+                end=str(s.get("horizon_end", ""))[:10],
+                observed=w.num(float(s.get("observed_days", 0))),
+                horizon=w.num(float(s.get("horizon_days", 0))),
+                customers=w.num(float(s.get("customers_measured", 0))),
+            )
+        ),
+        f'<div class="{"warning" if s.get("retrain") else "note"}">'
+        f"{escape(w('monitor.verdict'))}: {escape(str(s.get(f'verdict_{lang}', '')))}</div>",
+    ]
+    rel = m.get("reliability")
+    if rel is not None and len(rel):
+        dec = rel[rel["by"].astype(str) == "decile"]
+        chart = line_chart(
+            [
+                Series(
+                    w("monitor.series.realised"),
+                    dec["predicted"].tolist(),
+                    dec["realised"].tolist(),
+                    markers=True,
+                )
+            ],
+            title=w("monitor.chart.reliability"),
+            x_label=w("monitor.axis.predicted"),
+            y_label=w("monitor.axis.realised"),
+            x_fmt=lambda t: w.pct(t, 0),
+            y_fmt=lambda t: w.pct(t, 0),
+            x_range=(0.0, max(float(dec["predicted"].max()), float(dec["realised"].max()), 0.05)),
+            y_range=(0.0, max(float(dec["predicted"].max()), float(dec["realised"].max()), 0.05)),
+            diagonal=True,
+        )
+        parts.append(_figure(chart, w("monitor.chart.reliability")))
+    met = m.get("metrics")
+    if met is not None and len(met):
+        rows = [
+            [
+                w(f"scorer.{r['scorer']}") if w.has(f"scorer.{r['scorer']}") else str(r["scorer"]),
+                w.num(float(r.get("roc_auc", math.nan)), 3),
+                w.num(float(r.get("pr_auc", math.nan)), 3),
+                w.num(float(r.get("lift_10", math.nan)), 2),
+                w.pct(float(r.get("capture_10", math.nan))),
+                w.num(float(r.get("lift_quality", math.nan)), 3),
+            ]
+            for _, r in met.iterrows()
+        ]
+        parts.append(
+            _table(
+                _cols(w, "monitor", "scorer", "roc", "pr", "lift", "capture", "quality"),
+                rows,
+                numeric=(1, 2, 3, 4, 5),
+                cls="monitor",
+            )
+        )
+    prom = m.get("promised")
+    if prom is not None and len(prom):
+        rows = [
+            [
+                str(r["metric"]),
+                w.num(float(r["promised"]), 4),
+                w.num(float(r["realised"]), 4),
+                f"{w.num(float(r['backtest_min']), 4)} … {w.num(float(r['backtest_max']), 4)}",
+            ]
+            for _, r in prom.iterrows()
+        ]
+        parts.append(
+            _table(
+                _cols(w, "monitor", "metric", "promised", "realised", "range"),
+                rows,
+                numeric=(1, 2, 3),
+                cls="promised",
+            )
+        )
+    if m.get("value") is not None and len(m["value"]):
+        parts.append(_value_deciles(m["value"], w, "monitor.chart.value"))
+    return "".join(parts)
+
+
 SECTIONS: list[tuple[str, str, Callable[[ReportData, Words], str]]] = [
     ("headline", "headline.title", headline),
     ("drivers", "drivers.title", drivers),
@@ -1023,6 +1180,8 @@ SECTIONS: list[tuple[str, str, Callable[[ReportData, Words], str]]] = [
     ("quality", "quality.title", quality),
     ("segments", "segments.title", segments),
     ("targets", "targets.title", targets),
+    ("value", "value.title", value),
+    ("monitor", "monitor.title", monitor),
     ("campaign", "campaign.title", campaign),
     ("validation", "validation.title", validation),
 ]
@@ -1034,6 +1193,10 @@ def render_report(data: ReportData, *, lang: str = "en") -> str:
     body, nav = [], []
     for anchor, title_key, make in SECTIONS:
         if anchor == "campaign" and data.campaign is None:
+            continue
+        if (anchor == "value" and data.value is None) or (
+            anchor == "monitor" and data.monitor is None
+        ):
             continue
         title = w(title_key)
         nav.append(f'<a href="#{anchor}">{escape(title)}</a>')

@@ -1,0 +1,232 @@
+"""Expected value per customer: targets, timing, measures, the trained models and the list."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipml import load_tables
+from vipml.value import (
+    VALUE_COLUMNS,
+    conformal_bins,
+    decile_table,
+    normalised_gini,
+    purchase_summary,
+    timing,
+    value_labels,
+    value_measures,
+)
+
+AS_OF = pd.Timestamp("2024-06-01", tz="UTC")
+
+
+def _tables(rows):
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "ordered_at", "amount"])
+    return load_tables({"orders": orders})[0]
+
+
+def _cycle_rows():
+    """Customer a buys every 30 days; b twice; c once; d only after the cutoff."""
+    rows = []
+    for k in range(8):
+        rows.append((f"a{k}", "a", AS_OF - pd.Timedelta(days=10 + 30 * k), 40.0))
+    rows += [
+        ("b0", "b", AS_OF - pd.Timedelta(days=200), 100.0),
+        ("b1", "b", AS_OF - pd.Timedelta(days=100), 60.0),
+        ("c0", "c", AS_OF - pd.Timedelta(days=50), 20.0),
+        ("d0", "d", AS_OF + pd.Timedelta(days=3), 500.0),
+    ]
+    # a crowd so that BG/NBD has enough buyers to fit
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        for j in range(int(rng.integers(1, 5))):
+            day = int(rng.integers(1, 300))
+            rows.append((f"z{i}-{j}", f"z{i}", AS_OF - pd.Timedelta(days=day), 30.0))
+    return rows
+
+
+def _everyone(rows):
+    return pd.Index(sorted({r[1] for r in rows}), name="customer_id")
+
+
+def test_value_labels_read_only_the_window():
+    rows = _cycle_rows()
+    t = _tables(rows)
+    ids = pd.Index(["a", "b", "c", "d"], name="customer_id")
+    base = value_labels(t, as_of=AS_OF, horizon_days=30, customers=ids)
+    assert base.loc["d", "spend"] == 500.0 and base.loc["d", "orders"] == 1
+    assert base.loc["a", "spend"] == 0.0
+    # rows before the window and at or after its end change nothing
+    more = rows + [
+        ("x1", "a", AS_OF - pd.Timedelta(seconds=1), 999.0),
+        ("x2", "b", AS_OF + pd.Timedelta(days=30), 999.0),
+    ]
+    pd.testing.assert_frame_equal(
+        value_labels(_tables(more), as_of=AS_OF, horizon_days=30, customers=ids), base
+    )
+    # two orders on one day are one purchase day
+    same_day = rows + [("x3", "d", AS_OF + pd.Timedelta(days=3, hours=2), 10.0)]
+    got = value_labels(_tables(same_day), as_of=AS_OF, horizon_days=30, customers=ids)
+    assert got.loc["d", "orders"] == 1 and got.loc["d", "spend"] == 510.0
+
+
+def test_timing_ignores_rows_at_or_after_as_of():
+    rows = _cycle_rows()
+    ids = _everyone(rows)
+    base = timing(_tables(rows), as_of=AS_OF, customers=ids, horizon_days=90)
+    late = rows + [
+        ("late1", "a", AS_OF, 1e6),
+        ("late2", "z1", AS_OF + pd.Timedelta(days=40), 5.0),
+    ]
+    pd.testing.assert_frame_equal(
+        timing(_tables(late), as_of=AS_OF, customers=ids, horizon_days=90), base
+    )
+    assert base["p_alive"].notna().sum() == len(ids) - 1  # fitted; d bought nothing before
+    # a row before the cutoff does change it
+    early = rows + [("early", "c", AS_OF - pd.Timedelta(days=1), 5.0)]
+    moved = timing(_tables(early), as_of=AS_OF, customers=ids, horizon_days=90)
+    assert moved.loc["c", "next_order_at"] != base.loc["c", "next_order_at"]
+
+
+def test_next_order_follows_the_customers_own_cycle():
+    ids = _everyone(_cycle_rows())
+    got = timing(_tables(_cycle_rows()), as_of=AS_OF, customers=ids, horizon_days=90)
+    # a last bought 10 days before the cutoff, every 30 days; the crowd buys about every 100
+    # days: the own cycle, shrunk a little toward the crowd's, puts the next order 20-40 days on
+    gap = (got.loc["a", "next_order_at"] - AS_OF) / pd.Timedelta(days=1)
+    assert 20 <= gap <= 40
+    assert got.loc["a", "next_order_at"] >= AS_OF
+    assert pd.isna(got.loc["d", "next_order_at"])  # nothing bought before the cutoff
+    assert np.isnan(got.loc["d", "p_alive"])
+    # a regular buyer is more likely alive than one silent for long after two buys
+    assert got.loc["a", "p_alive"] > got.loc["b", "p_alive"]
+    assert (got["clv_ratio"] > 1).all()  # 365 days hold more purchase days than 90
+
+
+def test_purchase_summary_counts_days():
+    s = purchase_summary(
+        _tables(_cycle_rows()).orders, AS_OF, pd.Index(["a", "b"], name="customer_id")
+    )
+    assert s.loc["a", "days"] == 8 and s.loc["a", "x"] == 7
+    assert s.loc["a", "t_x"] == pytest.approx(210 / 7)
+    assert s.loc["b", "T"] == pytest.approx(200 / 7)
+
+
+def test_measures():
+    a = np.array([0.0, 0, 0, 10, 20, 100])
+    assert normalised_gini(a, a) == pytest.approx(1.0)
+    assert normalised_gini(a, -a) < 0
+    assert abs(normalised_gini(a, np.ones(len(a)))) < 1e-12  # all tied: no ranking
+    m = value_measures(a, a * 1.1)
+    assert m["total_error"] == pytest.approx(0.1)
+    assert m["spearman"] == pytest.approx(1.0)
+    table = decile_table(a, a, bins=3)
+    assert table["actual"].tolist() == [60.0, 5.0, 0.0]
+
+
+def test_conformal_bins_cover_their_level():
+    rng = np.random.default_rng(0)
+    pred = rng.gamma(2.0, 50.0, 20_000)
+    actual = pred * rng.lognormal(0, 0.5, len(pred))
+    bins = conformal_bins(actual[:10_000], pred[:10_000], 0.8)
+    edges = np.asarray(bins["edges"])
+    b = np.searchsorted(edges, pred[10_000:], side="right")
+    lo = pred[10_000:] * np.asarray(bins["low"])[b]
+    hi = pred[10_000:] * np.asarray(bins["high"])[b]
+    covered = ((actual[10_000:] >= lo) & (actual[10_000:] <= hi)).mean()
+    assert 0.77 < covered < 0.83
+
+
+def test_bundle_carries_value_models(vip_bundle_5k):
+    v = vip_bundle_5k.value
+    assert v is not None and v.kind in ("hurdle", "tweedie")
+    info = v.info
+    assert info["spend_model"] == v.kind
+    assert set(info["validation_deviance"]) == {"hurdle", "tweedie"}
+    chosen = min(info["validation_deviance"], key=info["validation_deviance"].get)
+    assert chosen == v.kind
+    test = info["test"]["spend"]
+    assert 0.7 <= test["interval_coverage"] <= 1.0
+    assert test["gini"] > 0.3 and abs(test["total_error"]) < 0.5
+    # the test fold's window ends by the data's end, after every training window
+    assert info["test_cutoffs"][0] == vip_bundle_5k.info["folds"]["test"][0]
+
+
+def test_target_list_has_value_columns(loaded_5k, vip_bundle_5k):
+    from vipml.score import score
+
+    tables = loaded_5k[0]
+    as_of = vip_bundle_5k.info["folds"]["test"][0]
+    t = score(tables, vip_bundle_5k, as_of=as_of).targets
+    for col in VALUE_COLUMNS:
+        assert col in t
+    assert (t["spend_low"] <= t["expected_spend"] + 1e-9).all()
+    assert (t["expected_spend"] <= t["spend_high"] + 1e-9).all()
+    assert (t["expected_spend"] >= 0).all() and (t["expected_orders"] >= 0).all()
+    bought = t["p_alive"].notna()
+    assert bought.mean() > 0.5
+    assert (t.loc[bought, "next_order_at"] >= pd.Timestamp(as_of)).all()
+    assert t["clv_12m"].sum() > 0
+    # deterministic
+    again = score(tables, vip_bundle_5k, as_of=as_of).targets
+    pd.testing.assert_frame_equal(t, again)
+    # the expected spend can be the value of a conversion
+    from vipml.config import load_config
+
+    cfg = load_config(None, score={"value_feature": "expected_spend"}, tracking={"enabled": False})
+    by_spend = score(tables, vip_bundle_5k, as_of=as_of, config=cfg).targets
+    expected = (
+        np.where(by_spend["expected_spend"] > 0, by_spend["expected_spend"], cfg.score.value)
+        * by_spend["score"].fillna(0)
+        - cfg.score.cost
+    )
+    inside = by_spend["in_population"].astype(bool)
+    np.testing.assert_allclose(by_spend.loc[inside, "expected_value"], expected[inside])
+
+
+def test_damaged_value_file_is_refused(vip_bundle_5k, tmp_path):
+    from vipml.bundle import load_bundle
+    from vipml.errors import DataError
+
+    folder = tmp_path / "b"
+    shutil.copytree(vip_bundle_5k.path, folder)
+    info = json.loads((folder / "bundle.json").read_text())
+    data = json.loads((folder / "value.json").read_text())
+    data["interval"]["low"] = ["x"]
+    (folder / "value.json").write_text(json.dumps(data))
+    info["files"].pop("value.json")  # checksums alone would catch it: check the contents too
+    (folder / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(DataError, match="value.json"):
+        load_bundle(folder)
+
+
+def test_value_folds_never_read_a_later_folds_window(vip_bundle_5k):
+    info = vip_bundle_5k.value.info
+    h = pd.Timedelta(days=vip_bundle_5k.value.horizon_days)
+    folds = {k: [pd.Timestamp(c) for c in v] for k, v in info["folds"].items()}
+    assert folds["train"] and folds["valid"] and folds["test"]
+    assert max(folds["train"]) + h <= min(folds["valid"])
+    assert max(folds["valid"]) + h <= min(folds["test"])
+    data_end = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0]) + h
+    assert all(pd.Timestamp(c) + h <= data_end for c in info["shipped_cutoffs"])
+
+
+def test_value_columns_ignore_rows_at_or_after_the_cutoff(loaded_5k, vip_bundle_5k):
+    from vipml.score import score
+
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0])
+    base = score(tables, vip_bundle_5k, as_of=as_of).targets
+    who = base["customer_id"].iloc[5]
+    late = tables.orders.iloc[[0, 0]].copy()
+    late["order_id"] = ["late-1", "late-2"]
+    late["customer_id"] = who
+    late["ordered_at"] = [as_of, as_of + pd.Timedelta(days=3)]
+    late["amount"] = 1e6
+    more = tables.replace(orders=pd.concat([tables.orders, late], ignore_index=True))
+    got = score(more, vip_bundle_5k, as_of=as_of).targets
+    pd.testing.assert_frame_equal(got[VALUE_COLUMNS], base[VALUE_COLUMNS])

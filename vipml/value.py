@@ -1,0 +1,618 @@
+"""Expected value per customer: spend and purchase days over the horizon, when the next order
+comes, whether the customer is still alive, and the 12-month customer lifetime value.
+
+Trained with the bundle, on the same snapshots and time-ordered folds as the score model, but on
+every customer known at each cutoff (VIPs included: they make most of the value). Targets, read
+from ``[T, T + horizon)`` only (features stay strictly before ``T``):
+
+* ``spend``: net spend in the window, floored at 0;
+* ``orders``: purchase days (UTC calendar days with a purchase) in the window.
+
+Two spend models are fitted on the training fold and the one with the lower Poisson deviance on
+the validation fold is kept (``value.spend_model: auto``):
+
+* ``hurdle``: P(any purchase) from a binary LightGBM times the spend when buying from a LightGBM
+  with a gamma objective fitted on the buyers;
+* ``tweedie``: one LightGBM with a Tweedie objective (variance power 1.3).
+
+Purchase days come from a LightGBM with a Poisson objective. The interval of ``expected_spend``
+(``spend_low``, ``spend_high``, coverage ``value.interval``) is split-conformal by bins: the
+validation fold is cut into ten equal-count bins of predicted spend and each bin keeps the
+quantiles of actual / predicted spend (the upper bound at least the expected spend: where
+most customers of a bin buy nothing, both quantiles are 0). The test fold measures the chosen model (total error,
+MAE, Spearman, normalised Gini, interval coverage) beside BG/NBD + Gamma-Gamma on the same rows.
+The shipped models are then refit on every cutoff whose window has ended, with the tree counts
+chosen on validation.
+
+At scoring time (:func:`timing`), BG/NBD is fitted on purchase days before the cutoff to give
+``p_alive``, the ``next_order_at`` date (the customer's own mean gap between purchase days,
+shrunk toward the BG/NBD posterior cycle ``7 (alpha + T) / (r + x)`` days: ``(x gap + 2 cycle) /
+(x + 2)``; from the last purchase day, rolled forward by whole cycles to the cutoff or later) and
+the ratio of expected purchase days over 365 days to those over the horizon, which turns
+``expected_spend`` into ``clv_12m = value.margin x expected_spend x ratio``.
+
+This module sits beside :mod:`vipml.model`: training fits it, bundles store it as LightGBM text
+and JSON, scoring reads it back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from vipml.errors import DataError
+from vipml.features.btyd import WEEK_DAYS, bgnbd_expected, bgnbd_p_alive, fit_bgnbd
+from vipml.io import Tables, order_values
+from vipml.model import prepare_matrix
+from vipml.windows import DAY_US, to_us
+
+VALUE_COLUMNS = [
+    "expected_spend", "spend_low", "spend_high", "expected_orders", "p_alive", "next_order_at",
+    "clv_12m",
+]  # fmt: skip
+TWEEDIE_POWER = 1.3
+BINS = 10
+CYCLE_PRIOR = 2.0  # weight of the BG/NBD cycle, in repeat purchases, against the customer's own
+MAX_TREES = 300  # per value model; early stopping usually ends sooner
+DAY = pd.Timedelta(days=1)
+
+
+# ---------------------------------------------------------------- targets
+def value_labels(
+    tables: Tables, *, as_of: pd.Timestamp, horizon_days: int, customers: pd.Index
+) -> pd.DataFrame:
+    """Per customer: ``spend`` (net spend in ``[as_of, as_of + horizon)``, floored at 0) and
+    ``orders`` (purchase days in that window). Rows outside the window are never read."""
+    out = pd.DataFrame({"spend": 0.0, "orders": 0.0}, index=customers)
+    orders = tables.orders
+    if orders is None or not len(orders) or not len(customers):
+        return out
+    end = as_of + pd.Timedelta(days=horizon_days)
+    t = orders["ordered_at"]
+    rows = orders[((t >= as_of) & (t < end)).to_numpy()]
+    if not len(rows):
+        return out
+    vals = order_values(rows)
+    codes = customers.get_indexer(rows["customer_id"])
+    ok = codes >= 0
+    net = np.bincount(codes[ok], weights=vals["net"][ok], minlength=len(customers))
+    out["spend"] = np.maximum(net, 0.0)
+    buy = ok & vals["purchase"]
+    day = np.asarray(to_us(rows["ordered_at"]))[buy] // DAY_US
+    pairs = np.unique(np.stack([codes[buy].astype(np.int64), day], axis=1), axis=0)
+    out["orders"] = np.bincount(pairs[:, 0], minlength=len(customers)).astype(np.float64)
+    return out
+
+
+# ---------------------------------------------------------------- measures
+def normalised_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Gini of ``predicted`` as a ranking of ``actual``, over that of the perfect ranking (1 is
+    perfect, 0 random). Ties in ``predicted`` share their credit (mean of their actuals)."""
+    a = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if not len(a) or a.sum() <= 0:
+        return math.nan
+
+    def gini(score: np.ndarray) -> float:
+        # tied scores take the mean of their actuals, so the order among ties does not count
+        s = pd.Series(a).groupby(score).transform("mean").to_numpy()
+        order = np.lexsort((-s, -score))
+        cum = np.cumsum(s[order]) / a.sum()
+        return float(cum.sum() / len(a) - (len(a) + 1) / (2 * len(a)))
+
+    return gini(p) / gini(a)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    ra = pd.Series(np.asarray(a, dtype=np.float64)).rank().to_numpy()
+    rb = pd.Series(np.asarray(b, dtype=np.float64)).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def value_measures(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Total (aggregate) error, MAE, RMSE, Spearman and normalised Gini of per-customer
+    predictions."""
+    a = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    total = a.sum()
+    return {
+        "rows": float(len(a)),
+        "actual_total": float(total),
+        "predicted_total": float(p.sum()),
+        "total_error": float(p.sum() / total - 1) if total > 0 else math.nan,
+        "mae": float(np.abs(p - a).mean()) if len(a) else math.nan,
+        "rmse": float(np.sqrt(((p - a) ** 2).mean())) if len(a) else math.nan,
+        "spearman": spearman(a, p),
+        "gini": normalised_gini(a, p),
+    }
+
+
+def decile_table(actual: np.ndarray, predicted: np.ndarray, bins: int = BINS) -> pd.DataFrame:
+    """Customers cut into ``bins`` equal-count groups by prediction (1 = highest): mean predicted
+    and mean actual per group."""
+    a = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")
+    rows = []
+    for k, part in enumerate(np.array_split(order, min(bins, max(len(a), 1))), start=1):
+        if len(part):
+            rows.append(
+                {
+                    "decile": k,
+                    "customers": len(part),
+                    "predicted": float(p[part].mean()),
+                    "actual": float(a[part].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def poisson_deviance(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean Poisson deviance (a proper score for an expected value; predictions floored at 1e-9)."""
+    a = np.asarray(actual, dtype=np.float64)
+    p = np.maximum(np.asarray(predicted, dtype=np.float64), 1e-9)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(a > 0, a * np.log(a / p), 0.0)
+    return float(np.mean(2 * (term - (a - p))))
+
+
+def distribution(values: np.ndarray, bins: int = BINS) -> dict[str, Any]:
+    """A numeric drift reference (as :func:`vipml.model.drift_reference` keeps one): decile
+    edges and the share of values per bin, then the share missing."""
+    v = np.asarray(values, dtype=np.float64)
+    present = v[~np.isnan(v)]
+    edges = (
+        np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+        if len(present)
+        else np.array([])
+    )
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1)
+    shares = np.append(counts, len(v) - len(present)) / max(len(v), 1)
+    return {"kind": "numeric", "edges": edges.tolist(), "shares": shares.tolist()}
+
+
+def order_amounts(orders: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp):
+    """Amounts of the purchase rows in ``[start, end)``."""
+    if orders is None or not len(orders):
+        return np.array([])
+    t = orders["ordered_at"]
+    rows = orders[((t >= start) & (t < end)).to_numpy()]
+    vals = order_values(rows)
+    return vals["gross"][vals["purchase"]]
+
+
+# ---------------------------------------------------------------- the model
+@dataclass
+class ValueModel:
+    """LightGBM models of spend and purchase days over the horizon, with a binned interval."""
+
+    kind: str  # hurdle | tweedie
+    boosters: dict[str, lgb.Booster]
+    features: list[str]
+    categories: dict[str, list[str]]
+    horizon_days: int
+    interval: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``expected_spend``, ``spend_low``, ``spend_high`` and ``expected_orders`` per row."""
+        M = prepare_matrix(X, self.features, self.categories)
+        if self.kind == "hurdle":
+            spend = self.boosters["buy"].predict(M) * self.boosters["amount"].predict(M)
+        else:
+            spend = self.boosters["spend"].predict(M)
+        spend = np.maximum(spend, 0.0)
+        low, high = self.bounds(spend)
+        orders = np.maximum(self.boosters["orders"].predict(M), 0.0)
+        return pd.DataFrame(
+            {
+                "expected_spend": spend,
+                "spend_low": low,
+                "spend_high": high,
+                "expected_orders": orders,
+            },
+            index=X.index,
+        )
+
+    def bounds(self, spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interval of each prediction: its bin's quantiles of actual / predicted."""
+        edges = np.asarray(self.interval["edges"], dtype=np.float64)
+        b = np.searchsorted(edges, spend, side="right")
+        lo = np.asarray(self.interval["low"], dtype=np.float64)[b]
+        hi = np.asarray(self.interval["high"], dtype=np.float64)[b]
+        # where most customers of a bin buy nothing the quantiles give [0, 0]; the upper bound
+        # is raised to the expected spend so the interval holds it (coverage can only rise)
+        return spend * lo, np.maximum(spend * hi, spend)
+
+    def to_folder(self, folder: Path) -> None:
+        """Write ``value_<name>.txt`` per booster and ``value.json``."""
+        import json
+
+        for name, b in self.boosters.items():
+            (folder / f"value_{name}.txt").write_text(b.model_to_string(), encoding="utf-8")
+        data = {
+            "kind": self.kind,
+            "models": sorted(self.boosters),
+            "features": self.features,
+            "categories": self.categories,
+            "horizon_days": self.horizon_days,
+            "interval": self.interval,
+            "info": self.info,
+        }
+        (folder / "value.json").write_text(
+            json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> ValueModel | None:
+        """Read back :meth:`to_folder` (None when the bundle has no value models)."""
+        from vipml.integrity import booster, read_json, read_model_text
+
+        if not (folder / "value.json").is_file():
+            return None
+        data = read_json(folder, "value.json")
+        try:
+            names = [str(n) for n in data["models"]]
+            kind = str(data["kind"])
+            features = [str(f) for f in data["features"]]
+            interval = {
+                "level": float(data["interval"]["level"]),
+                "edges": [float(v) for v in data["interval"]["edges"]],
+                "low": [float(v) for v in data["interval"]["low"]],
+                "high": [float(v) for v in data["interval"]["high"]],
+            }
+            horizon = int(data["horizon_days"])
+            categories = {
+                str(k): [str(c) for c in v] for k, v in data.get("categories", {}).items()
+            }
+            info = dict(data.get("info", {}))
+            ref = info.get("spend_reference", {})
+            for name in ("order_amount", "customer_spend"):
+                if name in ref:  # what the monitor reads: plain finite numbers
+                    edges = [float(v) for v in ref[name]["edges"]]
+                    shares = [float(v) for v in ref[name]["shares"]]
+                    if len(shares) != len(edges) + 2 or not all(
+                        math.isfinite(v) for v in edges + shares
+                    ):
+                        raise ValueError(name)
+            if not isinstance(info.get("test", {}), dict):
+                raise ValueError("test")
+            ok = (
+                horizon > 0
+                and kind in ("hurdle", "tweedie")
+                and set(names)
+                == ({"buy", "amount", "orders"} if kind == "hurdle" else {"spend", "orders"})
+                and len(interval["low"]) == len(interval["high"]) == len(interval["edges"]) + 1
+                and all(math.isfinite(v) and v >= 0 for v in interval["low"] + interval["high"])
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+            ok = False
+        if not ok:
+            from vipml.integrity import BundleError
+
+            raise BundleError(
+                "bundle file value.json: does not describe the expected-value models\n"
+                "Fix: use the bundle folder as vipml train wrote it, or train the model again"
+            )
+        boosters = {
+            n: booster(read_model_text(folder, f"value_{n}.txt", n_features=len(features)), n)
+            for n in names
+        }
+        return cls(
+            kind=kind,
+            boosters=boosters,
+            features=features,
+            categories=categories,
+            horizon_days=horizon,
+            interval=interval,
+            info=info,
+        )
+
+
+def _params(base: dict[str, Any], objective: str) -> dict[str, Any]:
+    p = {k: v for k, v in base.items() if k != "objective"}
+    p["objective"] = objective
+    p["num_threads"] = 1  # small data: one thread is as fast, and steady on a busy machine
+    if objective == "tweedie":
+        p["tweedie_variance_power"] = TWEEDIE_POWER
+    return p
+
+
+def _train(
+    params: dict[str, Any],
+    M: pd.DataFrame,
+    y: np.ndarray,
+    fit: np.ndarray,
+    valid: np.ndarray | None,
+    rounds: int,
+    stop: int,
+    categories: dict[str, list[str]],
+) -> lgb.Booster:
+    cats = list(categories) or "auto"
+    data = lgb.Dataset(M[fit], y[fit], categorical_feature=cats, free_raw_data=False)
+    if valid is None or not valid.any():
+        return lgb.train(params, data, num_boost_round=rounds)
+    check = lgb.Dataset(M[valid], y[valid], reference=data)
+    return lgb.train(
+        params,
+        data,
+        num_boost_round=rounds,
+        valid_sets=[check],
+        callbacks=[lgb.early_stopping(stop, verbose=False)],
+    )
+
+
+def _trees(b: lgb.Booster) -> int:
+    return int(b.best_iteration or b.current_iteration())
+
+
+def _spend_models(
+    kind: str,
+    params: dict[str, Any],
+    M: pd.DataFrame,
+    spend: np.ndarray,
+    fit: np.ndarray,
+    valid: np.ndarray | None,
+    rounds: int | dict[str, int],
+    stop: int,
+    categories: dict[str, list[str]],
+) -> dict[str, lgb.Booster]:
+    def n(name: str) -> int:
+        return rounds[name] if isinstance(rounds, dict) else rounds
+
+    if kind == "tweedie":
+        return {
+            "spend": _train(
+                _params(params, "tweedie"), M, spend, fit, valid, n("spend"), stop, categories
+            )
+        }
+    bought = (spend > 0).astype(np.float64)
+    buyers = fit & (spend > 0)
+    vbuyers = None if valid is None else valid & (spend > 0)
+    return {
+        "buy": _train(_params(params, "binary"), M, bought, fit, valid, n("buy"), stop, categories),
+        "amount": _train(
+            _params(params, "gamma"), M, spend, buyers, vbuyers, n("amount"), stop, categories
+        ),
+    }
+
+
+def _spend_predict(kind: str, boosters: dict[str, lgb.Booster], M: pd.DataFrame) -> np.ndarray:
+    if kind == "tweedie":
+        b = boosters["spend"]
+        return np.maximum(b.predict(M, num_iteration=b.best_iteration or None), 0.0)
+    buy, amount = boosters["buy"], boosters["amount"]
+    return buy.predict(M, num_iteration=buy.best_iteration or None) * amount.predict(
+        M, num_iteration=amount.best_iteration or None
+    )
+
+
+def conformal_bins(
+    actual: np.ndarray, predicted: np.ndarray, level: float, bins: int = BINS
+) -> dict[str, Any]:
+    """Per equal-count bin of predictions, the quantiles of actual / predicted that hold
+    ``level`` of the rows between them (the interval is prediction x those)."""
+    p = np.maximum(np.asarray(predicted, dtype=np.float64), 1e-9)
+    a = np.asarray(actual, dtype=np.float64)
+    if len(p) < bins * 5:
+        bins = max(1, len(p) // 5)
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1)[1:-1])) if bins > 1 else []
+    edges = np.asarray(edges, dtype=np.float64)
+    b = np.searchsorted(edges, p, side="right")
+    q_lo, q_hi = (1 - level) / 2, 1 - (1 - level) / 2
+    low, high = [], []
+    for k in range(len(edges) + 1):
+        r = a[b == k] / p[b == k]
+        if not len(r):
+            r = a / p
+        low.append(float(np.quantile(r, q_lo, method="inverted_cdf")))
+        high.append(float(np.quantile(r, q_hi, method="higher")))
+    return {"level": level, "edges": edges.tolist(), "low": low, "high": high}
+
+
+def fit_value_model(
+    feats: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    folds: dict[str, list[pd.Timestamp]],
+    ship: list[pd.Timestamp],
+    features: list[str],
+    categories: dict[str, list[str]],
+    params: dict[str, Any],
+    rounds: int,
+    stop: int,
+    horizon_days: int,
+    config: Any,
+) -> ValueModel:
+    """Fit, choose and measure the value models on snapshot rows (index ``as_of``,
+    ``customer_id``) and their ``targets`` (``spend``, ``orders``); refit the choice on the
+    ``ship`` cutoffs.
+
+    Raises
+    ------
+    DataError
+        When a fold has no customer who bought in its window.
+    """
+    vc = config.value
+    rounds = min(rounds, MAX_TREES)
+    when = feats.index.get_level_values("as_of")
+    masks = {k: np.asarray(when.isin(v)) for k, v in folds.items()}
+    spend = targets["spend"].to_numpy(dtype=np.float64)
+    days = targets["orders"].to_numpy(dtype=np.float64)
+    for name, m in masks.items():
+        if not m.any() or (spend[m] > 0).sum() < 5:
+            raise DataError(
+                f"the expected-value models need buyers in every fold: the {name} fold "
+                f"({', '.join(f'{c:%Y-%m-%d}' for c in folds[name])}) has "
+                f"{int((spend[m] > 0).sum())} customers who bought in their window.\n"
+                "Fix: give more history or a longer labels.horizon_days, or value.enabled: false"
+            )
+    M = prepare_matrix(feats, features, categories)
+    fit, valid, test = masks["train"], masks["valid"], masks["test"]
+    kinds = ["hurdle", "tweedie"] if vc.spend_model == "auto" else [vc.spend_model]
+    fitted, deviance = {}, {}
+    for kind in kinds:
+        fitted[kind] = _spend_models(kind, params, M, spend, fit, valid, rounds, stop, categories)
+        deviance[kind] = poisson_deviance(
+            spend[valid], _spend_predict(kind, fitted[kind], M[valid])
+        )
+    kind = min(deviance, key=lambda k: (deviance[k], k))
+    chosen = fitted[kind]
+    orders_b = _train(_params(params, "poisson"), M, days, fit, valid, rounds, stop, categories)
+    interval = conformal_bins(spend[valid], _spend_predict(kind, chosen, M[valid]), vc.interval)
+    evaluated = ValueModel(kind, {**chosen, "orders": orders_b}, features, categories,
+                           horizon_days, interval)  # fmt: skip
+    pred_test = _spend_predict(kind, chosen, M[test])
+    low, high = evaluated.bounds(pred_test)
+    orders_test = orders_b.predict(M[test], num_iteration=orders_b.best_iteration or None)
+    measured: dict[str, Any] = {
+        "spend": value_measures(spend[test], pred_test),
+        "orders": value_measures(days[test], orders_test),
+    }
+    measured["spend_deciles"] = decile_table(spend[test], pred_test).to_dict(orient="list")
+    measured["spend"]["interval_coverage"] = float(
+        ((spend[test] >= low - 1e-9) & (spend[test] <= high + 1e-9)).mean()
+    )
+    for col, target in (("btyd_expected_spend", "spend"), ("btyd_expected_orders", "orders")):
+        if col in feats:
+            base = np.nan_to_num(feats.loc[test, col].to_numpy(dtype=np.float64), nan=0.0)
+            actual = spend[test] if target == "spend" else days[test]
+            measured[f"bgnbd_{target}"] = value_measures(actual, base)
+    trees = {name: _trees(b) for name, b in {**chosen, "orders": orders_b}.items()}
+    # shipped: the choice refit on every cutoff whose window has ended, same tree counts
+    full = np.asarray(when.isin(ship))
+    shipped = _spend_models(kind, params, M, spend, full, None, trees, stop, categories)
+    shipped["orders"] = _train(
+        _params(params, "poisson"), M, days, full, None, trees["orders"], stop, categories
+    )
+    info = {
+        "spend_model": kind,
+        "choice": f"lowest Poisson deviance on the validation fold among {', '.join(kinds)}",
+        "validation_deviance": deviance,
+        "trees": trees,
+        "test": measured,
+        "folds": {k: [c.isoformat() for c in v] for k, v in folds.items()},
+        "test_cutoffs": [c.isoformat() for c in folds["test"]],
+        "shipped_cutoffs": [c.isoformat() for c in ship],
+        "rows": int(full.sum()),
+        "interval": f"{vc.interval:.0%} split-conformal by {len(interval['low'])} bins of "
+        "predicted spend on the validation fold",
+    }
+    return ValueModel(kind, shipped, features, categories, horizon_days, interval, info)
+
+
+# ---------------------------------------------------------------- timing (BG/NBD at the cutoff)
+def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers: pd.Index):
+    """Per customer, from purchase days before ``as_of`` (the cutoff instant excluded): repeat
+    days ``x``, weeks from the first to the last day ``t_x`` and from the first day to ``as_of``
+    ``T``, the last purchase day ``last`` (UTC midnight) and ``days`` bought."""
+    n = len(customers)
+    out = pd.DataFrame(
+        {"days": np.zeros(n), "x": np.zeros(n), "t_x": np.zeros(n), "T": np.zeros(n)},
+        index=customers,
+    )
+    out["last"] = pd.Series(pd.NaT, index=customers, dtype="datetime64[us, UTC]")
+    if orders is None or not len(orders):
+        return out
+    rows = orders[(orders["ordered_at"] < as_of).to_numpy()]
+    vals = order_values(rows)
+    codes = customers.get_indexer(rows["customer_id"])
+    keep = (codes >= 0) & vals["purchase"]
+    if not keep.any():
+        return out
+    day = np.asarray(to_us(rows["ordered_at"]))[keep] // DAY_US
+    pairs = np.unique(np.stack([codes[keep].astype(np.int64), day], axis=1), axis=0)
+    c, d = pairs[:, 0], pairs[:, 1]
+    n_days = np.bincount(c, minlength=n).astype(np.float64)
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.minimum.at(first, c, d)
+    np.maximum.at(last, c, d)
+    has = n_days > 0
+    cutoff_days = (as_of - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
+    out["days"] = n_days
+    out["x"] = np.maximum(n_days - 1, 0)
+    out["t_x"] = np.where(has, (last - first) / WEEK_DAYS, 0.0)
+    out["T"] = np.where(has, (cutoff_days - first) / WEEK_DAYS, 0.0)
+    stamp = pd.to_datetime(np.where(has, last, 0), unit="D", utc=True)
+    out["last"] = pd.Series(stamp, index=customers).where(has)
+    return out
+
+
+def timing(
+    tables: Tables,
+    *,
+    as_of: pd.Timestamp,
+    customers: pd.Index,
+    horizon_days: int,
+    span_days: float = 365.0,
+    prior: float = CYCLE_PRIOR,
+) -> pd.DataFrame:
+    """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
+    ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
+    ``as_of``.
+    Customers without a purchase have no ``next_order_at`` and a ``p_alive`` of NaN; when too
+    few customers bought to fit, ``p_alive`` is NaN and the cycle is the customer's own."""
+    s = purchase_summary(tables.orders, as_of, customers)
+    has = s["days"].to_numpy() > 0
+    x, tx, T = (s[c].to_numpy(dtype=np.float64) for c in ("x", "t_x", "T"))
+    params = fit_bgnbd(x[has], tx[has], T[has]) if has.any() else None
+    n = len(customers)
+    p_alive = np.full(n, np.nan)
+    ratio = np.full(n, span_days / horizon_days)
+    own = np.where(x > 0, tx * WEEK_DAYS / np.maximum(x, 1), np.nan)
+    if params is not None:
+        r, alpha = params[0], params[1]
+        p_alive = np.where(has, bgnbd_p_alive(params, x, tx, T), np.nan)
+        e_h = bgnbd_expected(params, x, tx, T, horizon_days / WEEK_DAYS)
+        e_y = bgnbd_expected(params, x, tx, T, span_days / WEEK_DAYS)
+        ok = has & np.isfinite(e_h) & np.isfinite(e_y) & (e_h > 0)
+        ratio = np.where(ok, e_y / np.where(ok, e_h, 1.0), ratio)
+        cycle_btyd = WEEK_DAYS * (alpha + T) / (r + x)
+        cycle = (np.nan_to_num(own) * x + prior * cycle_btyd) / (x + prior)
+    else:
+        cycle = own
+    cycle = np.where(np.isfinite(cycle) & (cycle > 0), cycle, np.nan)
+    last = s["last"]
+    last_days = ((last - pd.Timestamp("1970-01-01", tz="UTC")) / DAY).to_numpy(dtype=np.float64)
+    cut = (as_of - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
+    with np.errstate(invalid="ignore"):
+        steps = np.maximum(np.ceil((cut - last_days) / cycle), 1.0)
+    nxt = np.round(last_days + steps * cycle)
+    nxt = np.where(has & np.isfinite(nxt), nxt, np.nan)
+    stamp = pd.Series(pd.to_datetime(np.nan_to_num(nxt), unit="D", utc=True), index=customers)
+    return pd.DataFrame(
+        {
+            "p_alive": p_alive,
+            "next_order_at": stamp.where(~np.isnan(nxt)),
+            "clv_ratio": ratio,
+        },
+        index=customers,
+    )
+
+
+def customer_value(
+    model: ValueModel,
+    X: pd.DataFrame,
+    tables: Tables,
+    *,
+    as_of: pd.Timestamp,
+    margin: float,
+) -> pd.DataFrame:
+    """The :data:`VALUE_COLUMNS` for the customers of ``X`` (index ``customer_id``) at ``as_of``."""
+    out = model.predict(X)
+    ids = pd.Index(X.index, name="customer_id")
+    t = timing(tables, as_of=as_of, customers=ids, horizon_days=model.horizon_days)
+    out["p_alive"] = t["p_alive"].to_numpy()
+    out["next_order_at"] = t["next_order_at"].to_numpy()
+    out["clv_12m"] = margin * out["expected_spend"].to_numpy() * t["clv_ratio"].to_numpy()
+    return out[VALUE_COLUMNS]
