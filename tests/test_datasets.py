@@ -14,6 +14,7 @@ UTC_US = "datetime64[us, UTC]"
 CONTRACT = {
     "customers": (
         "customer_id", "signup_at", "region", "age_band", "acquisition_channel", "tp_affluence",
+        "consent_email", "consent_sms", "consent_push", "consent_kakao", "consent_night",
     ),
     "orders": ("order_id", "customer_id", "ordered_at", "amount", "discount", "channel", "status"),
     "order_items": ("order_id", "product_id", "quantity", "unit_price", "category", "tier"),

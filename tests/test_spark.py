@@ -52,6 +52,9 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, bu
         got["cutoff"].dt.tz_localize("UTC") if got["cutoff"].dt.tz is None else got["cutoff"]
     )
     got["cutoff"] = got["cutoff"].dt.as_unit(single.targets["cutoff"].dt.unit)
+    for c in ("send_from", "send_until", "send_at"):
+        local = got[c].dt.tz_localize("UTC") if got[c].dt.tz is None else got[c]
+        got[c] = local.dt.as_unit(single.targets[c].dt.unit)
     assert_same_frames(single.targets, got[single.targets.columns])
     pd.testing.assert_series_equal(drift, single.drift, check_exact=True)
     assert not list(folder.parent.glob(".list.tmp-*"))

@@ -53,19 +53,21 @@ from vipml.io import TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.io.dataset import is_dataset, open_dataset, time_filter
 from vipml.model import _bin_shares, prepare_matrix
+from vipml.plays import CHANNELS, contact_frame, driver_actions, population_rates
 from vipml.progress import progress as bar
 from vipml.score import (
+    ACTION_COLUMNS,
     COLUMNS,
     _format,
-    _plays,
     _tiers,
+    contact_plan,
     contributions,
     control_group,
     conversion_value,
     in_population,
     scoring_config,
     segments,
-    select,
+    selection,
 )
 from vipml.vip import vip_bar
 from vipml.windows import as_cutoff
@@ -217,14 +219,25 @@ def bucket_features(
     cutoffs: Sequence[pd.Timestamp],
     config: Config,
     max_customer_rows: int | None = None,
+    contact_at: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of one bucket's customers at each cutoff (rows: ``as_of``, ``customer_id``;
     ``is_vip`` and ``vip_gap`` still against the bucket's own bar, the BTYD features missing and
     their inputs in the ``_btyd_*`` columns: :func:`fix_vip` completes them) and the rows
-    validation set aside per table."""
+    validation set aside per table. With ``contact_at``, the customers' consents and channel
+    history as of that cutoff (:func:`vipml.plays.contact_frame`) ride along in
+    ``attrs["contact"]``."""
     check_customer_rows(raw, max_customer_rows)
     tables, report = load_tables(dict(raw), config=config)
     frame = build_snapshots(tables, cutoffs=cutoffs, config=config, population={"btyd": DEFER})
+    if contact_at is not None:  # consents and channel history of the bucket's customers
+        ids = (
+            frame.xs(contact_at, level="as_of").index
+            if len(frame) and contact_at in frame.index.get_level_values("as_of")
+            else pd.Index([], dtype=str)
+        )
+        contact = contact_frame(tables.customers, tables.offers, ids, contact_at)
+        frame.attrs["contact"] = contact.reset_index().to_dict(orient="list")
     quarantined = {
         name: sum(t.quarantined.values()) for name, t in report.tables.items() if t.quarantined
     }
@@ -326,10 +339,15 @@ def score_rows(
     churn: Bundle | None = None,
     uplift: Any = None,
     k: int = 3,
+    cutoff: pd.Timestamp | None = None,
+    contact: pd.DataFrame | None = None,
+    population: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The per-customer part of a target list for one bucket: score, segment, play, the drivers
-    behind the reasons (names and values; the sentences need the population, see
-    :func:`reason_texts`), expected value and cost."""
+    """The per-customer part of a target list for one bucket: score, segment, driver and play,
+    the drivers behind the reasons (names and values; the sentences need the population, see
+    :func:`reason_texts`), expected value and cost, channel and send window (from ``contact``,
+    the bucket's :func:`vipml.plays.contact_frame`, and ``population``, the whole population's
+    channel response rates from an aggregate; none: consents and history not known)."""
     sc = cfg.score
     bundle.check(X)
     inside = inside_rows(X, bundle)
@@ -364,13 +382,25 @@ def score_rows(
         frame[f"_label_{j + 1}"] = pd.array(
             pd.Series(label).where(pd.Series(label).notna(), None).astype("object"), dtype="str"
         )
-    plays = _plays(frame["segment"].to_numpy(), frame["_driver_1"].to_numpy(), sc)
-    frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
+    act = driver_actions(X, contrib, list(M.columns), frame["segment"].to_numpy(), sc)
+    for name in ("play_en", "play_ko", "offer_type", *ACTION_COLUMNS):
+        frame[name] = act[name]
+    frame["offer"] = frame["offer_type"]
     value = conversion_value(X, sc)
     cost = np.full(len(X), sc.cost)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
     frame["in_population"] = inside
+    frame["_value_known"] = "value" in sc.model_fields_set or bool(
+        sc.value_feature and sc.value_feature in X
+    )
+    ids = pd.Index(np.asarray(X.index, dtype=object))
+    when = cutoff if cutoff is not None else pd.Timestamp("1970-01-01", tz="UTC")
+    plan = contact_plan(
+        contact, X, ids, act["_replenishment"], np.arange(len(X)), when, cfg, population
+    )
+    for name, values in plan.items():
+        frame[name] = values
     if uplift is not None:
         frame["uplift"] = uplift.predict(X)
     return frame
@@ -450,7 +480,10 @@ def reason_texts(
     return pd.DataFrame(out, index=frame.index)
 
 
-LIST_COLUMNS = ["customer_id", "score", "segment", "expected_value", "_cost", "in_population"]
+LIST_COLUMNS = [
+    "customer_id", "score", "segment", "expected_value", "_cost", "in_population", "channel",
+    "_value_known",
+]  # fmt: skip
 
 
 def horizon(bundle: Bundle, cfg: Config) -> int:
@@ -475,10 +508,23 @@ def list_pass(narrow: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
-    frame["selected"] = select(frame, sc)
+    by = sc.select_by
+    if by == "auto":
+        known = (
+            frame["_value_known"].to_numpy(dtype=bool).all() if "_value_known" in frame else True
+        )
+        by = (
+            ("incremental_value" if "incremental_value" in frame else "expected_value")
+            if known
+            else "top_tier"
+        )
+    frame["selected"], frame["left_out"] = selection(frame, sc, by)
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
     frame["_position"] = np.arange(len(frame), dtype=np.int64)
-    return frame[["customer_id", "percentile", "tier", "selected", "group", "_position"]]
+    return frame[LISTED]
+
+
+LISTED = ["customer_id", "percentile", "tier", "selected", "group", "left_out", "_position"]
 
 
 def finish_rows(
@@ -765,6 +811,7 @@ def _features_parts(
     run: BucketRun,
     show: bool,
     max_customer_rows: int | None = None,
+    contact_at: pd.Timestamp | None = None,
 ) -> tuple[Path, dict[pd.Timestamp, Any] | None]:
     """Bucket pass, then the aggregate pass: features parts under ``work/features`` (VIP columns
     against each bucket's bar) and the population's VIP bar per cutoff."""
@@ -781,8 +828,14 @@ def _features_parts(
         staged.check_customers(k, max_customer_rows)  # a reseller is named before it is read
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
         frame, quarantined = _timed(
-            run, "buckets", lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows)
+            run,
+            "buckets",
+            lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows, contact_at),
         )
+        if contact_at is not None:  # written beside the features part, read back per bucket
+            contact = pd.DataFrame(frame.attrs.pop("contact"))
+            (work / "contact").mkdir(exist_ok=True)
+            _write_part(contact, work / "contact" / f"part-{k:05d}.parquet")
         for name, n in quarantined.items():
             run.quarantined[name] = run.quarantined.get(name, 0) + n
         if wanted is None:
@@ -922,9 +975,26 @@ def score_local(
     ) as tmp:
         work = Path(tmp)
         parts, bars = _features_parts(
-            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows
+            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows, cutoff
         )
         paths = sorted(parts.glob("*.parquet"))
+
+        def contact_of(path: Path) -> pd.DataFrame | None:
+            file = work / "contact" / path.name
+            if not file.exists():
+                return None
+            frame = pd.read_parquet(file)
+            return frame.set_index(frame["customer_id"].astype(str)).drop(columns="customer_id")
+
+        # aggregate pass: the population's channel response rates (sums over every bucket)
+        sent = np.zeros(len(CHANNELS))
+        resp = np.zeros(len(CHANNELS))
+        for path in paths:
+            c = contact_of(path)
+            if c is not None:
+                sent += c[[f"sent_{ch}" for ch in CHANNELS]].to_numpy(dtype=np.float64).sum(axis=0)
+                resp += c[[f"resp_{ch}" for ch in CHANNELS]].to_numpy(dtype=np.float64).sum(axis=0)
+        rates = population_rates(sent[None, :], resp[None, :])
 
         def features(path: Path) -> pd.DataFrame:
             frame = _fixed(pd.read_parquet(path), bars, cfg).drop(columns=["as_of"])
@@ -957,7 +1027,17 @@ def score_local(
             rows = _timed(
                 run,
                 "buckets",
-                lambda X=X: score_rows(X, bundle, cfg, hv_bar=hv, churn=churn, uplift=uplift),
+                lambda X=X, path=path: score_rows(
+                    X,
+                    bundle,
+                    cfg,
+                    hv_bar=hv,
+                    churn=churn,
+                    uplift=uplift,
+                    cutoff=cutoff,
+                    contact=contact_of(path),
+                    population=rates,
+                ),
             )
             used |= set(driver_names(rows, bundle, X.columns))
             _write_part(rows, rows_dir / path.name)

@@ -250,6 +250,7 @@ def make_retailer(
     sessions_per_customer_year: float = 6.0,
     offers_per_customer_year: float = 3.0,
     churn_per_year: float = 0.35,
+    consents: bool = True,
 ) -> Retailer:
     """Generate a seeded retailer whose tables follow the data contract.
 
@@ -275,6 +276,10 @@ def make_retailer(
         Offers sent per customer and year.
     churn_per_year : float
         Dropout hazard of a typical customer, per year.
+    consents : bool
+        Whether ``customers`` carries marketing consents (``consent_email``, ``consent_sms``,
+        ``consent_push``, ``consent_kakao``, ``consent_night``), drawn from their own seeded
+        stream (push more often for app users), so the other tables do not change.
 
     Returns
     -------
@@ -338,7 +343,9 @@ def make_retailer(
         events_frame = _events_frame(_simulate_events(rng_event, cust), customer_ids)
 
     return Retailer(
-        customers=_customers_frame(cust, customer_ids),
+        customers=_with_consents(_customers_frame(cust, customer_ids), cust, seed)
+        if consents
+        else _customers_frame(cust, customer_ids),
         orders=orders,
         order_items=order_items,
         events=events_frame,
@@ -523,6 +530,21 @@ def _customers_frame(cust: dict, ids: pa.Array) -> pd.DataFrame:
             "tp_affluence": _text(cust["affluence"], AFFLUENCE),
         }
     )
+
+
+_CONSENT_P = {"email": 0.85, "sms": 0.45, "kakao": 0.7, "night": 0.15}
+
+
+def _with_consents(frame: pd.DataFrame, cust: dict, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, 17])
+    n = len(frame)
+    draw = rng.random((n, 5))
+    frame["consent_email"] = draw[:, 0] < _CONSENT_P["email"]
+    frame["consent_sms"] = draw[:, 1] < _CONSENT_P["sms"]
+    frame["consent_push"] = draw[:, 2] < 0.25 + 0.6 * np.asarray(cust["app_pref"])
+    frame["consent_kakao"] = draw[:, 3] < _CONSENT_P["kakao"]
+    frame["consent_night"] = draw[:, 4] < _CONSENT_P["night"]
+    return frame
 
 
 def _latent_frame(cust: dict, ids: pa.Array) -> pd.DataFrame:
