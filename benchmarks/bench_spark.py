@@ -10,6 +10,9 @@ Peak memory is the peak resident set of each process: the driver, and for Spark 
 the JVM and the largest Python worker (sampled every half second).
 
     python benchmarks/bench_spark.py [--customers 1000000] [--buckets 16] [--skip single,spark]
+    # the out-of-core build at 100M order rows (5M customers, denser histories), on a quiet machine:
+    python benchmarks/bench_spark.py --customers 5000000 --dense 12.5 --buckets 64 \
+        --skip single,spark
 """
 
 from __future__ import annotations
@@ -90,6 +93,38 @@ print(json.dumps(res))
 """.replace("__AS_OF__", AS_OF)
 
 
+def dense_data(
+    customers: int, orders_per_year: float, sessions_per_year: float
+) -> tuple[Path, int]:
+    """A large retailer written chunk by chunk (``vipml.datasets.write_retailer``, cached):
+    5M customers at 12.5 orders per year give about 100M order rows."""
+    import pyarrow.dataset as ds
+
+    from vipml.datasets import write_retailer
+
+    folder = CACHE / f"dense_{customers}_{orders_per_year:g}_{sessions_per_year:g}"
+    if not (folder / "orders").exists():
+        import resource
+        import time
+
+        started = time.perf_counter()
+        counts = write_retailer(
+            folder,
+            customers,
+            seed=7,
+            progress=True,
+            orders_per_customer_year=orders_per_year,
+            sessions_per_customer_year=sessions_per_year,
+        )
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(
+            f"generated {counts} in {time.perf_counter() - started:.1f} s, peak {peak:.2f} GiB",
+            flush=True,
+        )
+    rows = ds.dataset(folder / "orders", format="parquet").count_rows()
+    return folder, rows
+
+
 def data(customers: int) -> tuple[Path, int]:
     """The generated retailer as Parquet (cached): orders as a month-partitioned dataset."""
     import pandas as pd
@@ -119,8 +154,20 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--buckets", type=int, default=16)
     parser.add_argument("--skip", default="", help="comma-separated: single, spark, buckets")
+    parser.add_argument(
+        "--dense",
+        type=float,
+        default=None,
+        metavar="ORDERS_PER_YEAR",
+        help="generate chunk by chunk with this order rate (12.5 with --customers 5000000: "
+        "about 100M order rows)",
+    )
+    parser.add_argument("--sessions-per-year", type=float, default=1.0)
     args = parser.parse_args()
-    folder, orders = data(args.customers)
+    if args.dense is not None:
+        folder, orders = dense_data(args.customers, args.dense, args.sessions_per_year)
+    else:
+        folder, orders = data(args.customers)
     print(
         f"customers {args.customers:,}; order rows {orders:,}; load {os.getloadavg()}", flush=True
     )

@@ -147,14 +147,10 @@ def _missing_spark(reason: str) -> None:
     pytest.skip(f"{reason} (run 'make java' as root to install a headless Java runtime)")
 
 
-PER_CUSTOMER_FAMILIES = ["purchase", "vip", "product", "behaviour", "offers", "static"]
-
-
 @pytest.fixture(scope="session")
 def bucket_bundle_5k(loaded_5k, tmp_path_factory):
-    """A VIP bundle on the 5,000-customer retailer without the BTYD family, whose models are
-    fitted on the whole population (the bucketed engines fit them per bucket for now), and
-    without expected-value models."""
+    """A VIP bundle on the 5,000-customer retailer with every family, the BTYD models (fitted on
+    the whole population by the aggregate pass) included, and without expected-value models."""
     from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.train import train
@@ -165,9 +161,8 @@ def bucket_bundle_5k(loaded_5k, tmp_path_factory):
         labels={"horizon_days": 90},
         train={"n_cutoffs": 4},
         tracking={"enabled": False},
-        features={"families": PER_CUSTOMER_FAMILIES},
-        # the bucketed engines do not write the expected-value columns yet (their BG/NBD
-        # timing is fitted on the whole population): compare lists without them
+        # the bucketed engines do not write the expected-value columns yet: compare lists
+        # without them
         value={"enabled": False},
     )
     return load_bundle(

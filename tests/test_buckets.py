@@ -23,23 +23,9 @@ AS_OF = "2025-01-01"
 CUTOFFS = ["2024-06-01", AS_OF]
 
 
-def population_models(frame: pd.DataFrame) -> list[str]:
-    """Columns of the BTYD family: models fitted on the whole population, fitted per bucket by
-    the bucketed engines for now (the one difference left)."""
-    from vipml.features.registry import FeatureSpec
-
-    spec = frame.attrs.get("feature_spec")
-    if not spec:
-        return []
-    return [f.name for f in FeatureSpec.from_dict(spec).features if f.family == "btyd"]
-
-
 def assert_same_frames(expected: pd.DataFrame, got: pd.DataFrame) -> None:
-    """Equal column by column, bit for bit (floats compared as bits, NaN equal to NaN); the BTYD
-    family's columns left out."""
-    skip = population_models(expected)
-    expected = expected.drop(columns=skip)
-    got = got.drop(columns=[c for c in skip if c in got])
+    """Equal column by column, bit for bit (floats compared as bits, NaN equal to NaN), the
+    population models of the BTYD family included."""
     assert list(got.columns) == list(expected.columns)
     assert len(got) == len(expected)
     for c in expected.columns:
@@ -85,10 +71,68 @@ def test_features_bucket_by_bucket_equal_the_whole_build(parquet_folder, loaded_
     assert sorted(p.name for p in (tmp_path / "features").iterdir()) == [
         f"part-{k:05d}.parquet" for k in range(5)
     ]
-    # the VIP bar is a population figure: bucket-local bars would differ
+    # the VIP bar and the BTYD fits are population figures: bucket-local ones would differ
+    assert expected["btyd_expected_spend"].notna().sum() > 5000
     assert_same_frames(expected.sort_index(), got[expected.columns])
     assert run.rows == len(expected)
     assert {"split", "buckets", "aggregate", "write"} <= set(run.seconds)
+
+
+def _summaries(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    days = rng.poisson(2.0, n) + 1.0
+    x = days - 1
+    T = rng.uniform(1, 52, n).round(3)
+    tx = np.where(x > 0, rng.uniform(0, 1, n) * T, 0.0).round(3)
+    m = np.where(x > 0, rng.gamma(2.0, 30.0, n).round(2), 0.0)
+    s = {"days": days, "x": x, "t_x": tx, "T": T, "m": m, "value": m * days}
+    return s, np.array([f"c{i:05d}" for i in range(n)], dtype=object)
+
+
+@pytest.mark.parametrize("limit", [100_000, 300])
+def test_btyd_fit_ignores_row_order_and_buckets(monkeypatch, limit):
+    import vipml.features.btyd as btyd
+    from vipml.buckets import btyd_candidates
+
+    monkeypatch.setattr(btyd, "MAX_FIT_CUSTOMERS", limit)
+    s, ids = _summaries(3000)
+    whole = btyd.fit_population(s, ids)
+    assert whole["bgnbd"] is not None and whole["gamma_gamma"] is not None
+    shuffled = np.random.default_rng(1).permutation(len(ids))
+    again = btyd.fit_population({k: v[shuffled] for k, v in s.items()}, ids[shuffled])
+    merged = None
+    for part in np.array_split(shuffled, 5):  # five buckets, each handing over its candidates
+        frame = pd.DataFrame({f"_btyd_{k}": v[part] for k, v in s.items()})
+        found = btyd_candidates(frame, ids[part])
+        if limit < len(part):
+            assert len(found) < len(part)
+        merged = btyd.merge_candidates(merged, found)
+    from_buckets = btyd.fit_from_candidates(merged)
+    for fit in (again, from_buckets):
+        for model in ("bgnbd", "gamma_gamma"):
+            assert fit[model].tobytes() == whole[model].tobytes(), model
+    # the sample is the lowest keys: a different sample changes the parameters
+    if limit < len(ids):
+        other = btyd.fit_population({k: v[::-1] for k, v in s.items()}, ids)
+        assert other["bgnbd"].tobytes() != whole["bgnbd"].tobytes()
+
+
+def test_btyd_features_by_bucket_equal_the_whole_build_on_a_sample(
+    parquet_folder, loaded_5k, tmp_path, monkeypatch
+):
+    import vipml.features.btyd as btyd
+
+    monkeypatch.setattr(btyd, "MAX_FIT_CUSTOMERS", 800)  # the fit samples: 800 of ~4,000 buyers
+    cfg = {"features": {"families": ["btyd"]}}
+    from vipml.config import load_config
+
+    config = load_config(None, **cfg)
+    expected = build_snapshots(loaded_5k[0], cutoffs=CUTOFFS, config=config).sort_index()
+    features_local(parquet_folder, cutoffs=CUTOFFS, out=tmp_path / "f", n_buckets=3, config=config)
+    got = pd.read_parquet(tmp_path / "f").set_index(["as_of", "customer_id"]).sort_index()
+    assert list(got.columns) == list(btyd.NAMES)
+    assert expected["btyd_p_alive"].notna().sum() > 3000
+    assert_same_frames(expected, got[expected.columns])
 
 
 def test_target_list_bucket_by_bucket_equals_single_machine(
@@ -133,6 +177,21 @@ def test_percentile_cut_points_give_the_searchsorted_percentile():
         assert (q if q >= 50 else None) == (p if p >= 50 else None)
 
 
+def test_streaming_split_in_small_batches_gives_the_same_features(
+    parquet_folder, loaded_5k, tmp_path, monkeypatch
+):
+    """Batches, write buffers and the order lines' join parts much smaller than the data: every
+    streaming path of the split runs many times, and the features are still the whole build's."""
+    import vipml.buckets as buckets
+
+    monkeypatch.setattr(buckets, "READ_BATCH_ROWS", 3000)
+    monkeypatch.setattr(buckets, "WRITE_BUFFER_ROWS", 10_000)
+    expected = build_snapshots(loaded_5k[0], cutoffs=[AS_OF]).sort_index()
+    features_local(parquet_folder, cutoffs=[AS_OF], out=tmp_path / "f", n_buckets=3)
+    got = pd.read_parquet(tmp_path / "f").set_index(["as_of", "customer_id"]).sort_index()
+    assert_same_frames(expected, got[expected.columns])
+
+
 def test_a_missing_contract_column_is_refused_before_any_bucket(tmp_path, retailer_5k):
     raw = retailer_5k.tables()
     raw["orders"].drop(columns=["amount"]).to_parquet(tmp_path / "orders.parquet")
@@ -155,3 +214,28 @@ def test_a_customer_with_too_many_rows_is_named(tmp_path, retailer_5k):
             max_customer_rows=int(top.iloc[0]) - 1,
         )
     assert str(top.index[0]) in str(err.value) and f"{int(top.iloc[0]):,}" in str(err.value)
+    assert "orders" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_reseller_is_refused_from_its_ids_before_its_bucket_is_read(
+    tmp_path, retailer_5k, monkeypatch
+):
+    """One customer with a huge history: named with its row count from the bucket's id column
+    alone; the bucket's rows are never loaded."""
+    import vipml.buckets as buckets
+
+    raw = retailer_5k.tables()
+    orders = raw["orders"]
+    big = orders.sample(20_000, replace=True, random_state=0).assign(customer_id="RESELLER-1")
+    big["order_id"] = [f"R{i}" for i in range(len(big))]
+    pd.concat([orders, big]).to_parquet(tmp_path / "orders.parquet")
+    read = []
+    real = buckets.Staged.bucket
+    monkeypatch.setattr(buckets.Staged, "bucket", lambda self, k: read.append(k) or real(self, k))
+    with pytest.raises(DataError) as err:
+        features_local(
+            tmp_path, cutoffs=[AS_OF], out=tmp_path / "out", n_buckets=4, max_customer_rows=5000
+        )
+    assert "RESELLER-1" in str(err.value) and "20,000" in str(err.value)
+    assert buckets.bucket_of(pd.Series(["RESELLER-1"]), 4)[0] not in read
+    assert not (tmp_path / "out").exists()

@@ -45,10 +45,13 @@ def test_score_with_buckets(folder, loaded_5k, bucket_bundle_5k, tmp_path, capsy
         ["score", "--bundle", str(bucket_bundle_5k.path), "--data", str(folder), "--as-of", AS_OF]
         + ["--out", str(out), "--buckets", "3", "--quiet"]
     )
-    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
     single = score(loaded_5k[0], bucket_bundle_5k, as_of=AS_OF).targets
     assert_same_frames(single, pd.read_parquet(out))
     assert (tmp_path / "list.drift.csv").is_file()
+    left = int((single["left_out"] != "").sum())
+    assert f"left out: {left:,} (" in printed.out and "negative value" in printed.out
 
 
 def test_bad_options_exit_2(folder, tmp_path, capsys):

@@ -14,6 +14,7 @@ UTC_US = "datetime64[us, UTC]"
 CONTRACT = {
     "customers": (
         "customer_id", "signup_at", "region", "age_band", "acquisition_channel", "tp_affluence",
+        "consent_email", "consent_sms", "consent_push", "consent_kakao", "consent_night",
     ),
     "orders": ("order_id", "customer_id", "ordered_at", "amount", "discount", "channel", "status"),
     "order_items": ("order_id", "product_id", "quantity", "unit_price", "category", "tier"),
@@ -515,3 +516,36 @@ def test_to_dir_writes_one_file_per_table_and_the_latent_truth(tmp_path, fmt):
 def test_to_dir_refuses_an_unknown_format(tmp_path):
     with pytest.raises(ConfigError, match="format"):
         make_retailer(10).to_dir(tmp_path, format="xlsx")  # type: ignore[arg-type]
+
+
+def test_write_retailer_writes_chunks_with_unique_ids(tmp_path):
+    """A large retailer straight to Parquet, chunk by chunk: ids unique over chunks, the counts
+    returned are the rows on disk, and the folder loads as contract tables."""
+    import pyarrow.dataset as ds
+
+    from vipml import load_tables
+    from vipml.datasets import write_retailer
+
+    out = tmp_path / "big"
+    counts = write_retailer(
+        out, 2500, seed=4, chunk_customers=1000, orders_per_customer_year=12.5, events=False
+    )
+    assert sorted(counts) == ["customers", "offers", "order_items", "orders"]
+    for name, n in counts.items():
+        assert ds.dataset(out / name, format="parquet").count_rows() == n
+        assert len(list((out / name).glob("part-*.parquet"))) == 3
+    orders = ds.dataset(out / "orders", format="parquet").to_table().to_pandas()
+    customers = ds.dataset(out / "customers", format="parquet").to_table().to_pandas()
+    assert customers["customer_id"].is_unique and len(customers) == 2500
+    assert customers["customer_id"].astype(int).agg(["min", "max"]).tolist() == [100001, 102500]
+    assert orders["order_id"].is_unique
+    assert orders["customer_id"].isin(customers["customer_id"]).all()
+    assert counts["orders"] / 2500 > 12  # denser histories than the default (~3.6 rows)
+    tables, report = load_tables(out)
+    assert len(tables.orders) == counts["orders"] and len(tables.customers) == 2500
+    assert not list(tmp_path.glob(".big.tmp-*"))
+    again = write_retailer(
+        tmp_path / "again", 2500, seed=4, chunk_customers=1000, orders_per_customer_year=12.5,
+        events=False,
+    )  # fmt: skip
+    assert again == counts

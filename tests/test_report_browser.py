@@ -163,3 +163,21 @@ def test_korean_text_and_plot_labels_are_drawn_with_a_korean_font(opened, select
     fonts = _fonts(page, selector)
     assert fonts, selector
     assert any(k in f for f in fonts for k in KOREAN_FONTS), fonts
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_play_table_shows_driver_direction_and_why(opened, lang):
+    page, _, _ = opened[lang]
+    words = locale(lang)
+    table = page.locator("#segments table.actions")
+    assert table.is_visible()
+    heads = [h.strip() for h in table.locator("th").all_inner_texts()]
+    for col in ("segment", "driver", "direction", "channel", "play", "why"):
+        assert words[f"actions.col.{col}"] in heads
+    text = table.inner_text()
+    assert words["driver_direction.lags"] in text
+    # the reasons and plays are in the page's language, with every category filled in
+    assert ("VIP 대비" if lang == "ko" else "lags the VIPs most") in text
+    assert "{category}" not in page.content()
+    left = page.locator("#targets").inner_text()
+    assert words["left_out.negative_value"] in left

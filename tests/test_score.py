@@ -106,13 +106,19 @@ def test_selection_under_capacity_budget_and_caps(scored):
 
     t = scored.targets.assign(_cost=1.0)
     assert select(t, ScoreConfig(capacity=100)).sum() == 100
-    chosen = select(t, ScoreConfig(capacity=100))
-    assert t.loc[chosen, "score"].min() >= t.loc[~chosen, "score"].max()
+    chosen = select(t, ScoreConfig(select_by="score", capacity=100))
+    reachable = t["channel"] != ""  # a customer who refused every channel is never selected
+    assert t.loc[chosen, "score"].min() >= t.loc[~chosen & reachable, "score"].max()
+    auto = select(t, ScoreConfig(capacity=100))  # the default: by expected (incremental) value
+    assert t.loc[auto, "expected_value"].min() >= t.loc[~auto & reachable, "expected_value"].max()
     assert select(t, ScoreConfig(budget=42.5)).sum() == 42
     caps = select(t, ScoreConfig(segment_caps={"high_value": 5}, capacity=300))
     assert (t.loc[caps, "segment"] == "high_value").sum() <= 5
     by_value = select(t, ScoreConfig(select_by="expected_value", capacity=50))
-    assert t.loc[by_value, "expected_value"].min() >= t.loc[~by_value, "expected_value"].max()
+    assert (
+        t.loc[by_value, "expected_value"].min()
+        >= t.loc[~by_value & reachable, "expected_value"].max()
+    )
 
 
 def test_segments_by_rule_priority():

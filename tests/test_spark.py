@@ -52,6 +52,9 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, bu
         got["cutoff"].dt.tz_localize("UTC") if got["cutoff"].dt.tz is None else got["cutoff"]
     )
     got["cutoff"] = got["cutoff"].dt.as_unit(single.targets["cutoff"].dt.unit)
+    for c in ("send_from", "send_until", "send_at"):
+        local = got[c].dt.tz_localize("UTC") if got[c].dt.tz is None else got[c]
+        got[c] = local.dt.as_unit(single.targets[c].dt.unit)
     assert_same_frames(single.targets, got[single.targets.columns])
     pd.testing.assert_series_equal(drift, single.drift, check_exact=True)
     assert not list(folder.parent.glob(".list.tmp-*"))
@@ -131,35 +134,34 @@ def test_missing_column_message_is_the_loader_s(spark, retailer_5k):
     assert str(on_spark.value).splitlines()[0] == str(single.value).splitlines()[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_dataset's label population changed on main (labels.population); the Spark "
-    "training rows still keep the not-yet-VIP cohort of the earlier rule",
+@pytest.mark.parametrize(
+    "labels, train",
+    [
+        ({}, {}),
+        ({"population": "all", "vip_spend": "horizon"}, {"step_days": 20}),
+    ],
+    ids=["not_vip-rule", "all-horizon-step20"],
 )
-def test_training_rows_on_spark_equal_build_dataset(spark, folder, loaded_5k):
+def test_training_rows_on_spark_equal_build_dataset(spark, folder, loaded_5k, labels, train):
     from vipml.config import load_config
     from vipml.spark.training import training_rows
     from vipml.train import build_dataset, plan_cutoffs
 
-    from .conftest import PER_CUSTOMER_FAMILIES
-
-    cfg = load_config(
-        None,
-        labels={"horizon_days": 90},
-        train={"n_cutoffs": 4},
-        features={"families": PER_CUSTOMER_FAMILIES},
-    )
+    cfg = load_config(None, labels={"horizon_days": 90, **labels}, train={"n_cutoffs": 4, **train})
     plan = plan_cutoffs(loaded_5k[0], cfg)
     X, y = build_dataset(loaded_5k[0], plan, cfg)
     rows, spark_plan, spec = training_rows(folder, cfg, n_buckets=6, spark=spark)
     assert spark_plan.cutoffs == plan.cutoffs and spark_plan.horizons == plan.horizons
+    assert spark_plan.all_cutoffs == plan.all_cutoffs and len(plan.all_cutoffs) > 4
     got = rows.toPandas()
     got["as_of"] = got["as_of"].dt.tz_localize("UTC").dt.as_unit("us")
     got = got.set_index(["as_of", "customer_id"]).sort_index()
     expected = X.join(y).sort_index()
     assert list(spec.names) == list(X.columns)
+    assert "btyd_p_alive" in X.columns
     assert got.index.equals(expected.index)
     assert (got["label"].to_numpy() == expected["label"].to_numpy()).all()
+    assert 0 < expected["label"].sum() < len(expected)
     assert_same_frames(expected[X.columns], got[X.columns])
 
 

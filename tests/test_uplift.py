@@ -145,7 +145,7 @@ def test_select_by_uplift_takes_the_persuadables_not_the_sure_things():
             "segment": ["other"] * 5,
         }
     )
-    by_score = select(frame, ScoreConfig(capacity=2))
+    by_score = select(frame, ScoreConfig(capacity=2, select_by="score"))
     by_uplift = select(frame, ScoreConfig(capacity=2, select_by="uplift"))
     assert frame["customer_id"][by_score].tolist() == ["sure1", "sure2"]
     assert frame["customer_id"][by_uplift].tolist() == ["pers1", "pers2"]

@@ -6,7 +6,9 @@ their own, by the same code as the single-machine path. The few figures of the w
 come from an aggregate pass over the buckets' outputs:
 
 * features: the VIP bar of each cutoff (``vip.rule: top_share``), from the VIP-window spend of
-  every known customer; :func:`fix_vip` then sets ``is_vip`` and ``vip_gap`` from it;
+  every known customer, and the BTYD family's BG/NBD and Gamma-Gamma parameters, fitted once on
+  the population's sample (each bucket hands over its candidates, :func:`btyd_candidates`);
+  :func:`fix_vip` then sets ``is_vip``, ``vip_gap`` and the BTYD features from them;
 * scoring: the high-value bar of the segments, the drift of each feature (bin counts summed over
   buckets), the percentiles behind the reasons (the sorted column of each driver feature), and the
   list itself (percentile, tier, selection under capacity and budget, the seeded control group),
@@ -37,35 +39,69 @@ from vipml.bundle import Bundle
 from vipml.config import Config, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.features import build_snapshots
+from vipml.features.btyd import (
+    DEFER,
+    HIDDEN,
+    SUMMARY,
+    btyd_values,
+    fit_candidates,
+    fit_from_candidates,
+    merge_candidates,
+)
 from vipml.features.registry import FeatureSpec
 from vipml.io import TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.io.dataset import is_dataset, open_dataset, time_filter
 from vipml.model import _bin_shares, prepare_matrix
+from vipml.plays import CHANNELS, contact_frame, driver_actions, population_rates
 from vipml.progress import progress as bar
 from vipml.score import (
+    ACTION_COLUMNS,
     COLUMNS,
     _format,
-    _plays,
     _tiers,
+    contact_plan,
     contributions,
     control_group,
     conversion_value,
     in_population,
     scoring_config,
     segments,
-    select,
+    selection,
 )
 from vipml.vip import vip_bar
 from vipml.windows import as_cutoff
 
 BUCKET = "_bucket"
+ROW = "_row"  # an order line's input position, kept through the split
+ORDER_KEY = "vipml-order-part"  # 16 bytes: the hash key of the order lines' join parts
+READ_BATCH_ROWS = 1 << 18  # rows per batch when splitting a table into buckets
+WRITE_BUFFER_ROWS = 1 << 18  # rows the split holds before writing, over all buckets
 
 
-def bucket_of(ids: pd.Series | np.ndarray | pa.Array, n_buckets: int) -> np.ndarray:
+def bucket_of(
+    ids: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray, n_buckets: int
+) -> np.ndarray:
     """The bucket of each customer id: a stable hash of the id text modulo ``n_buckets``."""
-    values = pd.Series(np.asarray(ids, dtype=object)).astype("str").to_numpy(dtype=object)
-    return (pd.util.hash_array(values, categorize=False) % np.uint64(n_buckets)).astype(np.int64)
+    return (pd.util.hash_array(_id_text(ids), categorize=False) % np.uint64(n_buckets)).astype(
+        np.int64
+    )
+
+
+def _id_text(ids: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Ids as an object array of text. Arrow text goes straight to Python strings: the pandas
+    text conversion of every batch of a large table holds on to memory as the tables grow."""
+    if isinstance(ids, pa.Array | pa.ChunkedArray):
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            ids = ids.cast(pa.large_string())
+        values = ids.to_numpy(zero_copy_only=False)
+        values = np.asarray(values, dtype=object)
+        missing = pd.isna(values)
+        if missing.any():
+            values = values.copy()
+            values[missing] = np.nan  # as the pandas conversion below leaves a missing id
+        return values
+    return pd.Series(np.asarray(ids, dtype=object)).astype("str").to_numpy(dtype=object)
 
 
 # --- features ---------------------------------------------------------------------------------
@@ -91,7 +127,18 @@ def population_columns(config: Config, spec: FeatureSpec) -> list[str]:
 
 def needs_bar(config: Config, spec: FeatureSpec) -> bool:
     """Whether some features depend on the whole population (an aggregate pass is needed)."""
-    return bool(population_columns(config, spec))
+    return bool(population_columns(config, spec)) or "btyd" in spec.families
+
+
+def btyd_candidates(part: pd.DataFrame, ids: np.ndarray | pd.Index) -> pd.DataFrame | None:
+    """A bucket's candidates for the population's BTYD fit at one cutoff (``part``: its rows at
+    that cutoff with the ``_btyd_*`` summary columns, ``ids`` their customers); None when the
+    family was not built."""
+    if HIDDEN[0] not in part:
+        return None
+    buyers = part[HIDDEN[0]].to_numpy(dtype=np.float64) > 0
+    s = {k: part[f"_btyd_{k}"].to_numpy(dtype=np.float64)[buyers] for k in SUMMARY}
+    return fit_candidates(s, np.asarray(ids, dtype=object)[buyers])
 
 
 def population_bar(spend: np.ndarray, config: Config) -> float:
@@ -100,10 +147,19 @@ def population_bar(spend: np.ndarray, config: Config) -> float:
     return vip_bar(pd.Series(np.asarray(spend, dtype=np.float64)), config.vip)
 
 
-def population_figures(columns: Mapping[str, np.ndarray], config: Config) -> dict[str, Any]:
+def population_figures(
+    columns: Mapping[str, np.ndarray],
+    config: Config,
+    btyd: pd.DataFrame | None = None,
+    *,
+    with_btyd: bool = False,
+) -> dict[str, Any]:
     """From the aggregate pass's columns of every customer known at one cutoff: the VIP bar and
-    the sorted columns behind the percentiles."""
+    the sorted columns behind the percentiles; with ``with_btyd``, the BTYD parameters fitted on
+    ``btyd``, the candidates of every bucket (:func:`btyd_candidates`, merged)."""
     figures: dict[str, Any] = {"ranks": {}}
+    if with_btyd:
+        figures["btyd"] = fit_from_candidates(btyd)
     if vip_column(config) in columns and config.vip.rule == "top_share":
         figures["bar"] = population_bar(columns[vip_column(config)], config)
     for name, src in RANKED.items():
@@ -115,8 +171,16 @@ def population_figures(columns: Mapping[str, np.ndarray], config: Config) -> dic
 def fix_vip(frame: pd.DataFrame, figures: Mapping[str, Any], config: Config) -> pd.DataFrame:
     """A bucket's population features against the whole population: ``is_vip`` and ``vip_gap``
     against the VIP bar, percentiles among the known customers (pandas' ``rank(pct=True,
-    method="max")``: the share of customers at or below)."""
+    method="max")``: the share of customers at or below), the BTYD features from the
+    population's parameters (the ``_btyd_*`` summary columns are dropped)."""
     frame = frame.copy()
+    if HIDDEN[0] in frame:
+        s = {k: frame[f"_btyd_{k}"].to_numpy(dtype=np.float64) for k in SUMMARY}
+        fit = figures.get("btyd") or {}
+        for name, values in btyd_values(fit, s, config.labels.horizon_days).items():
+            if name in frame:
+                frame[name] = values
+        frame = frame.drop(columns=list(HIDDEN))
     bar_value = figures.get("bar")
     if bar_value is not None and "is_vip" in frame and vip_column(config) in frame:
         spend = frame[vip_column(config)].to_numpy(dtype=np.float64)
@@ -155,13 +219,25 @@ def bucket_features(
     cutoffs: Sequence[pd.Timestamp],
     config: Config,
     max_customer_rows: int | None = None,
+    contact_at: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of one bucket's customers at each cutoff (rows: ``as_of``, ``customer_id``;
-    ``is_vip`` and ``vip_gap`` still against the bucket's own bar) and the rows validation set
-    aside per table."""
+    ``is_vip`` and ``vip_gap`` still against the bucket's own bar, the BTYD features missing and
+    their inputs in the ``_btyd_*`` columns: :func:`fix_vip` completes them) and the rows
+    validation set aside per table. With ``contact_at``, the customers' consents and channel
+    history as of that cutoff (:func:`vipml.plays.contact_frame`) ride along in
+    ``attrs["contact"]``."""
     check_customer_rows(raw, max_customer_rows)
     tables, report = load_tables(dict(raw), config=config)
-    frame = build_snapshots(tables, cutoffs=cutoffs, config=config)
+    frame = build_snapshots(tables, cutoffs=cutoffs, config=config, population={"btyd": DEFER})
+    if contact_at is not None:  # consents and channel history of the bucket's customers
+        ids = (
+            frame.xs(contact_at, level="as_of").index
+            if len(frame) and contact_at in frame.index.get_level_values("as_of")
+            else pd.Index([], dtype=str)
+        )
+        contact = contact_frame(tables.customers, tables.offers, ids, contact_at)
+        frame.attrs["contact"] = contact.reset_index().to_dict(orient="list")
     quarantined = {
         name: sum(t.quarantined.values()) for name, t in report.tables.items() if t.quarantined
     }
@@ -263,10 +339,15 @@ def score_rows(
     churn: Bundle | None = None,
     uplift: Any = None,
     k: int = 3,
+    cutoff: pd.Timestamp | None = None,
+    contact: pd.DataFrame | None = None,
+    population: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The per-customer part of a target list for one bucket: score, segment, play, the drivers
-    behind the reasons (names and values; the sentences need the population, see
-    :func:`reason_texts`), expected value and cost."""
+    """The per-customer part of a target list for one bucket: score, segment, driver and play,
+    the drivers behind the reasons (names and values; the sentences need the population, see
+    :func:`reason_texts`), expected value and cost, channel and send window (from ``contact``,
+    the bucket's :func:`vipml.plays.contact_frame`, and ``population``, the whole population's
+    channel response rates from an aggregate; none: consents and history not known)."""
     sc = cfg.score
     bundle.check(X)
     inside = inside_rows(X, bundle)
@@ -301,13 +382,25 @@ def score_rows(
         frame[f"_label_{j + 1}"] = pd.array(
             pd.Series(label).where(pd.Series(label).notna(), None).astype("object"), dtype="str"
         )
-    plays = _plays(frame["segment"].to_numpy(), frame["_driver_1"].to_numpy(), sc)
-    frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
+    act = driver_actions(X, contrib, list(M.columns), frame["segment"].to_numpy(), sc)
+    for name in ("play_en", "play_ko", "offer_type", *ACTION_COLUMNS):
+        frame[name] = act[name]
+    frame["offer"] = frame["offer_type"]
     value = conversion_value(X, sc)
     cost = np.full(len(X), sc.cost)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
     frame["in_population"] = inside
+    frame["_value_known"] = "value" in sc.model_fields_set or bool(
+        sc.value_feature and sc.value_feature in X
+    )
+    ids = pd.Index(np.asarray(X.index, dtype=object))
+    when = cutoff if cutoff is not None else pd.Timestamp("1970-01-01", tz="UTC")
+    plan = contact_plan(
+        contact, X, ids, act["_replenishment"], np.arange(len(X)), when, cfg, population
+    )
+    for name, values in plan.items():
+        frame[name] = values
     if uplift is not None:
         frame["uplift"] = uplift.predict(X)
     return frame
@@ -387,7 +480,10 @@ def reason_texts(
     return pd.DataFrame(out, index=frame.index)
 
 
-LIST_COLUMNS = ["customer_id", "score", "segment", "expected_value", "_cost", "in_population"]
+LIST_COLUMNS = [
+    "customer_id", "score", "segment", "expected_value", "_cost", "in_population", "channel",
+    "_value_known",
+]  # fmt: skip
 
 
 def horizon(bundle: Bundle, cfg: Config) -> int:
@@ -412,10 +508,23 @@ def list_pass(narrow: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
-    frame["selected"] = select(frame, sc)
+    by = sc.select_by
+    if by == "auto":
+        known = (
+            frame["_value_known"].to_numpy(dtype=bool).all() if "_value_known" in frame else True
+        )
+        by = (
+            ("incremental_value" if "incremental_value" in frame else "expected_value")
+            if known
+            else "top_tier"
+        )
+    frame["selected"], frame["left_out"] = selection(frame, sc, by)
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
     frame["_position"] = np.arange(len(frame), dtype=np.int64)
-    return frame[["customer_id", "percentile", "tier", "selected", "group", "_position"]]
+    return frame[LISTED]
+
+
+LISTED = ["customer_id", "percentile", "tier", "selected", "group", "left_out", "_position"]
 
 
 def finish_rows(
@@ -454,12 +563,26 @@ class Staged:
             folder = self.root / name / f"{BUCKET}={k}"
             files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
             if files:
-                frame = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+                table = pa.concat_tables([pq.read_table(f) for f in files])
             else:  # the table's columns, no rows
-                schema = pq.read_schema(next((self.root / name).rglob("*.parquet")))
-                frame = schema.empty_table().to_pandas()
-            out[name] = frame.drop(columns=[BUCKET], errors="ignore")
+                table = pq.read_schema(next((self.root / name).rglob("*.parquet"))).empty_table()
+            if ROW in table.column_names:  # back in input order, as the whole-data loader reads
+                table = table.sort_by(ROW).drop_columns([ROW])
+            out[name] = table.to_pandas().drop(columns=[BUCKET], errors="ignore")
         return out
+
+    def check_customers(self, k: int, limit: int | None) -> None:
+        """Refuse a customer of bucket ``k`` with more than ``limit`` rows in a table, reading
+        only the customer ids (before the bucket itself is loaded)."""
+        if limit is None:
+            return
+        for name in self.tables:
+            folder = self.root / name / f"{BUCKET}={k}"
+            for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+                if "customer_id" not in pq.read_schema(path).names:
+                    continue
+                ids = pq.read_table(path, columns=["customer_id"]).to_pandas()
+                check_customer_rows({name: ids}, limit)
 
 
 def _sources(data: str | os.PathLike[str]) -> dict[str, ds.Dataset]:
@@ -503,77 +626,149 @@ def stage(
     show: bool = False,
 ) -> Staged:
     """Split every table of a Parquet data folder into buckets on disk, streaming batch by batch
-    (rows at or after ``until`` are not read). ``order_items`` follow their order's customer;
-    items of unknown orders go to bucket 0, where validation sets them aside as it would."""
+    (rows at or after ``until`` are not read): memory holds a few batches, whatever the size of
+    the data. ``order_items`` follow their order's customer by a join done part by part (the
+    orders' (order id, bucket) pairs and the items are first split by a hash of the order id, so
+    one part of each meets at a time); items of unknown orders go to bucket 0, where validation
+    sets them aside as it would. Each bucket's items keep their input order (column ``_row``)."""
     sources = _sources(data)
     check_columns({n: d.schema.names for n, d in sources.items()}, config)
     staged = Staged(root, n_buckets)
-    keys: pa.Table | None = None
+    parts = root / "_join"
     for name in bar([n for n in TABLE_NAMES if n in sources], label="splitting", enabled=show):
         dataset = sources[name]
         own = FILTERED.get(name)
         expression = time_filter(dataset, own, until, timezone=config.timezone)
         if expression is not None:  # rows without a time go on, to be set aside by validation
             expression = expression | ds.field(own).is_null()
-        batches = dataset.to_batches(filter=expression, batch_size=1 << 20)
-
-        def with_buckets(batches=batches, name=name) -> Iterable[pa.RecordBatch]:
-            nonlocal keys
-            collected = []
-            for b in batches:
-                if not b.num_rows:
-                    continue
-                table = pa.Table.from_batches([b])
-                if name == "order_items":
-                    joined = table.join(keys, "order_id", join_type="left outer") if keys else None
-                    if joined is None:
-                        bucket = pa.array(np.zeros(b.num_rows, np.int64))
-                        table = table.append_column(BUCKET, bucket)
-                    else:
-                        table = joined.set_column(
-                            joined.schema.get_field_index(BUCKET),
-                            BUCKET,
-                            joined[BUCKET].fill_null(0),
-                        )
-                else:
-                    bucket = bucket_of(
-                        table["customer_id"].to_numpy(zero_copy_only=False), n_buckets
-                    )
-                    table = table.append_column(BUCKET, pa.array(bucket))
-                    if name == "orders":
-                        collected.append(table.select(["order_id", BUCKET]))
-                yield from table.to_batches()
-            if name == "orders" and collected:
-                keys = (
-                    pa.concat_tables(collected)
-                    .group_by(["order_id"])
-                    .aggregate([(BUCKET, "min")])
-                    .rename_columns(["order_id", BUCKET])
-                )
-
-        schema = dataset.schema.append(pa.field(BUCKET, pa.int64()))
-        if name == "order_items":  # a join may reorder columns: write what comes out
-            first = list(with_buckets())
-            if not first:
+        # one thread, little read-ahead: the threaded scanner's memory grows with the table
+        batches = dataset.to_batches(
+            filter=expression,
+            batch_size=READ_BATCH_ROWS,
+            batch_readahead=1,
+            fragment_readahead=1,
+            use_threads=False,
+        )
+        if name == "order_items":
+            _split_items(batches, dataset.schema, parts, root / name, n_buckets)
+            staged.tables.append(name)
+            continue
+        files = _BucketFiles(root / name, n_buckets, dataset.schema)
+        keys = _BucketFiles(parts / "keys", n_buckets) if name == "orders" else None
+        for b in batches:
+            if not b.num_rows:
                 continue
-            table = pa.Table.from_batches(first)
-            _write_buckets(table, root / name)
-        else:
-            reader = pa.RecordBatchReader.from_batches(schema, with_buckets())
-            _write_buckets(reader, root / name)
+            table = pa.Table.from_batches([b])
+            buckets = bucket_of(table["customer_id"], n_buckets)
+            files.add(table, buckets)
+            if keys is not None:
+                pairs = pa.table({"order_id": table["order_id"], BUCKET: pa.array(buckets)})
+                keys.add(pairs, _order_part(table["order_id"], n_buckets))
+        files.close()
+        if keys is not None:
+            keys.close()
         staged.tables.append(name)
+    shutil.rmtree(parts, ignore_errors=True)
     return staged
 
 
-def _write_buckets(data: Any, folder: Path) -> None:
-    ds.write_dataset(
-        data,
-        folder,
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([(BUCKET, pa.int64())]), flavor="hive"),
-        existing_data_behavior="overwrite_or_ignore",
-        max_rows_per_group=1 << 20,
-    )
+def _order_part(order_ids: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
+    """The join part of each order id (a keyed hash of the id text, not of the customer)."""
+    hashed = pd.util.hash_array(_id_text(order_ids), hash_key=ORDER_KEY, categorize=False)
+    return (hashed % np.uint64(n)).astype(np.int64)
+
+
+def _split_items(
+    batches: Iterable[pa.RecordBatch], schema: pa.Schema, parts: Path, out: Path, n_buckets: int
+) -> None:
+    """Order lines into the buckets of their orders' customers: a hash join, part by part."""
+    item_schema = schema.append(pa.field(ROW, pa.int64()))
+    items = _BucketFiles(parts / "items", n_buckets, item_schema)
+    seen = 0
+    for b in batches:
+        if not b.num_rows:
+            continue
+        table = pa.Table.from_batches([b])
+        table = table.append_column(ROW, pa.array(np.arange(seen, seen + len(table))))
+        seen += len(table)
+        items.add(table, _order_part(table["order_id"], n_buckets))
+    items.close()
+    files = _BucketFiles(out, n_buckets, item_schema)
+    for p in range(n_buckets):
+        lines = _read_part(parts / "items", p)
+        if lines is None or not len(lines):
+            continue
+        pairs = _read_part(parts / "keys", p)
+        if pairs is None or not len(pairs):
+            bucket = np.zeros(len(lines), dtype=np.int64)
+        else:
+            pairs = (
+                pairs.group_by(["order_id"])
+                .aggregate([(BUCKET, "min")])
+                .rename_columns(["order_id", BUCKET])
+            )
+            joined = lines.join(pairs, "order_id", join_type="left outer")
+            bucket = joined[BUCKET].fill_null(0).to_numpy().astype(np.int64)
+            lines = joined.select(item_schema.names)
+        files.add(lines, bucket)
+        del lines, pairs
+    files.close()
+
+
+def _read_part(folder: Path, k: int) -> pa.Table | None:
+    path = folder / f"{BUCKET}={k}" / "part-0.parquet"
+    return pq.read_table(path) if path.is_file() else None
+
+
+class _BucketFiles:
+    """One Parquet file per bucket (``<folder>/_bucket=<k>/part-0.parquet``), filled batch by
+    batch in input order; at most about ``WRITE_BUFFER_ROWS`` rows wait in memory over all
+    buckets."""
+
+    def __init__(self, folder: Path, n: int, schema: pa.Schema | None = None) -> None:
+        self.folder, self.n, self.schema = folder, n, schema
+        self.writers: dict[int, pq.ParquetWriter] = {}
+        self.pending: dict[int, list[pa.Table]] = {}
+        self.rows = np.zeros(n, dtype=np.int64)
+        self.group = max(1 << 12, WRITE_BUFFER_ROWS // max(n, 1))
+
+    def add(self, table: pa.Table, buckets: np.ndarray) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+        order = np.argsort(buckets, kind="stable")
+        table = table.take(pa.array(order))
+        bounds = np.searchsorted(buckets[order], np.arange(self.n + 1))
+        for k in np.flatnonzero(np.diff(bounds)):
+            piece = table.slice(int(bounds[k]), int(bounds[k + 1] - bounds[k]))
+            self.pending.setdefault(int(k), []).append(piece)
+            self.rows[k] += len(piece)
+            if self.rows[k] >= self.group:
+                self._flush(int(k))
+        if self.rows.sum() > WRITE_BUFFER_ROWS:
+            for k in list(self.pending):
+                self._flush(k)
+
+    def _flush(self, k: int) -> None:
+        pieces = self.pending.pop(k, [])
+        self.rows[k] = 0
+        if not pieces:
+            return
+        writer = self.writers.get(k)
+        if writer is None:
+            folder = self.folder / f"{BUCKET}={k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            writer = self.writers[k] = pq.ParquetWriter(folder / "part-0.parquet", self.schema)
+        writer.write_table(pa.concat_tables(pieces).cast(self.schema))
+
+    def close(self) -> None:
+        for k in list(self.pending):
+            self._flush(k)
+        for writer in self.writers.values():
+            writer.close()
+        if not self.writers and self.schema is not None:  # no rows: the columns, for the loader
+            folder = self.folder / f"{BUCKET}=0"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(self.schema.empty_table(), folder / "part-0.parquet")
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -616,6 +811,7 @@ def _features_parts(
     run: BucketRun,
     show: bool,
     max_customer_rows: int | None = None,
+    contact_at: pd.Timestamp | None = None,
 ) -> tuple[Path, dict[pd.Timestamp, Any] | None]:
     """Bucket pass, then the aggregate pass: features parts under ``work/features`` (VIP columns
     against each bucket's bar) and the population's VIP bar per cutoff."""
@@ -625,21 +821,34 @@ def _features_parts(
     parts = work / "features"
     parts.mkdir()
     collected: dict[pd.Timestamp, dict[str, list[np.ndarray]]] = {t: {} for t in cutoffs}
+    candidates: dict[pd.Timestamp, pd.DataFrame | None] = {t: None for t in cutoffs}
+    with_btyd = False
     wanted: list[str] | None = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
+        staged.check_customers(k, max_customer_rows)  # a reseller is named before it is read
         raw = _timed(run, "read", lambda k=k: staged.bucket(k))
         frame, quarantined = _timed(
-            run, "buckets", lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows)
+            run,
+            "buckets",
+            lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows, contact_at),
         )
+        if contact_at is not None:  # written beside the features part, read back per bucket
+            contact = pd.DataFrame(frame.attrs.pop("contact"))
+            (work / "contact").mkdir(exist_ok=True)
+            _write_part(contact, work / "contact" / f"part-{k:05d}.parquet")
         for name, n in quarantined.items():
             run.quarantined[name] = run.quarantined.get(name, 0) + n
         if wanted is None:
             wanted = population_columns(config, FeatureSpec.from_dict(frame.attrs["feature_spec"]))
+        with_btyd = with_btyd or HIDDEN[0] in frame
         for t in cutoffs:
             part = frame.xs(t, level="as_of") if len(frame) else frame
             for col in wanted:
                 if col in part:
                     collected[t].setdefault(col, []).append(part[col].to_numpy(dtype=np.float64))
+            found = btyd_candidates(part, part.index.get_level_values("customer_id"))
+            if found is not None and len(found):
+                candidates[t] = merge_candidates(candidates[t], found)
         run.rows += len(frame)
         _timed(
             run,
@@ -648,17 +857,37 @@ def _features_parts(
                 frame.reset_index(), parts / f"part-{k:05d}.parquet"
             ),
         )
-    if not wanted:
+        del raw, frame
+        release_memory()
+    if not wanted and not with_btyd:
         return parts, None
     bars = _timed(
         run,
         "aggregate",
         lambda: {
-            t: population_figures({c: np.concatenate(v) for c, v in cols.items()}, config)
+            t: population_figures(
+                {c: np.concatenate(v) for c, v in cols.items()},
+                config,
+                candidates[t],
+                with_btyd=with_btyd,
+            )
             for t, cols in collected.items()
         },
     )
     return parts, bars
+
+
+def release_memory() -> None:
+    """Hand memory freed by the last bucket back to the system (Arrow's pool, and glibc's heap
+    where there is one), so the next bucket starts from the same footprint."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
@@ -671,7 +900,7 @@ def _fixed(
     frame: pd.DataFrame, bars: Mapping[pd.Timestamp, Any] | None, config: Config
 ) -> pd.DataFrame:
     if not bars or not len(frame):
-        return frame
+        return frame.drop(columns=[c for c in HIDDEN if c in frame])
     parts = []
     for t, part in frame.groupby("as_of", sort=False):
         parts.append(fix_vip(part, bars[pd.Timestamp(t)], config))
@@ -746,9 +975,26 @@ def score_local(
     ) as tmp:
         work = Path(tmp)
         parts, bars = _features_parts(
-            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows
+            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows, cutoff
         )
         paths = sorted(parts.glob("*.parquet"))
+
+        def contact_of(path: Path) -> pd.DataFrame | None:
+            file = work / "contact" / path.name
+            if not file.exists():
+                return None
+            frame = pd.read_parquet(file)
+            return frame.set_index(frame["customer_id"].astype(str)).drop(columns="customer_id")
+
+        # aggregate pass: the population's channel response rates (sums over every bucket)
+        sent = np.zeros(len(CHANNELS))
+        resp = np.zeros(len(CHANNELS))
+        for path in paths:
+            c = contact_of(path)
+            if c is not None:
+                sent += c[[f"sent_{ch}" for ch in CHANNELS]].to_numpy(dtype=np.float64).sum(axis=0)
+                resp += c[[f"resp_{ch}" for ch in CHANNELS]].to_numpy(dtype=np.float64).sum(axis=0)
+        rates = population_rates(sent[None, :], resp[None, :])
 
         def features(path: Path) -> pd.DataFrame:
             frame = _fixed(pd.read_parquet(path), bars, cfg).drop(columns=["as_of"])
@@ -781,7 +1027,17 @@ def score_local(
             rows = _timed(
                 run,
                 "buckets",
-                lambda X=X: score_rows(X, bundle, cfg, hv_bar=hv, churn=churn, uplift=uplift),
+                lambda X=X, path=path: score_rows(
+                    X,
+                    bundle,
+                    cfg,
+                    hv_bar=hv,
+                    churn=churn,
+                    uplift=uplift,
+                    cutoff=cutoff,
+                    contact=contact_of(path),
+                    population=rates,
+                ),
             )
             used |= set(driver_names(rows, bundle, X.columns))
             _write_part(rows, rows_dir / path.name)

@@ -401,6 +401,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the send file of one channel from a target list."""
+    from vipml.campaign import read_targets
+    from vipml.config import load_config
+    from vipml.io import write_frame
+    from vipml.sends import send_file
+
+    _check_out(args.out)
+    config = load_config(args.config)
+    if args.locale:
+        config.locale = args.locale
+    targets = read_targets(args.targets)
+    frame = send_file(targets, args.channel, config)
+    out = write_frame(frame, args.out)
+    print(f"send file: {out} ({args.channel}, {len(frame):,} customers)")
+    return 0
+
+
 def cmd_campaign(args: argparse.Namespace) -> int:
     """Measure a campaign: KPIs, the A/B table of a target list, ROI per campaign."""
     import json
@@ -738,11 +756,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--select",
-        choices=["score", "expected_value", "uplift"],
-        help="how to rank for selection (overrides score.select_by); uplift needs --uplift-bundle",
+        choices=["auto", "score", "expected_value", "uplift"],
+        help="how to rank for selection (overrides score.select_by, default auto: positive "
+        "expected incremental value); uplift needs --uplift-bundle",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_engine(p)
+
+    p = add(
+        "export",
+        cmd_export,
+        "Write a per-channel send file (one row per selected treatment customer) from a list.",
+    )
+    p.add_argument("--targets", required=True, metavar="FILE", help="target list from vipml score")
+    p.add_argument("--channel", required=True, choices=["email", "sms", "push", "kakao"])
+    p.add_argument("--out", required=True, metavar="FILE", help="send file, .csv or .parquet")
+    p.add_argument(
+        "--config", metavar="FILE", help="YAML config (locale, score.messaging, score.offers)"
+    )
+    p.add_argument(
+        "--locale", choices=["en", "ko"], help="overrides the config's locale (ko: Korean rules)"
+    )
 
     p = add("report", cmd_report, "Write the driver report for marketers (self-contained HTML).")
     p.add_argument(

@@ -233,6 +233,11 @@ def score(args: argparse.Namespace) -> int:
         counts = spark.read.parquet(str(out)).groupBy("selected", "group").count().collect()
         rows = sum(r["count"] for r in counts)
         selected = {r["group"]: r["count"] for r in counts if r["selected"]}
+        left = {
+            r["left_out"]: r["count"]
+            for r in spark.read.parquet(str(out)).groupBy("left_out").count().collect()
+            if r["left_out"]
+        }
     else:
         from vipml.buckets import score_local
 
@@ -250,8 +255,9 @@ def score(args: argparse.Namespace) -> int:
         rows = run.rows
         import pandas as pd
 
-        listed = pd.read_parquet(out, columns=["selected", "group"])
+        listed = pd.read_parquet(out, columns=["selected", "group", "left_out"])
         selected = listed[listed["selected"]]["group"].value_counts().to_dict()
+        left = listed.loc[listed["left_out"] != "", "left_out"].value_counts().to_dict()
         print("seconds:   " + ", ".join(f"{k} {v:.1f}" for k, v in run.seconds.items()))
     drift_path = out.with_name(out.name + ".drift.csv")
     write_frame(drift.rename_axis("feature").reset_index(), drift_path)
@@ -260,6 +266,12 @@ def score(args: argparse.Namespace) -> int:
         f"rows: {rows:,}; selected {sum(selected.values()):,} (treatment "
         f"{selected.get('treatment', 0):,}, control {selected.get('control', 0):,})"
     )
+    if left:
+        print(
+            f"left out: {sum(left.values()):,} ("
+            + ", ".join(f"{str(k).replace('_', ' ')} {v:,}" for k, v in sorted(left.items()))
+            + ")"
+        )
     if len(high):
         print(
             f"warning: {len(high)} feature(s) drifted from training (PSI > {config.score.drift_threshold})"

@@ -15,6 +15,7 @@ config runs the same from any working folder.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import zoneinfo
@@ -418,46 +419,206 @@ class TrackingConfig(StrictModel):
     )
 
 
+PlayTheme = Literal[
+    "welcome", "win_back", "replenishment", "loyalty", "premium", "category", "app", "content"
+]
+# a play of this theme never goes to a customer of this segment (score.playbook is checked)
+CONTRADICTIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"win_back"}),
+    "at_risk": frozenset({"welcome"}),
+    "high_value": frozenset({"welcome"}),
+}
+
+
 class Play(StrictModel):
-    """A recommended play and the offer type it uses."""
+    """A recommended play and the offer type it uses.
+
+    ``en`` and ``ko`` may name the customer's own category as ``{category}`` (filled from the
+    features: the browsed category for browsing plays and category-interest customers, else the
+    most bought one). ``theme`` says what kind of play it is (a new customer never gets a
+    ``win_back`` play, an at-risk or high-value one never a ``welcome`` play); ``replenishment``
+    plays are sent when the customer's own purchase cycle says the next order is due."""
 
     en: str
     ko: str
     offer_type: Literal["upsell", "cross_sell", "bundle"] = "upsell"
+    theme: PlayTheme | None = None
+    replenishment: bool = False
+
+
+def _play(en: str, ko: str, offer_type: str, theme: str, replenishment: bool = False) -> Play:
+    return Play(en=en, ko=ko, offer_type=offer_type, theme=theme, replenishment=replenishment)
 
 
 def _default_playbook() -> dict[str, Play]:
+    """The domain's plays by segment (``<segment>``) and by segment and the actionable driver the
+    customer lags the VIPs most on (``<segment>.<driver>``); a pair without its own play falls
+    back to the segment's."""
+    p = _play
     return {
-        "new": Play(
-            en="Welcome-coupon upsell with a starter accessory bundle",
-            ko="웰컴 쿠폰 업셀 + 기본 액세서리 번들",
-            offer_type="bundle",
+        "new": p(
+            "Welcome-coupon upsell with a starter accessory bundle",
+            "웰컴 쿠폰 업셀 + 기본 액세서리 번들",
+            "bundle",
+            "welcome",
         ),
-        "repeat": Play(
-            en="Member-only benefit on the premium line of past purchases",
-            ko="구매 이력 기반 회원 전용 혜택 + 프리미엄 라인 제안",
-            offer_type="upsell",
+        "new.browsing": p(
+            "Welcome coupon with new arrivals in {category}",
+            "{category} 신상품 소개 + 웰컴 쿠폰",
+            "upsell",
+            "welcome",
         ),
-        "at_risk": Play(
-            en="Win-back coupon with a limited-time promotion",
-            ko="한정 기간 프로모션 + 재방문 쿠폰",
-            offer_type="cross_sell",
+        "new.recency": p(
+            "Follow-up message seven days after sign-up with the sign-up coupon",
+            "가입 7일 후 가입 쿠폰 후속 메시지",
+            "bundle",
+            "welcome",
         ),
-        "high_value": Play(
-            en="VIP concierge: limited editions and customisation",
-            ko="VIP 컨시어지: 한정판 및 맞춤 제안",
-            offer_type="upsell",
+        "new.repeat_purchase": p(
+            "Second-order welcome coupon on a {category} accessory and consumable bundle",
+            "두 번째 구매 웰컴 쿠폰: {category} 액세서리·소모품 번들",
+            "bundle",
+            "welcome",
         ),
-        "category_interest": Play(
-            en="New-arrival alert with a higher-spec product in the browsed category",
-            ko="관심 카테고리 신상품 알림 + 상위 사양 제안",
-            offer_type="upsell",
+        "new.app_time": p(
+            "App-only welcome benefit with how-to content",
+            "앱 전용 웰컴 혜택 + 사용법 콘텐츠",
+            "upsell",
+            "welcome",
         ),
-        "other": Play(
-            en="Recommended combinations from the best-selling category",
-            ko="인기 카테고리 추천 조합 콘텐츠",
-            offer_type="bundle",
+        "new.category_breadth": p(
+            "Recommended combinations that go with {category}",
+            "{category}와(과) 어울리는 추천 조합",
+            "cross_sell",
+            "welcome",
         ),
+        "repeat": p(
+            "Member-only benefit on the premium line of past purchases",
+            "구매 이력 기반 회원 전용 혜택 + 프리미엄 라인 제안",
+            "upsell",
+            "loyalty",
+        ),
+        "repeat.repeat_purchase": p(
+            "Replenishment reminder for {category}, timed to the customer's own purchase cycle",
+            "고객의 구매 주기에 맞춘 {category} 재구매 알림",
+            "bundle",
+            "replenishment",
+            True,
+        ),
+        "repeat.recency": p(
+            "Replenishment reminder with a repeat-buyer-only benefit",
+            "재구매 고객 전용 혜택과 함께 구매 주기 맞춤 재구매 알림",
+            "bundle",
+            "replenishment",
+            True,
+        ),
+        "repeat.browsing": p(
+            "Push new arrivals in {category}, the category the customer browses",
+            "탐색한 카테고리({category})의 신상품 푸시",
+            "upsell",
+            "category",
+        ),
+        "repeat.app_time": p(
+            "In-app-only content and benefits", "앱 전용 콘텐츠 및 혜택", "upsell", "app"
+        ),
+        "repeat.category_breadth": p(
+            "Offer based on past purchases: complements that go with {category}",
+            "구매 이력 기반 제안: {category}와(과) 어울리는 연관 상품",
+            "cross_sell",
+            "loyalty",
+        ),
+        "at_risk": p(
+            "Win-back coupon with a limited-time promotion",
+            "한정 기간 프로모션 + 재방문 쿠폰",
+            "cross_sell",
+            "win_back",
+        ),
+        "at_risk.recency": p(
+            "Win-back coupon with news of new or improved products in {category}",
+            "{category} 신상품·개선 제품 소식과 재방문 쿠폰",
+            "cross_sell",
+            "win_back",
+        ),
+        "at_risk.browsing": p(
+            "News of new or improved products in {category}",
+            "{category} 신상품·개선 제품 소식",
+            "upsell",
+            "win_back",
+        ),
+        "at_risk.repeat_purchase": p(
+            "Limited-time promotion on {category}, the customer's usual category",
+            "평소 구매하던 {category} 한정 기간 프로모션",
+            "bundle",
+            "win_back",
+        ),
+        "at_risk.app_time": p(
+            "Limited-time app-only promotion",
+            "앱 전용 한정 기간 프로모션",
+            "cross_sell",
+            "win_back",
+        ),
+        "high_value": p(
+            "VIP concierge: limited editions and customisation",
+            "VIP 컨시어지: 한정판 및 맞춤 제안",
+            "upsell",
+            "premium",
+        ),
+        "high_value.browsing": p(
+            "Early access to limited editions in {category}",
+            "{category} 한정판 우선 구매 기회",
+            "upsell",
+            "premium",
+        ),
+        "high_value.category_breadth": p(
+            "Brand-value content with a concierge pick beyond {category}",
+            "브랜드 가치 콘텐츠 + {category} 외 컨시어지 추천",
+            "cross_sell",
+            "premium",
+        ),
+        "high_value.app_time": p(
+            "VIP in-app concierge benefits", "앱 전용 VIP 컨시어지 혜택", "upsell", "premium"
+        ),
+        "category_interest": p(
+            "New-arrival alert with a higher-spec product in {category}",
+            "{category} 신상품 알림 + 상위 사양 제안",
+            "upsell",
+            "category",
+        ),
+        "category_interest.repeat_purchase": p(
+            "Higher-spec new product in {category} with a member benefit",
+            "회원 혜택과 함께 {category} 상위 사양 신제품 제안",
+            "upsell",
+            "category",
+        ),
+        "category_interest.recency": p(
+            "Review-based content on the best of {category}",
+            "{category} 인기 상품 리뷰 콘텐츠",
+            "upsell",
+            "content",
+        ),
+        "category_interest.category_breadth": p(
+            "Complements that go with {category}",
+            "{category}와(과) 어울리는 연관 상품",
+            "cross_sell",
+            "category",
+        ),
+        "other": p(
+            "Recommended combinations from {category}",
+            "{category} 추천 조합 콘텐츠",
+            "bundle",
+            "content",
+        ),
+    }
+
+
+def _default_drivers() -> dict[str, list[str]]:
+    """The signals CRM can move (domain step 2), each by the feature-name prefixes it covers."""
+    return {
+        "browsing": ["views_", "sessions_", "top_view_category_share", "view_category_count"],
+        "recency": ["recency_days", "days_since_last_visit", "overdue_ratio"],
+        "repeat_purchase": ["orders_", "interval_", "purchase_days", "days_first_to_second"],
+        "app_time": ["app_minutes"],
+        "category_breadth": ["category_count", "category_entropy", "multi_item_order_share"],
     }
 
 
@@ -599,13 +760,49 @@ class OfferCandidate(StrictModel):
     cost: float | None = None
 
 
+class MessagingRules(StrictModel):
+    """Rules for advertising messages. ``rules: auto`` applies the Korean rules when the config's
+    ``locale`` is ``ko``: advertising only between ``ad_hours`` Korea time unless the customer gave
+    night consent, texts that start with ``ad_prefix`` and end with the ``opt_out`` line, and
+    KakaoTalk offers only as FriendTalk / brand messages (AlimTalk carries information only)."""
+
+    rules: Literal["auto", "ko", "none"] = Field("auto", description="auto: ko when locale is ko.")
+    timezone: str = Field("Asia/Seoul", description="Time zone of send times and ad hours.")
+    ad_hours: tuple[int, int] = Field(
+        (8, 21), description="Advertising allowed from the first hour to the second (exclusive)."
+    )
+    ad_prefix: str = Field("(광고)", description="First words of an advertising text.")
+    opt_out: str = Field(
+        "무료수신거부 080-000-0000", description="Opt-out line closing an advertising text."
+    )
+    kakao_type: Literal["friendtalk", "brand_message"] = Field(
+        "friendtalk", description="KakaoTalk message type for offers (never AlimTalk)."
+    )
+
+    @field_validator("ad_hours")
+    @classmethod
+    def _hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not (0 <= value[0] < value[1] <= 24):
+            raise ValueError(f"ad_hours must be two hours 0 <= start < end <= 24, got {value}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value.upper() != "UTC" and value not in _zones():
+            raise ValueError(f"unknown time zone '{value}'")
+        return value
+
+
 class ScoreConfig(StrictModel):
     """Target lists: selection, control group, value and cost, segments and plays."""
 
-    select_by: Literal["score", "expected_value", "uplift"] = Field(
-        "score",
-        description="How to rank for selection; uplift needs an uplift bundle and selects the "
-        "customers with the highest positive uplift (those the offer persuades).",
+    select_by: Literal["auto", "score", "expected_value", "uplift"] = Field(
+        "auto",
+        description="How to rank for selection. auto: customers whose expected incremental value "
+        "is positive, ranked by it (from the uplift bundle when one is given), or the top tier "
+        "when neither score.value nor a value feature is known; uplift needs an uplift bundle and "
+        "selects the customers with the highest positive uplift (those the offer persuades).",
     )
     capacity: int | None = Field(None, ge=0, description="At most this many contacts.")
     budget: float | None = Field(None, ge=0, description="At most this much contact cost.")
@@ -633,8 +830,82 @@ class ScoreConfig(StrictModel):
         ]
     )
     segments: SegmentRules = Field(default_factory=SegmentRules)
-    playbook: dict[str, Play] = Field(default_factory=_default_playbook)
-    driver_plays: dict[str, Play] = Field(default_factory=_default_driver_plays)
+    playbook: dict[str, Play] = Field(
+        default_factory=_default_playbook,
+        description="Plays keyed by segment (the segment's play) and by '<segment>.<driver>' "
+        "(the play when that actionable driver is where the customer lags the VIPs most).",
+    )
+    driver_plays: dict[str, Play] = Field(
+        default_factory=_default_driver_plays,
+        description="The report's play per driver feature (by name prefix, domain step 2).",
+    )
+    drivers: dict[str, list[str]] = Field(
+        default_factory=_default_drivers,
+        description="Actionable drivers (signals CRM can move), each by feature-name prefixes.",
+    )
+    channels: list[Literal["email", "sms", "push", "kakao"]] = Field(
+        default_factory=lambda: ["email", "push", "kakao", "sms"],
+        min_length=1,
+        description="Channels to choose from, in order of preference on a tie.",
+    )
+    channel_prior: float = Field(
+        20.0,
+        ge=0,
+        description="Offers' worth of the population's response rate a customer's own channel "
+        "history is shrunk towards (more: trust thin histories less).",
+    )
+    campaign_start: str | None = Field(
+        None, description="First day of the campaign window (YYYY-MM-DD); default the cutoff."
+    )
+    campaign_days: int = Field(14, ge=1, description="Length of the campaign window in days.")
+    replenishment_lead_days: int = Field(
+        3,
+        ge=0,
+        description="Replenishment plays: send this many days before the next order is due.",
+    )
+    send_hour: int = Field(
+        10, ge=0, le=23, description="Hour of the send time, local time (score.messaging.timezone)."
+    )
+    messaging: MessagingRules = Field(default_factory=lambda: MessagingRules())
+
+    @field_validator("campaign_start")
+    @classmethod
+    def _campaign_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                day = datetime.date.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError(
+                    f"campaign_start must be a date YYYY-MM-DD, got '{value}'"
+                ) from None
+            return day.isoformat()
+        return value
+
+    @model_validator(mode="after")
+    def _check_playbook(self) -> ScoreConfig:
+        known = {*SegmentRules.model_fields["order"].annotation.__args__[0].__args__, "other"}
+        for key, play in self.playbook.items():
+            segment, _, driver = key.partition(".")
+            if segment not in known:
+                near = closest(segment, sorted(known))
+                hint = f" (did you mean '{near}'?)" if near else ""
+                raise ValueError(
+                    f"score.playbook.{key}: unknown segment '{segment}'{hint}; allowed: "
+                    f"{', '.join(sorted(known))}"
+                )
+            if driver and driver not in self.drivers:
+                raise ValueError(
+                    f"score.playbook.{key}: unknown driver '{driver}'; allowed: "
+                    f"{', '.join(sorted(self.drivers))} (score.drivers)"
+                )
+            if play.theme in CONTRADICTIONS.get(segment, ()):
+                raise ValueError(
+                    f"score.playbook.{key}: a '{play.theme}' play contradicts the segment "
+                    f"'{segment}'. Fix: give it another play or theme"
+                )
+        if "other" not in self.playbook:
+            raise ValueError("score.playbook has no 'other' play. Fix: add score.playbook.other")
+        return self
 
 
 class ReportConfig(StrictModel):
@@ -683,6 +954,9 @@ class Config(StrictModel):
     description: str | None = None
     timezone: str = Field("UTC", description="Time zone of timestamps given without an offset.")
     currency: str = Field("USD", description="Currency of every amount, shown in reports.")
+    locale: Literal["en", "ko"] = Field(
+        "en", description="Market of the campaigns: ko applies the Korean messaging rules."
+    )
     seed: int = Field(0, description="Seed of every random choice: sampling, splits, models.")
     data_dir: str | None = Field(
         None, description="Folder of the input files, relative to this file; default: --data."

@@ -250,6 +250,7 @@ def make_retailer(
     sessions_per_customer_year: float = 6.0,
     offers_per_customer_year: float = 3.0,
     churn_per_year: float = 0.35,
+    consents: bool = True,
 ) -> Retailer:
     """Generate a seeded retailer whose tables follow the data contract.
 
@@ -275,6 +276,10 @@ def make_retailer(
         Offers sent per customer and year.
     churn_per_year : float
         Dropout hazard of a typical customer, per year.
+    consents : bool
+        Whether ``customers`` carries marketing consents (``consent_email``, ``consent_sms``,
+        ``consent_push``, ``consent_kakao``, ``consent_night``), drawn from their own seeded
+        stream (push more often for app users), so the other tables do not change.
 
     Returns
     -------
@@ -338,7 +343,9 @@ def make_retailer(
         events_frame = _events_frame(_simulate_events(rng_event, cust), customer_ids)
 
     return Retailer(
-        customers=_customers_frame(cust, customer_ids),
+        customers=_with_consents(_customers_frame(cust, customer_ids), cust, seed)
+        if consents
+        else _customers_frame(cust, customer_ids),
         orders=orders,
         order_items=order_items,
         events=events_frame,
@@ -349,6 +356,102 @@ def make_retailer(
         injected=injected,
         messiness=messy,
     )
+
+
+# --------------------------------------------------------------------------- large, to Parquet
+
+_PREFIXED_IDS = {"orders": ["order_id"], "order_items": ["order_id"], "events": ["session_id"],
+                 "offers": ["offer_id"]}  # fmt: skip
+
+
+def write_retailer(
+    out: str | Path,
+    n_customers: int,
+    *,
+    seed: int = 0,
+    chunk_customers: int = 100_000,
+    progress: bool = False,
+    **rates: object,
+) -> dict[str, int]:
+    """Generate a large retailer straight to Parquet datasets, one chunk of customers at a time,
+    so memory holds one chunk whatever ``n_customers`` is (100M order rows need no more than
+    the default 100,000-customer chunk does).
+
+    Each chunk is :func:`make_retailer` with its own seed (from ``seed`` and the chunk's number)
+    and the other keyword arguments (``orders_per_customer_year``, ``sessions_per_customer_year``,
+    ``events``, ``items``, ``offers``, ``start``, ``end``...; no ``messy``): customer ids run on
+    from ``"100001"`` across chunks, order, session and offer ids get the chunk's number as a
+    prefix (``"c0003-O0000001"``). ``out/<table>/part-<chunk>.parquet`` for each table, written
+    into a temporary folder beside ``out`` and moved into place when complete.
+
+    Denser histories than the default: ``orders_per_customer_year=12`` gives about 20 order rows
+    per customer over the default two years (5M customers, about 100M order rows).
+
+    Returns
+    -------
+    dict
+        Rows written per table.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from vipml.progress import progress as bar
+
+    if "messy" in rates:
+        raise ConfigError("write_retailer writes clean tables: leave out messy")
+    n = int(n_customers)
+    size = int(chunk_customers)
+    if n < 0 or size < 1:
+        raise ConfigError(f"n_customers must be >= 0 and chunk_customers >= 1, got {n}, {size}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        chunks = range(-(-n // size))
+        for c in bar(chunks, label="generating", enabled=progress):
+            first = c * size
+            m = min(size, n - first)
+            chunk_seed = int(np.random.SeedSequence([int(seed), c]).generate_state(1)[0])
+            shop = make_retailer(m, seed=chunk_seed, **rates)  # type: ignore[arg-type]
+            for name, frame in shop.tables().items():
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                table = _shift_ids(table, name, first, c)
+                (tmp / name).mkdir(exist_ok=True)
+                pq.write_table(table, tmp / name / f"part-{c:05d}.parquet")
+                counts[name] = counts.get(name, 0) + table.num_rows
+            del shop
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return counts
+
+
+def _shift_ids(table: pa.Table, name: str, first: int, chunk: int) -> pa.Table:
+    """A chunk's ids made unique over the whole data set (see :func:`write_retailer`)."""
+    if "customer_id" in table.column_names:
+        i = table.schema.get_field_index("customer_id")
+        ids = pc.add(pc.cast(table["customer_id"], pa.int64()), first)
+        table = table.set_column(i, "customer_id", pc.cast(ids, table.schema.field(i).type))
+    prefix = pa.scalar(f"c{chunk:04d}-", pa.large_string())
+    for col in _PREFIXED_IDS.get(name, []):
+        if col in table.column_names:
+            i = table.schema.get_field_index(col)
+            kind = table.schema.field(i).type
+            joined = pc.binary_join_element_wise(
+                prefix, pc.cast(table[col], pa.large_string()), pa.scalar("", pa.large_string())
+            )
+            table = table.set_column(i, col, pc.cast(joined, kind))
+    return table
 
 
 # --------------------------------------------------------------------------- customers
@@ -427,6 +530,21 @@ def _customers_frame(cust: dict, ids: pa.Array) -> pd.DataFrame:
             "tp_affluence": _text(cust["affluence"], AFFLUENCE),
         }
     )
+
+
+_CONSENT_P = {"email": 0.85, "sms": 0.45, "kakao": 0.7, "night": 0.15}
+
+
+def _with_consents(frame: pd.DataFrame, cust: dict, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, 17])
+    n = len(frame)
+    draw = rng.random((n, 5))
+    frame["consent_email"] = draw[:, 0] < _CONSENT_P["email"]
+    frame["consent_sms"] = draw[:, 1] < _CONSENT_P["sms"]
+    frame["consent_push"] = draw[:, 2] < 0.25 + 0.6 * np.asarray(cust["app_pref"])
+    frame["consent_kakao"] = draw[:, 3] < _CONSENT_P["kakao"]
+    frame["consent_night"] = draw[:, 4] < _CONSENT_P["night"]
+    return frame
 
 
 def _latent_frame(cust: dict, ids: pa.Array) -> pd.DataFrame:

@@ -654,12 +654,16 @@ def driver_plays(drivers: pd.DataFrame, config: Config | ScoreConfig | str | Non
     feature = drivers["feature"].astype("str").reset_index(drop=True)
     n = len(feature)
     prefix = np.full(n, "", dtype=object)
-    en = np.full(n, fallback.en, dtype=object)
-    ko = np.full(n, fallback.ko, dtype=object)
+    # a play names no customer's category here: {category} reads "the best-selling category"
+    generic = {"en": "the best-selling category", "ko": "인기 카테고리"}
+    en = np.full(n, fallback.en.replace("{category}", generic["en"]), dtype=object)
+    ko = np.full(n, fallback.ko.replace("{category}", generic["ko"]), dtype=object)
     kind = np.full(n, fallback.offer_type, dtype=object)
-    for key, play in sc.driver_plays.items():  # later prefixes win, as in score._plays
+    for key, play in sc.driver_plays.items():  # later prefixes win
         hit = feature.str.startswith(key).to_numpy()
-        prefix[hit], en[hit], ko[hit], kind[hit] = key, play.en, play.ko, play.offer_type
+        prefix[hit], kind[hit] = key, play.offer_type
+        en[hit] = play.en.replace("{category}", generic["en"])
+        ko[hit] = play.ko.replace("{category}", generic["ko"])
 
     def carried(column: str) -> np.ndarray:
         if column in drivers:

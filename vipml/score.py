@@ -38,6 +38,16 @@ from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
 from vipml.metrics import ties_at_top
 from vipml.model import population_stability, prepare_matrix
+from vipml.plays import (
+    CHANNELS,
+    best_channel,
+    contact_arrays,
+    contact_frame,
+    driver_actions,
+    next_order_at,
+    population_rates,
+    send_window,
+)
 from vipml.value import VALUE_COLUMNS, customer_value
 from vipml.vip import vip_status
 from vipml.windows import as_cutoff
@@ -49,8 +59,22 @@ COLUMNS = [
     "customer_id", "score", "percentile", "tier", "segment", "play_en", "play_ko", "offer_type",
     "reason_1_en", "reason_2_en", "reason_3_en", "reason_1_ko", "reason_2_ko", "reason_3_ko",
     "expected_value", "selected", "group", "model_version", "cutoff", "horizon_days",
-    "in_population",
+    "in_population", "driver", "driver_direction", "play_reason_en", "play_reason_ko", "category",
+    "play_theme", "offer", "channel", "send_from", "send_until", "send_at", "night_consent", "left_out",
 ]  # fmt: skip
+
+# why a row is not selected (the ``left_out`` column; "" for a selected row)
+LEFT_OUT = {
+    "not_scored": "outside the population the model was trained on",
+    "consent": "no channel the customer consented to",
+    "negative_value": "expected incremental value not positive",
+    "min_score": "score below score.min_score",
+    "not_top_tier": "not in the top tier (no value or cost known)",
+    "other_offer": "another offer is this customer's best",
+    "segment_cap": "over score.segment_caps",
+    "budget": "over score.budget",
+    "capacity": "over score.capacity",
+}
 
 
 @dataclass
@@ -92,6 +116,21 @@ class ScoreResult:
             lines.append(
                 f"scores: {distinct:,} distinct; {tied:.2%} of the list tied at the top-10% boundary"
             )
+        if "left_out" in t and len(t):
+            left = t.loc[t["left_out"].astype(str) != "", "left_out"].value_counts()
+            lines.append(
+                f"left out: {int(left.sum()):,}"
+                + (
+                    " (" + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in left.items()) + ")"
+                    if len(left)
+                    else ""
+                )
+            )
+        if "channel" in t and len(sel):
+            ch = sel.loc[sel["group"] == "treatment", "channel"].value_counts()
+            lines.append(
+                "channels of the treatment group: " + ", ".join(f"{k} {v:,}" for k, v in ch.items())
+            )
         if "horizon_days" in t and len(t):
             lines.append(f"horizon: {int(t['horizon_days'].iloc[0])} days")
         lines += [f"warning: {w}" for w in self.warnings]
@@ -123,6 +162,7 @@ def scoring_config(bundle: Bundle, config: Config | None) -> Config:
             "data_dir": config.data_dir,
             "connection": config.connection,
             "timezone": config.timezone,
+            "locale": config.locale,
             "seed": config.seed,
             "tracking": config.tracking,
             "value": config.value,
@@ -263,34 +303,87 @@ def _tiers(percentile: np.ndarray, edges: list[float]) -> np.ndarray:
     return labels[np.searchsorted(np.asarray(sorted(edges)), top, side="left")]
 
 
-def select(frame: pd.DataFrame, sc: ScoreConfig) -> np.ndarray:
+def select(frame: pd.DataFrame, sc: ScoreConfig, by: str | None = None) -> np.ndarray:
     """Rows to contact: by score, expected value or uplift, under capacity, budget and segment
-    caps. Expected value and uplift select only positive values."""
-    if sc.select_by == "uplift" and "uplift" not in frame:
+    caps. Expected value and uplift select only positive values. ``score.select_by: auto`` (the
+    default) selects by ``incremental_value`` when the rows have it (an uplift bundle), else by
+    ``expected_value``; ``by`` overrides the config's choice (``top_tier``: tier A by score)."""
+    return selection(frame, sc, by)[0]
+
+
+def resolve_by(sc: ScoreConfig, X: pd.DataFrame, frame: pd.DataFrame) -> str:
+    """What ``score.select_by`` selects by for these rows: ``auto`` is the expected incremental
+    value (``incremental_value`` from an uplift bundle, else ``expected_value``), or the top tier
+    when no value is known (neither ``score.value`` set nor the value feature present)."""
+    if sc.select_by != "auto":
+        return sc.select_by
+    known = "value" in sc.model_fields_set or bool(sc.value_feature and sc.value_feature in X)
+    if "incremental_value" in frame:
+        return "incremental_value"
+    return "expected_value" if known else "top_tier"
+
+
+def selection(
+    frame: pd.DataFrame, sc: ScoreConfig, by: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The selected rows and, for every other row, why it was left out (``LEFT_OUT``'s keys).
+
+    Rows are taken in the order of the ranking key (then ``customer_id``) while they are
+    eligible: scored, a consented channel (when the rows have a ``channel``), a positive key for
+    value rankings, the customer's chosen offer (``_chosen_offer``), ``score.min_score``; then
+    ``segment_caps``, ``budget`` and ``capacity`` in that order."""
+    by = by or sc.select_by
+    if by == "auto":
+        by = "incremental_value" if "incremental_value" in frame else "expected_value"
+    if by == "uplift" and "uplift" not in frame:
         raise ConfigError(
             "score.select_by is 'uplift' but the rows have no uplift.\n"
             "Fix: give an uplift bundle (vipml score --uplift-bundle DIR, trained with "
             "train.task: uplift), or select by score"
         )
-    key = frame[sc.select_by]
-    eligible = np.array(frame["score"] >= sc.min_score, dtype=bool)
-    if sc.select_by in ("expected_value", "uplift"):
-        eligible = eligible & np.array(frame[sc.select_by] > 0, dtype=bool)
-    order = np.lexsort((frame["customer_id"].to_numpy(), -key.to_numpy()))
-    chosen = np.zeros(len(frame), dtype=bool)
+    n = len(frame)
+    column = "score" if by == "top_tier" else by
+    key = frame[column].to_numpy(dtype=np.float64)
+    reason = np.full(n, "", dtype=object)
+
+    def mark(bad: np.ndarray, why: str) -> None:
+        reason[bad & (reason == "")] = why
+
+    score = frame["score"].to_numpy(dtype=np.float64)
+    mark(np.isnan(score), "not_scored")
+    if "channel" in frame:
+        mark((frame["channel"].astype("object").fillna("") == "").to_numpy(), "consent")
+    if "_chosen_offer" in frame:
+        mark(~frame["_chosen_offer"].to_numpy(dtype=bool), "other_offer")
+    if by in ("expected_value", "uplift", "incremental_value"):
+        mark(~(key > 0), "negative_value")
+    if by == "top_tier":
+        mark((frame["tier"].astype("object") != "A").to_numpy(), "not_top_tier")
+    mark(~(score >= sc.min_score), "min_score")
+    eligible = reason == ""
+    order = np.lexsort((frame["customer_id"].to_numpy(), -np.nan_to_num(key, nan=-np.inf)))
+    chosen = np.zeros(n, dtype=bool)
     ok = eligible[order]
+    dropped = np.full(n, "", dtype=object)
     if sc.segment_caps:
         seg = frame["segment"].to_numpy()[order]
         rank_in_seg = pd.Series(ok.astype(int)).groupby(seg).cumsum().to_numpy()
         caps = np.array([sc.segment_caps.get(s, np.iinfo(np.int64).max) for s in seg])
-        ok &= rank_in_seg <= caps
+        over = ok & (rank_in_seg > caps)
+        dropped[over] = "segment_cap"
+        ok &= ~over
     if sc.budget is not None:
         cost = frame["_cost"].to_numpy()[order]
-        ok &= np.cumsum(np.where(ok, cost, 0.0)) <= sc.budget + 1e-9
+        over = ok & (np.cumsum(np.where(ok, cost, 0.0)) > sc.budget + 1e-9)
+        dropped[over] = "budget"
+        ok &= ~over
     if sc.capacity is not None:
-        ok &= np.cumsum(ok) <= sc.capacity
+        over = ok & (np.cumsum(ok) > sc.capacity)
+        dropped[over] = "capacity"
+        ok &= ~over
     chosen[order] = ok
-    return chosen
+    reason[order] = np.where(dropped != "", dropped, reason[order])
+    return chosen, reason
 
 
 def control_group(frame: pd.DataFrame, selected: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -396,8 +489,9 @@ def score(
     for k in range(1, 4):
         frame[f"reason_{k}_en"] = np.where(inside, why[f"reason_{k}_en"], "")
         frame[f"reason_{k}_ko"] = np.where(inside, why[f"reason_{k}_ko"], "")
-    plays = _plays(frame["segment"].to_numpy(), why["_driver_1"], sc)
-    frame["play_en"], frame["play_ko"], frame["offer_type"] = plays
+    act = driver_actions(X, contrib, list(M.columns), frame["segment"].to_numpy(), sc)
+    for name in ("play_en", "play_ko", "offer_type", *ACTION_COLUMNS):
+        frame[name] = act[name]
     if offer_type is not None:
         frame["offer_type"] = offer_type
     worth = None
@@ -414,14 +508,43 @@ def score(
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
     frame["in_population"] = inside
-    if uplift is not None:  # several arms: the best arm's uplift
-        frame["uplift"] = uplift.predict_arms(X).max(axis=1).to_numpy()
+    frame["offer"] = frame["offer_type"]
+    if uplift is not None:  # several arms: the best arm's uplift and incremental value
+        arms = uplift.predict_arms(X)
+        frame["uplift"] = arms.max(axis=1).to_numpy()
+        costs = uplift.info.get("costs", {})
+        arm_cost = np.array([costs.get(a, sc.cost) for a in arms.columns], dtype=np.float64)
+        inc = arms.to_numpy(dtype=np.float64) * value[:, None] - arm_cost[None, :]
+        best = np.argmax(inc, axis=1)
+        frame["incremental_value"] = inc[np.arange(len(inc)), best]
+        frame["offer"] = np.where(
+            frame["incremental_value"] > 0, np.asarray(arms.columns, dtype=object)[best], "none"
+        )
+    elif offer_type is not None:  # the upsell model's offer ranking: the best expected value
+        frame["_chosen_offer"] = chosen_offer(frame)
+        best = frame.loc[frame["_chosen_offer"], ["customer_id", "offer_type"]]
+        frame["offer"] = frame["customer_id"].map(best.set_index("customer_id")["offer_type"])
+    ids = pd.Index(pd.unique(frame["customer_id"]))
+    at = ids.get_indexer(frame["customer_id"])
+    contact = contact_frame(tables.customers, tables.offers, ids, cutoff)
+    timing = X  # the value models' next order date, when the bundle has them
+    if worth is not None and "next_order_at" in worth:
+        timing = X.assign(next_order_at=worth["next_order_at"].to_numpy())
+    for name, values in contact_plan(
+        contact, timing, ids, act["_replenishment"], at, cutoff, cfg
+    ).items():
+        frame[name] = values
+    names = customer_names(tables, ids)
+    if names is not None:
+        frame["name"] = names[at]
     frame = frame.sort_values(
         ["score", "customer_id"], ascending=[False, True], kind="stable", na_position="last"
     ).reset_index(drop=True)
     if offer_type is not None:
         frame["offer_rank"] = frame.groupby("customer_id").cumcount() + 1
-    frame["selected"] = select(frame, sc)
+    chosen, left_out = selection(frame, sc, resolve_by(sc, X, frame))
+    frame["selected"] = chosen
+    frame["left_out"] = left_out
     frame["group"] = control_group(frame, frame["selected"].to_numpy(), sc.control_share, cfg.seed)
     frame["model_version"] = bundle.version
     frame["cutoff"] = cutoff
@@ -430,10 +553,74 @@ def score(
     )  # the horizon the model's labels actually used
     extra = (
         (["offer_rank"] if offer_type is not None else [])
-        + (["uplift"] if uplift is not None else [])
+        + (["incremental_value", "uplift"] if uplift is not None else [])
         + (VALUE_COLUMNS if worth is not None else [])
     )
+    if "name" in frame:
+        extra.append("name")
     return ScoreResult(frame[COLUMNS + extra], drift, warnings)
+
+
+ACTION_COLUMNS = (
+    "driver", "driver_direction", "play_reason_en", "play_reason_ko", "category", "play_theme",
+)  # fmt: skip
+
+
+def chosen_offer(frame: pd.DataFrame) -> np.ndarray:
+    """Each customer's best offer row (highest expected value, then score, then list order)."""
+    order = np.lexsort(
+        (
+            np.arange(len(frame)),
+            -frame["score"].fillna(-np.inf).to_numpy(),
+            -frame["expected_value"].fillna(-np.inf).to_numpy(),
+            frame["customer_id"].astype(str).to_numpy(),
+        )
+    )
+    first = ~pd.Series(frame["customer_id"].to_numpy()[order]).duplicated().to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    out[order[first]] = True
+    return out
+
+
+def contact_plan(
+    contact: pd.DataFrame | None,
+    X: pd.DataFrame,
+    ids: pd.Index,
+    replenishment: np.ndarray,
+    at: np.ndarray,
+    cutoff: pd.Timestamp,
+    cfg: Config,
+    population: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Channel, send window and send time of every row (``at``: each row's customer in
+    ``ids``) from the customers' consents and offer history (:func:`vipml.plays.contact_frame`)
+    and the population's response rates (given, or from ``contact`` when it holds everyone).
+    A ``next_order_at`` column of the features, when there is one, is the next order date; else
+    it comes from the customer's purchase cycle (:func:`vipml.plays.next_order_at`)."""
+    sent, resp, consent, night = contact_arrays(contact, ids)
+    if population is None:
+        population = population_rates(sent, resp)
+    channel, _ = best_channel(sent, resp, population, consent, cfg.score, CHANNELS)
+    rows = X.reset_index(drop=True)
+    due = (
+        pd.Series(pd.to_datetime(rows["next_order_at"], utc=True).to_numpy())
+        if "next_order_at" in rows
+        else next_order_at(rows, cutoff)
+    )
+    out = send_window(replenishment, due, night[at], cutoff, cfg)
+    out["channel"] = channel[at]
+    out["night_consent"] = night[at]
+    return out
+
+
+def customer_names(tables: Tables, ids: pd.Index) -> np.ndarray | None:
+    """The ``name`` column of the customers table for ``ids``, when it has one."""
+    cust = tables.customers
+    if cust is None or "name" not in cust:
+        return None
+    cust = cust.drop_duplicates("customer_id", keep="last")
+    names = pd.Series(cust["name"].to_numpy(dtype=object), index=cust["customer_id"].astype(str))
+    return names.reindex(pd.Index(ids).astype(str)).to_numpy(dtype=object)
 
 
 def in_population(
@@ -453,25 +640,6 @@ def in_population(
     ids = X.index.get_level_values("customer_id") if isinstance(X.index, pd.MultiIndex) else X.index
     status = vip_status(tables, as_of=cutoff, config=cfg, customers=pd.Index(ids))
     return ~status["is_vip"].to_numpy(dtype=bool)
-
-
-def _plays(
-    segment: np.ndarray, driver: np.ndarray, sc: ScoreConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment play by default; a driver play (domain step 2) when the top reason is a driver,
-    except for at-risk and high-value customers, whose segment plays are their own."""
-    en = np.array([sc.playbook.get(s, sc.playbook["other"]).en for s in segment], dtype=object)
-    ko = np.array([sc.playbook.get(s, sc.playbook["other"]).ko for s in segment], dtype=object)
-    kind = np.array(
-        [sc.playbook.get(s, sc.playbook["other"]).offer_type for s in segment], dtype=object
-    )
-    for prefix, play in sc.driver_plays.items():
-        # at-risk and high-value customers keep their segment's own play
-        hit = pd.Series(driver).astype(str).str.startswith(prefix).to_numpy() & ~np.isin(
-            segment, ["at_risk", "high_value"]
-        )
-        en[hit], ko[hit], kind[hit] = play.en, play.ko, play.offer_type
-    return en, ko, kind
 
 
 def _offer_rows(X: pd.DataFrame, sc: ScoreConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

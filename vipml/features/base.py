@@ -27,6 +27,8 @@ class Context:
     config: Config
     customers: CustomerIndex
     cache: dict[str, Any] = field(default_factory=dict)
+    # figures of the whole population given from outside (the bucketed engines), by family name
+    population: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, tables: Tables, config: Config) -> Context:

@@ -18,10 +18,20 @@ against the plain fit's 0.244, 4.42, 0.793, 2.42).
 A purchase day is a calendar day (UTC) with at least one purchase before ``as_of``; its value is
 the gross amount bought that day before ``as_of``. Everything is vectorised over customers; the
 fit itself works on the distinct ``(x, t_x, T)`` triples, weighted by their counts.
+
+The fit is a population figure: on more than ``MAX_FIT_CUSTOMERS`` buyers it runs on the buyers
+whose ids hash lowest (:func:`fit_sample`), and its inputs are put in the order of their values,
+so neither the order of the rows nor a split of the customers into buckets changes a bit of the
+parameters. The bucketed engines (:mod:`vipml.buckets`, :mod:`vipml.spark`) build each bucket with
+``population={"btyd": DEFER}``: the family then returns each customer's summary (the
+``_btyd_*`` columns of :data:`SUMMARY`) instead of fitting, each bucket hands over its candidates
+for the sample (:func:`fit_candidates`), the driver fits once (:func:`fit_population`) and
+:func:`btyd_values` gives the features from the summary and the parameters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +50,11 @@ WEEK_DAYS = 7.0
 MIN_CUSTOMERS = 20  # fewer buyers than this: no fit, the features are missing
 MAX_FIT_CUSTOMERS = 100_000  # larger logs fit on a fixed random sample of this many buyers
 BTYD_BASELINE = "btyd_expected_spend"  # the BG/NBD + Gamma-Gamma baseline reads this column
+DEFER = "defer"  # population={"btyd": DEFER}: return the summary, the fit comes from outside
+SUMMARY = ("days", "x", "t_x", "T", "m", "value")  # per customer, as columns "_btyd_<name>"
+HIDDEN = tuple(f"_btyd_{k}" for k in SUMMARY)
+FIT_KEY = "vipml-btyd-fit01"  # 16 bytes: the hash key that picks the fit's sample
+NAMES = ("btyd_p_alive", "btyd_expected_orders", "btyd_expected_order_value", BTYD_BASELINE)
 
 
 # ---------------------------------------------------------------- BG/NBD
@@ -74,6 +89,34 @@ def _sample(n: int, limit: int, seed: int = 0) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def fit_keys(ids: np.ndarray | pd.Index) -> np.ndarray:
+    """A number per customer id (63 bits of a keyed hash of the id text) that picks the fit's
+    sample: the same id gets the same key on any machine, in any bucket."""
+    values = pd.Series(np.asarray(ids, dtype=object)).astype("str").to_numpy(dtype=object)
+    hashed = pd.util.hash_array(values, hash_key=FIT_KEY, categorize=False)
+    return (hashed >> np.uint64(1)).astype(np.int64)
+
+
+def fit_sample(ids: np.ndarray | pd.Index, limit: int | None = None) -> np.ndarray:
+    """Positions of at most ``limit`` (default ``MAX_FIT_CUSTOMERS``) customers: all of them, or
+    those with the smallest :func:`fit_keys` (ties by id). The set depends on the ids alone, not
+    on their order, and the sample of a union of buckets is the sample of the union of each
+    bucket's own sample."""
+    limit = MAX_FIT_CUSTOMERS if limit is None else limit
+    n = len(ids)
+    if n <= limit:
+        return np.arange(n)
+    keys = fit_keys(ids)
+    kth = np.partition(keys, limit - 1)[limit - 1]
+    below = np.flatnonzero(keys < kth)
+    tied = np.flatnonzero(keys == kth)
+    need = limit - len(below)
+    if len(tied) > need:
+        text = pd.Series(np.asarray(ids, dtype=object)[tied]).astype("str").to_numpy(dtype=object)
+        tied = tied[np.argsort(text, kind="stable")[:need]]
+    return np.sort(np.concatenate([below, tied]))
 
 
 def fit_bgnbd(
@@ -236,38 +279,115 @@ class BtydFamily(Family):
         return _Days(purchase_days(ctx))
 
     def compute(self, state: _Days, ctx: Context, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
-        n = len(ctx.customers)
-        out = {name: np.full(n, np.nan) for name in self._names(ctx)}
-        s = day_summary(state.days, as_of)
-        has = s["days"] > 0
-        if not has.any():
+        s = summary(state.days, as_of)
+        given = ctx.population.get("btyd")
+        if isinstance(given, str) and given == DEFER:  # a bucket: the driver fits
+            out: dict[str, np.ndarray] = {name: np.full(len(s["days"]), np.nan) for name in NAMES}
+            out.update({f"_btyd_{k}": s[k] for k in SUMMARY})
             return out
-        known = np.zeros(n, dtype=bool)
-        known[ctx.known(as_of)] = True
-        fit_rows = has & known
-        x, tx, T, m = s["x"], s["t_x"], s["T"], s["m"]
-        bg = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows])
-        if bg is None:
-            return out
-        weeks = ctx.config.labels.horizon_days / WEEK_DAYS
-        expected = np.where(has, bgnbd_expected(bg, x, tx, T, weeks), np.nan)
-        out["btyd_p_alive"] = np.where(has, bgnbd_p_alive(bg, x, tx, T), np.nan)
-        out["btyd_expected_orders"] = expected
-        gg = fit_gamma_gamma(x[fit_rows], m[fit_rows])
-        if gg is not None:
-            value = gamma_gamma_expected(gg, x, m)
+        if isinstance(given, Mapping):  # parameters fitted elsewhere, one set per cutoff
+            fit = given[pd.Timestamp(as_of)]
         else:
-            value = np.full(n, np.nan)
-        # no usable Gamma-Gamma fit: the customer's own mean day value, else the population's
-        mean_day = s["value"] / np.maximum(s["days"], 1)
-        fallback = np.where(has, mean_day, np.nan)
-        value = np.where(np.isfinite(value) & has, value, fallback)
-        out["btyd_expected_order_value"] = value
-        out[BTYD_BASELINE] = expected * value
-        return out
+            known = np.zeros(len(ctx.customers), dtype=bool)
+            known[ctx.known(as_of)] = True
+            rows = np.flatnonzero((s["days"] > 0) & known)
+            ids = np.asarray(ctx.customers.ids, dtype=object)[rows]
+            fit = fit_population({k: s[k][rows] for k in SUMMARY}, ids)
+        return btyd_values(fit, s, ctx.config.labels.horizon_days)
 
     def _names(self, ctx: Context) -> list[str]:
         return [f.name for f in self.features(ctx)]
+
+
+def summary(days: Timeline, as_of: pd.Timestamp) -> dict[str, np.ndarray]:
+    """The per-customer inputs of the BTYD family (:data:`SUMMARY`), as float64."""
+    s = day_summary(days, as_of)
+    return {k: np.asarray(s[k], dtype=np.float64) for k in SUMMARY}
+
+
+def fit_population(
+    s: Mapping[str, np.ndarray], ids: np.ndarray | pd.Index
+) -> dict[str, np.ndarray | None]:
+    """BG/NBD and Gamma-Gamma parameters from the buyers' summaries (``s``: :data:`SUMMARY`
+    arrays, one entry per buyer known at the cutoff, ``ids`` theirs). Each model fits on
+    :func:`fit_sample` of its buyers, put in the order of their values, so the parameters depend
+    on the set of buyers alone (not on row order, nor on buckets)."""
+    ids = np.asarray(ids, dtype=object)
+    x, tx, T, m = (np.asarray(s[k], dtype=np.float64) for k in ("x", "t_x", "T", "m"))
+    rows = fit_sample(ids)
+    rows = rows[np.lexsort((T[rows], tx[rows], x[rows]))]
+    bg = fit_bgnbd(x[rows], tx[rows], T[rows])
+    repeat = np.flatnonzero((x > 0) & (m > 0))
+    repeat = repeat[fit_sample(ids[repeat])]
+    repeat = repeat[np.lexsort((m[repeat], x[repeat]))]
+    gg = fit_gamma_gamma(x[repeat], m[repeat]) if bg is not None else None
+    return {"bgnbd": bg, "gamma_gamma": gg}
+
+
+def fit_candidates(s: Mapping[str, np.ndarray], ids: np.ndarray | pd.Index) -> pd.DataFrame:
+    """The rows of one bucket's buyers (``s`` and ``ids`` as in :func:`fit_population`) that can
+    be in the population's samples: the bucket's own sample of buyers and of repeat buyers.
+    :func:`fit_population` on every bucket's candidates together gives the whole-data fit."""
+    ids = np.asarray(ids, dtype=object)
+    x, m = np.asarray(s["x"], dtype=np.float64), np.asarray(s["m"], dtype=np.float64)
+    keep = np.zeros(len(ids), dtype=bool)
+    keep[fit_sample(ids)] = True
+    repeat = np.flatnonzero((x > 0) & (m > 0))
+    keep[repeat[fit_sample(ids[repeat])]] = True
+    frame = pd.DataFrame({k: np.asarray(s[k], dtype=np.float64)[keep] for k in SUMMARY})
+    frame.insert(0, "customer_id", ids[keep])
+    return frame
+
+
+def merge_candidates(a: pd.DataFrame | None, b: pd.DataFrame) -> pd.DataFrame:
+    """Two sets of candidates as one, cut back to what the population's samples may hold."""
+    both = b if a is None else pd.concat([a, b], ignore_index=True)
+    if len(both) <= MAX_FIT_CUSTOMERS:
+        return both
+    return fit_candidates(
+        {k: both[k].to_numpy() for k in SUMMARY}, both["customer_id"].to_numpy(dtype=object)
+    )
+
+
+def fit_from_candidates(frame: pd.DataFrame | None) -> dict[str, np.ndarray | None]:
+    """:func:`fit_population` on candidates gathered from every bucket."""
+    if frame is None or not len(frame):
+        return {"bgnbd": None, "gamma_gamma": None}
+    return fit_population(
+        {k: frame[k].to_numpy(dtype=np.float64) for k in SUMMARY},
+        frame["customer_id"].to_numpy(dtype=object),
+    )
+
+
+def btyd_values(
+    fit: Mapping[str, np.ndarray | None], s: Mapping[str, np.ndarray], horizon_days: int
+) -> dict[str, np.ndarray]:
+    """The family's features from each customer's summary and the population's parameters."""
+    days = np.asarray(s["days"], dtype=np.float64)
+    n = len(days)
+    out = {name: np.full(n, np.nan) for name in NAMES}
+    has = days > 0
+    bg = fit.get("bgnbd")
+    if bg is None or not has.any():
+        return out
+    bg = np.asarray(bg, dtype=np.float64)
+    x, tx, T, m = (np.asarray(s[k], dtype=np.float64) for k in ("x", "t_x", "T", "m"))
+    weeks = horizon_days / WEEK_DAYS
+    expected = np.where(has, bgnbd_expected(bg, x, tx, T, weeks), np.nan)
+    out["btyd_p_alive"] = np.where(has, bgnbd_p_alive(bg, x, tx, T), np.nan)
+    out["btyd_expected_orders"] = expected
+    gg = fit.get("gamma_gamma")
+    if gg is not None:
+        value = gamma_gamma_expected(np.asarray(gg, dtype=np.float64), x, m)
+    else:
+        value = np.full(n, np.nan)
+    # no usable Gamma-Gamma fit: the customer's own mean day value, else the population's
+    mean_day = np.asarray(s["value"], dtype=np.float64) / np.maximum(days, 1)
+    fallback = np.where(has, mean_day, np.nan)
+    value = np.where(np.isfinite(value) & has, value, fallback)
+    out["btyd_expected_order_value"] = value
+    out[BTYD_BASELINE] = expected * value
+    return out
 
 
 def day_summary(days: Timeline, as_of: pd.Timestamp) -> dict[str, np.ndarray]:

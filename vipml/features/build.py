@@ -8,6 +8,7 @@ it are never read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,13 +87,17 @@ def _build(
     cutoffs: Sequence[pd.Timestamp],
     show: bool,
     only: Mapping[pd.Timestamp, Iterable[str]] | None = None,
+    population: Mapping[str, Any] | None = None,
 ) -> tuple[FeatureSpec, list[pd.DataFrame]]:
     """Each family in turn: prepare once, compute every cutoff, free its state; then assemble.
 
     Families run one after another so that peak memory holds one family's sorted tables, not all.
+    Arrays a family returns under names starting with ``_`` (what a bucket hands to the
+    aggregate pass) follow the features as extra float64 columns.
     """
     spec = feature_spec(tables, config)
     ctx = _context(tables, config)
+    ctx.population = dict(population or {})
     rows = [ctx.known(t) for t in cutoffs]
     if only is not None:  # keep just the customers asked for at each cutoff
         for i, t in enumerate(cutoffs):
@@ -122,8 +127,11 @@ def _build(
                 if f.fill is not None:
                     v = np.where(np.isnan(v), f.fill, v)
                 columns[f.name] = v
+        hidden = sorted(k for k in kept[i] if k.startswith("_"))
+        for name in hidden:
+            columns[name] = kept[i].pop(name).astype(np.float64, copy=False)
         index = pd.Index(ctx.customers.ids[rows[i]], name="customer_id")
-        frame = pd.DataFrame(columns, index=index, columns=spec.names, copy=False)
+        frame = pd.DataFrame(columns, index=index, columns=[*spec.names, *hidden], copy=False)
         frame.attrs["feature_spec"] = spec.to_dict()
         frame.attrs["as_of"] = t.isoformat()
         frames.append(frame)
@@ -164,11 +172,14 @@ def build_snapshots(
     config: Config | str | None = None,
     progress: bool = False,
     only: Mapping[object, Iterable[str]] | None = None,
+    population: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Features at several cutoffs, prepared once: one row per customer and cutoff.
 
     ``only`` maps a cutoff to the customers wanted there (e.g. those sent an offer that week);
-    by default every customer known at the cutoff.
+    by default every customer known at the cutoff. ``population`` gives families figures of the
+    whole population instead of their own (``{"btyd": vipml.features.btyd.DEFER}``: the BTYD
+    summary columns, fitted later by the caller; see :mod:`vipml.buckets`).
 
     Returns
     -------
@@ -178,7 +189,7 @@ def build_snapshots(
     """
     times: Sequence[pd.Timestamp] = as_cutoffs(cutoffs)
     chosen = None if only is None else {as_cutoff(k): v for k, v in only.items()}
-    spec, frames = _build(tables, as_config(config), times, progress, chosen)
+    spec, frames = _build(tables, as_config(config), times, progress, chosen, population)
     for t, f in zip(times, frames, strict=True):
         f.index = pd.MultiIndex.from_arrays(
             [pd.DatetimeIndex([t] * len(f), name="as_of"), f.index], names=["as_of", "customer_id"]

@@ -1,7 +1,7 @@
 """Static family: the customers table's own attributes, passed through as they are.
 
 Region, age band, acquisition channel, third-party attributes: numbers stay numbers, anything
-else is categorical. These columns have no time; they are taken as known at every cutoff, so
+else is categorical. Marketing consents (``consent_*``) and a ``name`` are not features. These columns have no time; they are taken as known at every cutoff, so
 they should describe the customer at arrival, not be updated later.
 """
 
@@ -14,7 +14,9 @@ from vipml.features.base import Context, Family
 from vipml.features.registry import Feature
 
 F = "static"
-_SKIP = {"customer_id", "signup_at"}
+# contact permissions and names are not attributes of a customer's behaviour: never features
+_SKIP = {"customer_id", "signup_at", "name"}
+CONSENT_PREFIX = "consent_"
 
 
 class StaticFamily(Family):
@@ -31,7 +33,9 @@ class StaticFamily(Family):
         return [
             c
             for c in cust.columns
-            if c not in skip and not pd.api.types.is_datetime64_any_dtype(cust[c])
+            if c not in skip
+            and not c.startswith(CONSENT_PREFIX)
+            and not pd.api.types.is_datetime64_any_dtype(cust[c])
         ]
 
     def features(self, ctx: Context) -> list[Feature]:

@@ -24,6 +24,7 @@ from vipml.explain import (
 )
 from vipml.features import build_features
 from vipml.io import Tables, ValidationReport
+from vipml.plays import left_out_counts, play_table
 from vipml.progress import progress as progress_bar
 from vipml.score import _offer_rows, score, scoring_config
 from vipml.windows import as_cutoff
@@ -72,6 +73,8 @@ class ReportData:
     validation: pd.DataFrame
     campaign: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)  # plays by segment x driver
+    left_out: dict[str, int] = field(default_factory=dict)  # rows not selected, by reason
     value: dict[str, Any] | None = None  # the expected-value models and the list's totals
     monitor: dict[str, Any] | None = None  # a vipml monitor folder: a past list against outcomes
     horizon_days: int | None = None  # the horizon the model's labels used
@@ -383,4 +386,6 @@ def build_report(
         monitor=read_monitor(monitor) if monitor else None,
         horizon_days=bundle.info.get("horizon_days"),
         requested_horizon_days=bundle.info.get("requested_horizon_days"),
+        actions=play_table(targets, rc.min_group),
+        left_out=left_out_counts(best),
     )

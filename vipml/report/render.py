@@ -656,6 +656,61 @@ def segments(d: ReportData, w: Words) -> str:
             ),
             profile_table,
             _figure(svg, w("segments.chart")) if len(visible) else "",
+            actions(d, w),
+        ]
+    )
+
+
+def actions(d: ReportData, w: Words) -> str:
+    """The list's plays by segment and the driver the customers lag the VIPs on most."""
+    a = d.actions
+    if a is None or not len(a):
+        return ""
+    rows, classes = [], []
+    for _, r in a.iterrows():
+        seg = w(f"segment.{r['segment']}") if w.has(f"segment.{r['segment']}") else r["segment"]
+        drv = w(f"driver.{r['driver']}") if w.has(f"driver.{r['driver']}") else str(r["driver"])
+        way = w(f"driver_direction.{r['driver_direction'] or 'none'}")
+        channel = w(f"channel.{r['channel']}") if w.has(f"channel.{r['channel']}") else ""
+        if bool(r["suppressed"]):
+            rows.append([seg, drv, way, w("suppressed", min=d.min_group), "", "", "", ""])
+            classes.append("suppressed")
+            continue
+        rows.append(
+            [
+                seg,
+                drv or "–",
+                way,
+                w.num(float(r["customers"])),
+                w.num(float(r["selected"])),
+                channel,
+                str(r[f"play_{w.lang}"]),
+                str(r[f"play_reason_{w.lang}"]),
+            ]
+        )
+        classes.append("")
+    return "".join(
+        [
+            f"<h3>{escape(w('actions.title'))}</h3>",
+            _p(w("actions.text")),
+            _table(
+                _cols(
+                    w,
+                    "actions",
+                    "segment",
+                    "driver",
+                    "direction",
+                    "customers",
+                    "selected",
+                    "channel",
+                    "play",
+                    "why",
+                ),  # fmt: skip
+                rows,
+                numeric=(3, 4),
+                classes=classes,
+                cls="actions",
+            ),
         ]
     )
 
@@ -688,6 +743,14 @@ def targets(d: ReportData, w: Words) -> str:
         ]
         for _, r in d.targets_by_tier.iterrows()
     ]
+    if d.left_out:
+        reasons = ", ".join(
+            f"{w(f'left_out.{k}') if w.has(f'left_out.{k}') else k} {w.num(float(v))}"
+            for k, v in d.left_out.items()
+        )
+        parts.append(
+            _p(w("targets.left_out", n=w.num(float(sum(d.left_out.values()))), reasons=reasons))
+        )
     parts.append(
         _table(
             _cols(w, "targets", "tier", "rows", "selected", "treatment", "control", "score"),

@@ -29,7 +29,9 @@ import pandas as pd
 from vipml.buckets import (
     BUCKET,
     LIST_COLUMNS,
+    LISTED,
     add_counts,
+    btyd_candidates,
     bucket_features,
     check_task,
     drift_counts,
@@ -51,10 +53,36 @@ from vipml.bundle import Bundle
 from vipml.config import Config, as_config
 from vipml.errors import DataError
 from vipml.features import feature_spec
+from vipml.features.btyd import HIDDEN, SUMMARY, merge_candidates
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
-from vipml.score import COLUMNS, scoring_config
+from vipml.plays import CHANNELS, population_rates
+from vipml.score import ACTION_COLUMNS, COLUMNS, scoring_config
 from vipml.windows import as_cutoff, as_cutoffs
+
+_SEND = ("send_from", "send_until", "send_at")
+_CONTACT = "_contact_"  # consents and channel history ride along with a bucket's features
+
+
+def _contact_keys() -> list[str]:
+    keys = [f"{k}_{c}" for c in CHANNELS for k in ("sent", "resp", "consent")]
+    return [*keys, "consent_night"]
+
+
+def _with_contact(raw: Any, frame: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """A bucket's features with its customers' consents and channel history as columns."""
+    contact = pd.DataFrame(frame.attrs.pop("contact", {"customer_id": []}))
+    contact = contact.set_index(contact["customer_id"].astype(str))
+    ids = frame.index.get_level_values("customer_id").astype(str)
+    rows = contact.reindex(ids)
+    extra = {
+        f"{_CONTACT}{k}": (
+            rows[k].to_numpy(dtype=np.float64) if k in rows else np.full(len(frame), np.nan)
+        )
+        for k in _contact_keys()
+    }
+    return frame.assign(**extra)
+
 
 try:  # the extra: pip install vipml[spark]
     from pyspark.sql import DataFrame, SparkSession
@@ -295,6 +323,7 @@ def _features(
     until: pd.Timestamp,
     max_customer_rows: int | None,
     extra: Any = None,
+    contact_at: pd.Timestamp | None = None,
 ) -> tuple[DataFrame, T.StructType]:
     """The bucket pass and the VIP-bar pass. ``extra(tables, frame, fields)`` may add columns
     per bucket (label inputs for training); ``fields`` are their Spark fields."""
@@ -308,33 +337,41 @@ def _features(
     schema, spec = _feature_schema(frames, config)
     if extra is not None:
         schema = T.StructType([*schema.fields, *extra[1]])
+    with_btyd = "btyd" in spec.families
+    hidden = [T.StructField(c, T.DoubleType()) for c in HIDDEN] if with_btyd else []
+    out_schema = schema
+    schema = T.StructType([*schema.fields, *hidden])  # the bucket pass: with the BTYD summary
     union, layout = _bucketed(frames, n_buckets)
     cfg_json = config.model_dump_json()
 
     def one_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
         cfg = Config.model_validate_json(cfg_json)
         raw = _unpack(pdf, layout)
-        frame, _ = bucket_features(raw, times, cfg, max_customer_rows)
+        frame, _ = bucket_features(raw, times, cfg, max_customer_rows, contact_at)
         if extra is not None:
             frame = extra[0](raw, frame, cfg)
         return _to_spark_frame(frame, schema)
 
     feats = union.groupBy(BUCKET).applyInPandas(one_bucket, schema=schema)
     if not needs_bar(config, spec):
-        return feats, schema
+        return feats, out_schema
     feats = feats.persist()
     started = time.perf_counter()
     feats.count()  # the bucket pass runs here, once
     TIMINGS["buckets"] = time.perf_counter() - started
     started = time.perf_counter()
     columns = population_columns(config, spec)
+    candidates = _btyd_candidates(feats) if with_btyd else {}
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar and percentiles of the whole population
         naive = t.tz_convert("UTC").tz_localize(None)
         rows = feats.where(F.col("as_of") == F.lit(naive.to_pydatetime())).select(*columns)
         pdf = rows.toPandas()
         bars[naive] = population_figures(
-            {c: pdf[c].to_numpy(dtype=np.float64) for c in columns}, config
+            {c: pdf[c].to_numpy(dtype=np.float64) for c in columns},
+            config,
+            candidates.get(naive),
+            with_btyd=with_btyd,
         )
     TIMINGS["aggregate"] = time.perf_counter() - started
 
@@ -345,9 +382,37 @@ def _features(
                 fix_vip(part, bars[pd.Timestamp(t)], cfg)
                 for t, part in pdf.groupby("as_of", sort=False)
             ]
-            yield _plain(pd.concat(parts), schema) if parts else _plain(pdf, schema)
+            yield _plain(pd.concat(parts), out_schema) if parts else _plain(pdf, out_schema)
 
-    return feats.mapInPandas(fix, schema=schema), schema
+    return feats.mapInPandas(fix, schema=out_schema), out_schema
+
+
+def _btyd_candidates(feats: DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per cutoff (naive UTC), the candidates of the whole population for the BTYD fit: each
+    partition hands over its own (at most twice the fit's sample), the driver merges them."""
+    fields = [
+        T.StructField("as_of", T.TimestampType()),
+        T.StructField("customer_id", T.StringType()),
+        *(T.StructField(k, T.DoubleType()) for k in SUMMARY),
+    ]
+    schema = T.StructType(fields)
+
+    def one_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        found: dict[Any, pd.DataFrame] = {}
+        for pdf in batches:
+            for t, part in pdf.groupby("as_of", sort=False):
+                c = btyd_candidates(part, part["customer_id"].to_numpy(dtype=object))
+                if c is not None and len(c):
+                    found[t] = merge_candidates(found.get(t), c)
+        for t, c in found.items():
+            yield _plain(c.assign(as_of=t), schema)
+
+    cols = ["as_of", "customer_id", *HIDDEN]
+    got = feats.select(*cols).mapInPandas(one_partition, schema=schema).toPandas()
+    out: dict[pd.Timestamp, pd.DataFrame] = {}
+    for t, part in got.groupby("as_of", sort=False):
+        out[pd.Timestamp(t)] = merge_candidates(None, part.drop(columns="as_of"))
+    return out
 
 
 # --- bundles on executors ---------------------------------------------------------------------
@@ -403,15 +468,22 @@ def score_spark(
     spark = spark or SparkSession.builder.getOrCreate()
     cutoff = as_cutoff(as_of)
     cfg = scoring_config(bundle, config)
-    feats = build_features_spark(
-        tables,
-        as_of=cutoff,
-        config=cfg,
-        n_buckets=n_buckets,
-        spark=spark,
-        max_customer_rows=max_customer_rows,
-    )
+    frames = read_tables(spark, tables)
+    check_tables(frames, cfg)
+    contact_fields = [T.StructField(f"{_CONTACT}{k}", T.DoubleType()) for k in _contact_keys()]
+    feats, _ = _features(
+        frames, [cutoff], cfg, n_buckets, cutoff, max_customer_rows,
+        extra=(_with_contact, contact_fields), contact_at=cutoff,
+    )  # fmt: skip
     feats = feats.drop("as_of").persist()
+    # aggregate: the population's channel response rates, summed over every customer
+    sums = feats.select(
+        *[F.sum(f"{_CONTACT}{k}_{c}").alias(f"{k}_{c}") for k in ("sent", "resp") for c in CHANNELS]
+    ).collect()[0]
+    rates = population_rates(
+        np.array([[float(sums[f"sent_{c}"] or 0) for c in CHANNELS]]),
+        np.array([[float(sums[f"resp_{c}"] or 0) for c in CHANNELS]]),
+    )
     shipped = spark.sparkContext.broadcast(bundle_files(bundle))
     churn_shipped = spark.sparkContext.broadcast(bundle_files(churn)) if churn is not None else None
     name, churn_name = bundle.version, churn.version if churn is not None else ""
@@ -420,6 +492,7 @@ def score_spark(
 
     def features_of(pdf: pd.DataFrame) -> pd.DataFrame:
         X = pdf.set_index("customer_id")
+        X = X.drop(columns=[c for c in X.columns if c.startswith(_CONTACT)])
         for c in categorical:
             if c in X:
                 X[c] = pd.array(X[c].astype("object"), dtype="str")
@@ -466,6 +539,10 @@ def score_spark(
         T.StructField("_cost", T.DoubleType()),
         T.StructField("expected_value", T.DoubleType()),
         T.StructField("in_population", T.BooleanType()),
+        *[T.StructField(c, T.StringType()) for c in (*ACTION_COLUMNS, "offer", "channel")],
+        T.StructField("_value_known", T.BooleanType()),
+        T.StructField("night_consent", T.BooleanType()),
+        *[T.StructField(c, T.TimestampType()) for c in _SEND],
     ]
     row_schema = T.StructType(row_fields)
 
@@ -474,7 +551,21 @@ def score_spark(
         model = bundle_from_files(name, shipped.value)
         churn_model = bundle_from_files(churn_name, churn_shipped.value) if churn_shipped else None
         for pdf in batches:
-            rows = score_rows(features_of(pdf), model, cfg_local, hv_bar=hv, churn=churn_model)
+            contact = pdf[[c for c in pdf.columns if c.startswith(_CONTACT)]]
+            contact = contact.rename(columns=lambda c: c[len(_CONTACT) :])
+            contact.index = pdf["customer_id"].astype(str).to_numpy()
+            rows = score_rows(
+                features_of(pdf),
+                model,
+                cfg_local,
+                hv_bar=hv,
+                churn=churn_model,
+                cutoff=cutoff,
+                contact=contact,
+                population=rates,
+            )
+            for c in _SEND:
+                rows[c] = pd.to_datetime(rows[c], utc=True).dt.tz_localize(None)
             yield _plain(rows, row_schema)
 
     rows = feats.mapInPandas(scored, schema=row_schema).persist()
@@ -504,6 +595,7 @@ def score_spark(
             "score": T.DoubleType(), "percentile": T.DoubleType(), "expected_value": T.DoubleType(),
             "selected": T.BooleanType(), "cutoff": T.TimestampType(), "_position": T.LongType(),
             "in_population": T.BooleanType(), "horizon_days": T.LongType(),
+            "night_consent": T.BooleanType(), **dict.fromkeys(_SEND, T.TimestampType()),
         }.get(c, T.StringType())  # fmt: skip
         out_fields.append(T.StructField(c, kind))
     out_schema = T.StructType(out_fields)
@@ -515,10 +607,8 @@ def score_spark(
         spec = FeatureSpec.from_dict(json.loads(spec_json))
         for pdf in batches:
             texts = reason_texts(pdf, spec, thresholds)
-            listed_part = pdf[
-                ["customer_id", "percentile", "tier", "selected", "group", "_position"]
-            ]
-            rows_part = pdf.drop(columns=["percentile", "tier", "selected", "group", "_position"])
+            listed_part = pdf[LISTED]
+            rows_part = pdf.drop(columns=LISTED[1:])
             done = finish_rows(rows_part, listed_part, texts, meta, cutoff, (), horizon_days)
             yield _plain(done, out_schema)
 

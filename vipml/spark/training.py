@@ -1,9 +1,13 @@
 """Training from Spark: snapshots and labels built by buckets, the model fitted on the driver from
 a capped, seeded, stratified sample of the snapshot rows.
 
-Labels need one population figure: the VIP bar at the end of each label window (``top_share``),
-taken over the whole cohort by the aggregate pass, as :func:`vipml.labels.vip_conversion_labels`
-does on one machine. The sample keeps the same share of every (cutoff, label) stratum, drawn by a
+The rows are those of :func:`vipml.train.build_dataset`: every evaluation and refit cutoff, the
+population of ``labels.population`` (``not_vip``: not VIP at the cutoff under the configured
+rule; ``all``) and the outcome of ``labels.vip_spend`` (``rule``: the VIP rule at the end of the
+horizon; ``horizon``: the top ``vip.share`` by spend inside it). Labels need population figures
+(the VIP bar at the cutoff and at the end of each label window), taken over the whole cohort
+known at the cutoff by the aggregate pass, as :func:`vipml.labels.vip_conversion_labels` does on
+one machine. The sample keeps the same share of every (cutoff, label) stratum, drawn by a
 seeded hash of (customer, cutoff), so the same data and seed give the same rows; the bundle
 records the cap, the share and the counts (``bundle.json``: ``sample``).
 """
@@ -20,17 +24,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from vipml.buckets import population_bar
-from vipml.config import Config, as_config
+from vipml.config import Config, VipConfig, as_config
 from vipml.errors import ConfigError, DataError
 from vipml.features.registry import FeatureSpec
 from vipml.io import Tables
 from vipml.labels import check_observable, churn_labels
 from vipml.spark import _feature_schema, _features, check_tables, read_tables
 from vipml.train import Plan, TrainResult, plan_cutoffs, train
-from vipml.vip import window_spend
+from vipml.vip import vip_bar, vip_status, window_spend
 
 SPEND = "_label_spend"
 LABEL = "_label"
+NOW = "_status_now"
 
 
 def _span(frames: Mapping[str, DataFrame]) -> Tables:
@@ -66,17 +71,28 @@ def training_rows(
         raise ConfigError(
             f"train.task '{task}' trains on one machine only.\nFix: vipml train --engine local"
         )
+    lc = config.labels
+    by_rule = lc.vip_spend == "rule"
+    if task == "vip" and config.vip.rule == "tier" and by_rule:
+        raise ConfigError(
+            "vip.rule 'tier' reads one static tier column, which says nothing about when a customer "
+            "became VIP.\nFix: use rule top_share or threshold for VIP-conversion labels, or "
+            "labels.vip_spend: horizon"
+        )
     spark = spark or SparkSession.builder.getOrCreate()
     frames = read_tables(spark, tables)
     check_tables(frames, config)
     span = _span(frames)
     plan = plan_cutoffs(span, config)
-    ends = {t: t + pd.Timedelta(days=plan.horizon_at(t)) for t in plan.cutoffs}
+    cutoffs = list(plan.all_cutoffs)  # evaluation and refit cutoffs, as build_dataset
+    ends = {t: t + pd.Timedelta(days=plan.horizon_at(t)) for t in cutoffs}
     for t, end in ends.items():
         check_observable(
             span, end, what=f"a {plan.horizon_at(t)}-day label window from {t:%Y-%m-%d}"
         )
-    window = {t: min(config.vip.window_days, plan.horizon_at(t)) for t in plan.cutoffs}
+    window = {t: min(config.vip.window_days, plan.horizon_at(t)) for t in cutoffs}
+    not_vip = task == "vip" and lc.population == "not_vip"
+    tier = config.vip.rule == "tier"
 
     def label_inputs(raw: Mapping[str, pd.DataFrame], frame: pd.DataFrame, cfg: Config):
         from vipml.io import load_tables
@@ -84,41 +100,59 @@ def training_rows(
         tabs = load_tables(dict(raw), config=cfg)[0]
         spend = np.zeros(len(frame))
         label = np.full(len(frame), np.nan)
+        now = np.zeros(len(frame))  # the VIP-window spend at the cutoff, or the tier's verdict
         when = frame.index.get_level_values("as_of")
-        for t in plan.cutoffs:
+        for t in cutoffs:
             rows = np.flatnonzero(when == t)
             if not len(rows):
                 continue
-            ids = frame.index.get_level_values("customer_id")[rows]
+            ids = pd.Index(frame.index.get_level_values("customer_id")[rows], name="customer_id")
             if task == "vip":
-                s = window_spend(
-                    tabs.orders, ends[t] - pd.Timedelta(days=window[t]), ends[t], pd.Index(ids)
-                )
-                spend[rows] = s.to_numpy()
+                lo = ends[t] - pd.Timedelta(days=window[t]) if by_rule else t
+                spend[rows] = window_spend(tabs.orders, lo, ends[t], ids).to_numpy()
+                if not_vip and tier:
+                    status = vip_status(tabs, as_of=t, config=cfg, customers=ids)
+                    now[rows] = status["is_vip"].to_numpy(dtype=np.float64)
+                elif not_vip:
+                    start = t - pd.Timedelta(days=cfg.vip.window_days)
+                    now[rows] = window_spend(tabs.orders, start, t, ids).to_numpy()
             else:
                 y = churn_labels(tabs, as_of=t, horizon_days=plan.horizon_at(t), check=False)
                 label[rows] = y["label"].reindex(ids).to_numpy(dtype=np.float64)
-        return frame.assign(**{SPEND: spend, LABEL: label})
+        return frame.assign(**{SPEND: spend, LABEL: label, NOW: now})
 
-    fields = [T.StructField(SPEND, T.DoubleType()), T.StructField(LABEL, T.DoubleType())]
+    fields = [
+        T.StructField(SPEND, T.DoubleType()),
+        T.StructField(LABEL, T.DoubleType()),
+        T.StructField(NOW, T.DoubleType()),
+    ]
     feats, schema = _features(
-        frames, list(plan.cutoffs), config, n_buckets, max(ends.values()), None,
+        frames, cutoffs, config, n_buckets, max(ends.values()), None,
         extra=(label_inputs, fields),
     )  # fmt: skip
-    spec_fields = [f.name for f in schema.fields if f.name not in (SPEND, LABEL)]
+    spec_fields = [f.name for f in schema.fields if f.name not in (SPEND, LABEL, NOW)]
     if task == "vip":
         feats = feats.persist()
-        bars = {}
-        for t in plan.cutoffs:  # the VIP bar at the end of each label window, whole cohort
+        label_rule = config.vip if by_rule else VipConfig(rule="top_share", share=config.vip.share)
+        label_bar = F.lit(None).cast("double")
+        now_bar = F.lit(None).cast("double")
+        for t in cutoffs:  # the bars of the whole cohort known at each cutoff
             naive = t.tz_convert("UTC").tz_localize(None).to_pydatetime()
-            spend = feats.where(F.col("as_of") == F.lit(naive)).select(SPEND).toPandas()[SPEND]
-            bars[naive] = population_bar(spend.to_numpy(dtype=np.float64), config)
-        bar_col = F.lit(None).cast("double")
-        for naive, value in bars.items():
-            bar_col = F.when(F.col("as_of") == F.lit(naive), F.lit(float(value))).otherwise(bar_col)
-        labelled = feats.where(F.col("is_vip") == 0).withColumn(  # eligible: not VIP at the cutoff
-            "label",
-            ((F.col(SPEND) >= bar_col) & (F.col(SPEND) > 0)).cast("int"),
+            cohort = feats.where(F.col("as_of") == F.lit(naive)).select(SPEND, NOW).toPandas()
+            bar = vip_bar(pd.Series(cohort[SPEND].to_numpy(dtype=np.float64)), label_rule)
+            at = F.col("as_of") == F.lit(naive)
+            label_bar = F.when(at, F.lit(float(bar))).otherwise(label_bar)
+            if not_vip and not tier:
+                bar_now = population_bar(cohort[NOW].to_numpy(dtype=np.float64), config)
+                now_bar = F.when(at, F.lit(float(bar_now))).otherwise(now_bar)
+        if not_vip and tier:
+            eligible = F.col(NOW) == 0
+        elif not_vip:  # not VIP at the cutoff under the configured rule
+            eligible = ~((F.col(NOW) >= now_bar) & (F.col(NOW) > 0))
+        else:
+            eligible = F.lit(True)
+        labelled = feats.where(eligible).withColumn(
+            "label", ((F.col(SPEND) >= label_bar) & (F.col(SPEND) > 0)).cast("int")
         )
     else:
         labelled = feats.where(F.col(LABEL).isNotNull()).withColumn(
