@@ -491,3 +491,55 @@ def test_window_sums_match_a_plain_filter():
             & (orders["ordered_at"] < ends[i])
         )
         assert got[i] == pytest.approx(orders.loc[m, "amount"].sum())
+
+
+def test_cli_campaign_writes_the_lists_qini_curve_and_its_random_band(tmp_path, capsys):
+    """``vipml campaign`` on a list ranked by uplift writes ``qini.json``: the list's Qini curve
+    on what the customers bought in the window, the band of random rankings and scikit-uplift's
+    normalised Qini, the same figures ``campaign_qini`` gives, and names it in campaign.json. A
+    list without an uplift column writes no qini.json."""
+    import json
+
+    from vipml.campaign import campaign_qini
+    from vipml.cli import main
+    from vipml.datasets import make_retailer
+
+    retailer = make_retailer(2000, seed=3)
+    data = retailer.to_dir(tmp_path / "data")
+    after, end = pd.Timestamp("2024-07-01", tz="UTC"), pd.Timestamp("2024-08-30", tz="UTC")
+    known = retailer.customers[retailer.customers["signup_at"] < after]["customer_id"].to_numpy()
+    orders = retailer.orders
+    window = orders[(orders["ordered_at"] >= after) & (orders["ordered_at"] < end)]
+    bought = np.isin(known, window["customer_id"].to_numpy())
+    rng = np.random.default_rng(0)
+    group = np.where(rng.random(len(known)) < 0.5, "treatment", "control")
+    # a list that ranks the contacted buyers first: its curve must leave the random band
+    uplift = (bought & (group == "treatment")) + 0.5 * rng.random(len(known))
+    targets = pd.DataFrame({"customer_id": known, "uplift": uplift, "group": group})
+    path = tmp_path / "targets.csv"
+    targets.to_csv(path, index=False)
+    args = ["campaign", "--targets", str(path), "--data", str(data), "--after", "2024-07-01"]
+    args += ["--horizon-days", "60"]
+    out = tmp_path / "campaign"
+    assert main([*args, "--out", str(out)]) == 0
+    assert "qini.json" in capsys.readouterr().out.strip().splitlines()[-1]
+    q = json.loads((out / "qini.json").read_text())
+    assert json.loads((out / "campaign.json").read_text())["files"]["qini"] == "qini.json"
+    assert (
+        q["treatment"] == (group == "treatment").sum()
+        and q["control"] == len(known) - q["treatment"]
+    )
+    assert len(q["share"]) == len(q["qini"]) and q["share"][0] == 0 and q["share"][-1] == 1
+    assert q["qini_auc"] > q["band"]["qini_high"] > q["band"]["qini_low"]
+    tables = load_tables(retailer.tables())[0]
+    direct = campaign_qini(targets, tables, after="2024-07-01", horizon_days=60, seed=0)
+    assert q["qini_auc"] == pytest.approx(direct["qini_auc"], abs=1e-12)
+    assert q["qini"] == pytest.approx(direct["qini"], abs=1e-12)
+
+    no_uplift = tmp_path / "no_uplift.csv"
+    targets.drop(columns="uplift").to_csv(no_uplift, index=False)
+    out2 = tmp_path / "campaign2"
+    args[2] = str(no_uplift)
+    assert main([*args, "--out", str(out2)]) == 0
+    assert not (out2 / "qini.json").exists()
+    assert "qini" not in json.loads((out2 / "campaign.json").read_text())["files"]

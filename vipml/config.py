@@ -319,12 +319,16 @@ class TrainConfig(StrictModel):
         description="What the model predicts; uplift: the offer's incremental effect on "
         "acceptance, from offers with a treatment and a control group.",
     )
-    uplift_learner: Literal["s_learner", "two_model", "x_learner", "transformed_outcome"] = Field(
+    uplift_learner: Literal[
+        "s_learner", "two_model", "x_learner", "transformed_outcome", "shrunk_s_learner"
+    ] = Field(
         "s_learner",
         description="Uplift: s_learner (one model, the arm as a feature; the best measured on "
         "Hillstrom, benchmarks/RESULTS.md), two_model (one model per arm and control), x_learner "
         "(imputed effects per group), transformed_outcome (class transformation, weighted by "
-        "each arm's share).",
+        "each arm's share), shrunk_s_learner (the S-learner blended with a constant log-odds "
+        "effect, the weight chosen on out-of-fold Qini; for offers whose effect scales with "
+        "the customer's propensity).",
     )
     control_arm: str = Field(
         "control",

@@ -664,7 +664,10 @@ def check_model_text(text: str, where: str, *, n_features: int | None = None) ->
         if end < 0:
             _fail(where, "parameters have no end")
         for line in rest[params + 13 : end].split("\n"):
-            if line and not re.fullmatch(r"\[[a-z_0-9]+: [^\[\]]*\]", line):
+            if line and not (
+                re.fullmatch(r"\[[a-z_0-9]+: [^\[\]]*\]", line)
+                or re.fullmatch(r"\[interaction_constraints: \[[0-9,]*\](,\[[0-9,]*\])*\]", line)
+            ):
                 _fail(where, f"unexpected parameter line {line[:40]!r}")
 
 

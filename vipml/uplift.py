@@ -68,7 +68,9 @@ from vipml.model import prepare_matrix
 if TYPE_CHECKING:  # loading a bundle and scoring do not import training
     from vipml.train import Plan
 
-LEARNER_NAMES = ("s_learner", "two_model", "x_learner", "transformed_outcome")
+LEARNER_NAMES = (
+    "s_learner", "two_model", "x_learner", "transformed_outcome", "shrunk_s_learner"
+)  # fmt: skip
 CONTROL = "control"
 ARM_FEATURE = "_arm"
 
@@ -452,11 +454,13 @@ class _Learner:
             valid[take] = True
         return valid
 
-    def _boost(self, X: pd.DataFrame, target: np.ndarray, objective: str, valid: np.ndarray) -> Any:
+    def _boost(
+        self, X: pd.DataFrame, target: np.ndarray, objective: str, valid: np.ndarray, **extra: Any
+    ) -> Any:
         import lightgbm as lgb
 
         fit = ~valid
-        params = self._params(objective)
+        params = self._params(objective) | extra
         train_set = lgb.Dataset(X[fit], target[fit], free_raw_data=True)
         if valid.any() and self.early_stopping_rounds:
             valid_set = lgb.Dataset(X[valid], target[valid], reference=train_set)
@@ -698,8 +702,132 @@ class TransformedOutcomeUplift(_Learner):
         return self._c(f"arm_{arm}", X)
 
 
+class ShrunkSLearnerUplift(SLearnerUplift):
+    """The S-learner shrunk toward a homogeneous effect, cross-fitted: the weight of the shrinkage
+    is chosen on out-of-fold predictions of the training rows, and the fold models are averaged.
+
+    Two models read the arm as a feature: the S-learner (trees may split on the arm anywhere, so
+    the effect can vary freely with x) and a homogeneous model (LightGBM's interaction
+    constraints keep the arm out of every tree that splits on x, so the arm shifts the log-odds
+    by a constant; for a non-negative revenue the log of the mean, with a Poisson objective). The
+    homogeneous model's uplift, ``sigmoid(logit p0(x) + delta) - p0(x)``, ranks customers by
+    their own propensity: right where an offer multiplies it, and stable where the S-learner's
+    difference of two predictions is noise.
+
+    The training rows are split into ``folds`` seeded folds (stratified by arm and outcome);
+    per fold, both models train on the other folds and stop early on this one, and predict it.
+    Per arm, uplift = ``w * s_learner + (1 - w) * homogeneous`` with ``w`` in {1, 0.75, 0.5,
+    0.25, 0} the one whose out-of-fold predictions have the best normalised Qini over all the
+    training rows (never the test fold; a tie keeps the larger ``w``). Predictions average the fold models (a bagging that
+    also steadies the uplift's ranking). A ``validation`` mask given to ``fit`` is not used: the
+    folds take its place."""
+
+    kind = "shrunk_s_learner"
+    WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
+    FOLDS = 3
+
+    def _homogeneous_objective(self, y: np.ndarray) -> str | None:
+        if self.binary_outcome_:
+            return "binary"
+        return "poisson" if (y >= 0).all() and (y > 0).any() else None
+
+    def _folds(self, codes: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """A seeded fold number per row, each arm x outcome spread evenly over the folds."""
+        strata = codes * 2 + (y > 0)
+        draw = np.random.default_rng((self.seed, 0xF01D)).random(len(y))
+        fold = np.zeros(len(y), dtype=np.int64)
+        for s in np.unique(strata):
+            idx = np.flatnonzero(strata == s)
+            fold[idx[np.argsort(draw[idx], kind="stable")]] = np.arange(len(idx)) % self.FOLDS
+        return fold
+
+    def _fit(self, X, y, codes, valid) -> None:
+        M = self._with_arm(X, codes)
+        objective = self._homogeneous_objective(y)
+        arm_index = M.columns.get_loc(ARM_FEATURE)
+        others = [i for i in range(M.shape[1]) if i != arm_index]
+        fold = self._folds(codes, y)
+        het = np.zeros((len(y), len(self.arms_)))
+        hom = np.zeros_like(het)
+        self.folds_ = self.FOLDS
+        for k in range(self.FOLDS):
+            held = fold == k
+            # the held-out fold is never trained on: early stopping and prediction only
+            self.models_[f"model_{k}"] = self._boost(M, y, self._objective(), held)
+            het[held] = self._fold_uplift("model", k, X[held])
+            if objective is not None:
+                self.models_[f"homogeneous_{k}"] = self._boost(
+                    M, y, objective, held, interaction_constraints=[[arm_index], others]
+                )
+                hom[held] = self._fold_uplift("homogeneous", k, X[held])
+        self.weights_ = {}
+        for i, arm in enumerate(self.arms_):
+            if objective is None:  # no scale on which an effect is homogeneous
+                self.weights_[arm] = 1.0
+                continue
+            keep = np.isin(codes, (0, i + 1))
+            t = (codes[keep] == i + 1).astype(int)
+            scores = [
+                qini_auc_score(y[keep], w * het[keep, i] + (1 - w) * hom[keep, i], t)
+                for w in self.WEIGHTS
+            ]
+            scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+            self.weights_[arm] = float(self.WEIGHTS[int(np.argmax(scores))])
+
+    def _fold_uplift(self, name: str, k: int, X) -> np.ndarray:
+        model = f"{name}_{k}"
+        base = self._raw(model, self._with_arm(X, 0))
+        return np.column_stack(
+            [self._raw(model, self._with_arm(X, i + 1)) - base for i in range(len(self.arms_))]
+        )
+
+    def _mean_uplift(self, name: str, X) -> np.ndarray:
+        return np.mean([self._fold_uplift(name, k, X) for k in range(self.folds_)], axis=0)
+
+    def _predict(self, X) -> np.ndarray:
+        het = self._mean_uplift("model", X)
+        if "homogeneous_0" not in self.models_:
+            return het
+        w = np.array([self.weights_[a] for a in self.arms_])
+        return w * het + (1 - w) * self._mean_uplift("homogeneous", X)
+
+    def _contrib(self, X, arm) -> np.ndarray:
+        on, off = self._with_arm(X, arm + 1), self._with_arm(X, 0)
+
+        def mean(name: str) -> np.ndarray:
+            return np.mean(
+                [
+                    self._c(f"{name}_{k}", on) - self._c(f"{name}_{k}", off)
+                    for k in range(self.folds_)
+                ],
+                axis=0,
+            )
+
+        w = self.weights_[self.arms_[arm]]
+        if "homogeneous_0" not in self.models_:
+            return mean("model")
+        return w * mean("model") + (1 - w) * mean("homogeneous")
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "weights": self.weights_, "folds": self.folds_}
+
+    @classmethod
+    def _restore(cls, models, state, control) -> _Learner:
+        self = super()._restore(models, state, control)
+        self.weights_ = {str(k): float(v) for k, v in state["weights"].items()}
+        self.folds_ = int(state["folds"])
+        return self
+
+
 LEARNERS: dict[str, type[_Learner]] = {
-    c.kind: c for c in (SLearnerUplift, TwoModelUplift, XLearnerUplift, TransformedOutcomeUplift)
+    c.kind: c
+    for c in (
+        SLearnerUplift,
+        TwoModelUplift,
+        XLearnerUplift,
+        TransformedOutcomeUplift,
+        ShrunkSLearnerUplift,
+    )
 }
 
 
@@ -1233,7 +1361,8 @@ def load_uplift_bundle(path: str | os.PathLike[str]) -> UpliftBundle:
         warnings.warn(warning, stacklevel=2)
     spec = read_json(path, "feature_spec.json")
     features = list(spec["order"])
-    extra = 1 if kind == SLearnerUplift.kind else 0  # the S-learner reads the arm as a feature
+    # the S-learners read the arm as a feature
+    extra = 1 if issubclass(LEARNERS[kind], SLearnerUplift) else 0
     boosters = {
         name: booster(read_model_text(path, f, n_features=len(features) + extra), f)
         for name, f in files.items()
