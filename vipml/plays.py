@@ -247,7 +247,8 @@ _FALSE = {"0", "false", "f", "no", "n", "0.0"}
 
 
 def _flag(values: pd.Series) -> np.ndarray:
-    text = values.astype("object").map(lambda v: None if pd.isna(v) else str(v).strip().lower())
+    """1 / 0 / NaN per value, read as text (``True``, ``yes``, ``1``, ``1.0``...), vectorised."""
+    text = values.astype("string").str.strip().str.lower()
     return np.where(text.isin(_TRUE), 1.0, np.where(text.isin(_FALSE), 0.0, np.nan))
 
 
