@@ -52,6 +52,7 @@ from vipml.features.registry import FeatureSpec
 from vipml.io import TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.io.dataset import is_dataset, open_dataset, time_filter
+from vipml.io.write import replace_dir
 from vipml.model import _bin_shares, prepare_matrix
 from vipml.plays import CHANNELS, contact_frame, driver_actions, population_rates
 from vipml.progress import progress as bar
@@ -771,19 +772,6 @@ class _BucketFiles:
             pq.write_table(self.schema.empty_table(), folder / "part-0.parquet")
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Put a finished output folder in place (the old one, if any, goes only when the new one is
-    complete)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-
-
 @dataclass
 class BucketRun:
     """What a bucketed run measured: seconds per step and rows set aside."""
@@ -943,7 +931,7 @@ def features_local(
                     _fixed(frame, bars, config), final / path.name
                 ),
             )
-        _replace_dir(final, out)
+        replace_dir(final, out)
     return run
 
 
@@ -1087,5 +1075,5 @@ def score_local(
                 ),
             )
         run.rows = total
-        _replace_dir(final, out)
+        replace_dir(final, out)
     return run, drift

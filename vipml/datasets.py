@@ -392,12 +392,12 @@ def write_retailer(
     dict
         Rows written per table.
     """
-    import os
     import shutil
     import tempfile
 
     import pyarrow.parquet as pq
 
+    from vipml.io.write import replace_dir
     from vipml.progress import progress as bar
 
     if "messy" in rates:
@@ -424,13 +424,7 @@ def write_retailer(
                 pq.write_table(table, tmp / name / f"part-{c:05d}.parquet")
                 counts[name] = counts.get(name, 0) + table.num_rows
             del shop
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return counts

@@ -172,6 +172,19 @@ def write_frame(
     return target
 
 
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Put a finished output folder ``tmp`` in place at ``out`` (the old one, if any, goes only
+    when the new one is in place)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+
+
 def atomic_write_text(text: str, target: Path) -> None:
     """Write text to a temporary file beside ``target``, then rename it into place."""
     _replace_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))

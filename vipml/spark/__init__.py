@@ -56,6 +56,7 @@ from vipml.features import feature_spec
 from vipml.features.btyd import HIDDEN, SUMMARY, merge_candidates
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
+from vipml.io.write import replace_dir
 from vipml.plays import CHANNELS, population_rates
 from vipml.score import ACTION_COLUMNS, COLUMNS, scoring_config
 from vipml.windows import as_cutoff, as_cutoffs
@@ -637,11 +638,5 @@ def write_parquet(
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(str(tmp))
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    replace_dir(tmp, out)
     return out
