@@ -148,23 +148,8 @@ def _missing_spark(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def bucket_bundle_5k(loaded_5k, tmp_path_factory):
-    """A VIP bundle on the 5,000-customer retailer with every family, the BTYD models (fitted on
-    the whole population by the aggregate pass) included, and without expected-value models."""
-    from vipml.bundle import load_bundle, save_bundle
-    from vipml.config import load_config
-    from vipml.train import train
-
-    tables = loaded_5k[0]
-    cfg = load_config(
-        None,
-        labels={"horizon_days": 90},
-        train={"n_cutoffs": 4},
-        tracking={"enabled": False},
-        # the bucketed engines do not write the expected-value columns yet: compare lists
-        # without them
-        value={"enabled": False},
-    )
-    return load_bundle(
-        save_bundle(train(tables, cfg), tables=tables, config=cfg, out=tmp_path_factory.mktemp("m"))
-    )
+def bucket_bundle_5k(vip_bundle_5k):
+    """The VIP bundle the bucketed engines are compared with: every family, the BTYD models
+    (fitted on the whole population by the aggregate pass) and the expected-value models (their
+    timing fitted on the whole population too) included."""
+    return vip_bundle_5k

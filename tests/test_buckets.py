@@ -18,6 +18,7 @@ from vipml.buckets import (
 from vipml.features import build_snapshots
 from vipml.model import population_stability
 from vipml.score import score
+from vipml.value import VALUE_COLUMNS
 
 AS_OF = "2025-01-01"
 CUTOFFS = ["2024-06-01", AS_OF]
@@ -143,6 +144,8 @@ def test_target_list_bucket_by_bucket_equals_single_machine(
         parquet_folder, bucket_bundle_5k, as_of=AS_OF, out=tmp_path / "list", n_buckets=4
     )
     got = pd.read_parquet(tmp_path / "list")
+    assert set(VALUE_COLUMNS) <= set(got.columns)  # the expected-value columns too
+    assert got["p_alive"].notna().sum() > 1000 and got["next_order_at"].notna().sum() > 1000
     assert_same_frames(single.targets, got)
     pd.testing.assert_series_equal(drift, single.drift, check_exact=True)
     assert got["reason_1_en"].str.contains("higher than").any()
@@ -239,3 +242,74 @@ def test_a_reseller_is_refused_from_its_ids_before_its_bucket_is_read(
     assert "RESELLER-1" in str(err.value) and "20,000" in str(err.value)
     assert buckets.bucket_of(pd.Series(["RESELLER-1"]), 4)[0] not in read
     assert not (tmp_path / "out").exists()
+
+
+def test_bucket_purchase_summary_ignores_rows_at_or_after_the_cutoff(retailer_5k):
+    """The purchase summary a bucket hands over for the expected-value timing reads only rows
+    before the cutoff (a late row at the cutoff instant or after changes none of its bits)."""
+    from vipml.buckets import bucket_features
+    from vipml.config import load_config
+    from vipml.value import HIDDEN
+
+    cfg = load_config(None, features={"families": ["purchase"]})
+    raw = {k: v for k, v in retailer_5k.tables().items() if k in ("orders", "customers")}
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    base, _ = bucket_features(raw, [as_of], cfg, value_at=as_of)
+    who = base.index.get_level_values("customer_id")[3]
+    late = raw["orders"].iloc[[0, 0]].copy()
+    late["order_id"] = ["late-1", "late-2"]
+    late["customer_id"] = who
+    late["ordered_at"] = [as_of, as_of + pd.Timedelta(days=2)]
+    more = dict(raw, orders=pd.concat([raw["orders"], late], ignore_index=True))
+    got, _ = bucket_features(more, [as_of], cfg, value_at=as_of)
+    assert list(HIDDEN) <= list(base.columns)
+    assert (base["_value_days"] > 0).sum() > 3000
+    assert_same_frames(base[list(HIDDEN)], got[list(HIDDEN)])
+    # a row before the cutoff does move it
+    early = late.assign(ordered_at=[as_of - pd.Timedelta(days=1)] * 2)
+    moved, _ = bucket_features(
+        dict(raw, orders=pd.concat([raw["orders"], early], ignore_index=True)),
+        [as_of],
+        cfg,
+        value_at=as_of,
+    )
+    assert (
+        moved.xs(who, level="customer_id")["_value_last"].iloc[0]
+        != (base.xs(who, level="customer_id")["_value_last"].iloc[0])
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle_without_btyd(loaded_5k, tmp_path_factory):
+    """A VIP bundle with expected-value models but without the BTYD family: the timing's fit
+    then comes from its own candidates, gathered bucket by bucket."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.train import train
+
+    tables = loaded_5k[0]
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        tracking={"enabled": False},
+        features={"families": ["purchase", "vip", "static"]},
+    )
+    out = tmp_path_factory.mktemp("no-btyd")
+    return load_bundle(save_bundle(train(tables, cfg), tables=tables, config=cfg, out=out))
+
+
+def test_value_columns_bucket_by_bucket_without_the_btyd_family(
+    parquet_folder, loaded_5k, bundle_without_btyd, tmp_path, monkeypatch
+):
+    import vipml.features.btyd as btyd
+
+    monkeypatch.setattr(btyd, "MAX_FIT_CUSTOMERS", 900)  # the fit samples: 900 of ~4,000 buyers
+    bundle = bundle_without_btyd
+    assert bundle.value is not None and "btyd" not in bundle.spec.families
+    single = score(loaded_5k[0], bundle, as_of=AS_OF)
+    score_local(parquet_folder, bundle, as_of=AS_OF, out=tmp_path / "list", n_buckets=3)
+    got = pd.read_parquet(tmp_path / "list")
+    assert set(VALUE_COLUMNS) <= set(got.columns)
+    assert single.targets["p_alive"].notna().sum() > 3000
+    assert_same_frames(single.targets, got)

@@ -9,6 +9,7 @@ import pytest
 from vipml import DataError, load_tables
 from vipml.features import build_features, build_snapshots
 from vipml.score import score
+from vipml.value import VALUE_COLUMNS
 
 from .test_buckets import AS_OF, CUTOFFS, assert_same_frames
 
@@ -52,9 +53,11 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, bu
         got["cutoff"].dt.tz_localize("UTC") if got["cutoff"].dt.tz is None else got["cutoff"]
     )
     got["cutoff"] = got["cutoff"].dt.as_unit(single.targets["cutoff"].dt.unit)
-    for c in ("send_from", "send_until", "send_at"):
+    for c in ("send_from", "send_until", "send_at", "next_order_at"):
         local = got[c].dt.tz_localize("UTC") if got[c].dt.tz is None else got[c]
         got[c] = local.dt.as_unit(single.targets[c].dt.unit)
+    assert set(VALUE_COLUMNS) <= set(got.columns)  # the expected-value columns too
+    assert got["p_alive"].notna().sum() > 1000
     assert_same_frames(single.targets, got[single.targets.columns])
     pd.testing.assert_series_equal(drift, single.drift, check_exact=True)
     assert not list(folder.parent.glob(".list.tmp-*"))

@@ -230,3 +230,101 @@ def test_value_columns_ignore_rows_at_or_after_the_cutoff(loaded_5k, vip_bundle_
     more = tables.replace(orders=pd.concat([tables.orders, late], ignore_index=True))
     got = score(more, vip_bundle_5k, as_of=as_of).targets
     pd.testing.assert_frame_equal(got[VALUE_COLUMNS], base[VALUE_COLUMNS])
+
+
+# ---------------------------------------------------------------- timing: one fit, any split
+CUTS = [pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2024-06-01 13:45:10.123", tz="UTC")]
+
+
+def _btyd_summary(tables, as_of):
+    """The BTYD family's per-customer summary (its ``_btyd_*`` columns) at ``as_of``."""
+    from vipml.config import load_config
+    from vipml.features import build_snapshots
+    from vipml.features.btyd import DEFER
+
+    cfg = load_config(None, features={"families": ["btyd"]})
+    frame = build_snapshots(tables, cutoffs=[as_of], config=cfg, population={"btyd": DEFER})
+    return frame.xs(as_of, level="as_of")
+
+
+@pytest.mark.parametrize("as_of", CUTS)
+def test_purchase_days_are_the_btyd_familys(loaded_5k, as_of):
+    """One definition of a purchase day: the value timing's summary equals the BTYD family's
+    bit for bit (cancelled rows, returns, several orders a day and a cutoff inside a day
+    included), and so does the BG/NBD fit of the population."""
+    from vipml.features.btyd import SUMMARY, fit_population
+    from vipml.value import timing_fit
+
+    tables = loaded_5k[0]
+    orders = tables.orders
+    assert orders["is_cancelled"].any() and orders["is_return"].any()
+    btyd = _btyd_summary(tables, as_of)
+    s = purchase_summary(tables.orders, as_of, btyd.index)
+    for k in ("days", "x", "t_x", "T"):
+        a, b = s[k].to_numpy(), btyd[f"_btyd_{k}"].to_numpy()
+        assert a.tobytes() == b.tobytes(), k
+    assert (s["days"] > 1).sum() > 1000  # repeat buyers, several of them with same-day orders
+    buyers = btyd["_btyd_days"].to_numpy() > 0
+    whole = fit_population(
+        {k: btyd[f"_btyd_{k}"].to_numpy()[buyers] for k in SUMMARY},
+        btyd.index.to_numpy(dtype=object)[buyers],
+    )
+    assert timing_fit(s)["bgnbd"].tobytes() == whole["bgnbd"].tobytes()
+
+
+def test_scoring_reuses_the_btyd_features_fit(loaded_5k, monkeypatch):
+    """After the features (BTYD family) are built, the timing's BG/NBD fit of the same buyers
+    is read back, not fitted a second time."""
+    import vipml.features.btyd as btyd
+    from vipml.features import build_features
+
+    tables, as_of = loaded_5k[0], CUTS[0]
+    btyd._FITTED.clear()
+    X = build_features(tables, as_of=as_of)
+    fitted = []
+    real = btyd._fit
+    monkeypatch.setattr(btyd, "_fit", lambda *a, **k: fitted.append(1) or real(*a, **k))
+    got = timing(tables, as_of=as_of, customers=X.index, horizon_days=90)
+    assert not fitted and got["p_alive"].notna().sum() > 3000
+    btyd._FITTED.clear()  # nothing to read back: the fit runs, and gives the same bits
+    again = timing(tables, as_of=as_of, customers=X.index, horizon_days=90)
+    assert len(fitted) == 1
+    pd.testing.assert_frame_equal(again, got, check_exact=True)
+
+
+@pytest.mark.parametrize("limit", [100_000, 700])
+def test_timing_bucket_by_bucket_equals_the_whole(loaded_5k, monkeypatch, limit):
+    """Customers split in buckets, each with its own summary and the population's fit from the
+    buckets' candidates, get the whole population's timing bit for bit; the customers' order
+    does not matter (also when the fit samples: ``limit`` buyers of about 4,000)."""
+    import vipml.features.btyd as btyd
+    from vipml.buckets import timing_candidates
+    from vipml.value import summary_columns, summary_from_columns, timing_fit
+
+    monkeypatch.setattr(btyd, "MAX_FIT_CUSTOMERS", limit)
+    tables, as_of = loaded_5k[0], CUTS[1]
+    ids = tables.known_at(as_of).sort_values()
+    whole = timing(tables, as_of=as_of, customers=ids, horizon_days=90)
+    shuffled = ids[np.random.default_rng(3).permutation(len(ids))]
+    pd.testing.assert_frame_equal(
+        timing(tables, as_of=as_of, customers=shuffled, horizon_days=90).loc[ids], whole
+    )
+    merged, parts = None, np.array_split(shuffled, 4)
+    summaries = []
+    for part in parts:
+        s = purchase_summary(tables.orders, as_of, pd.Index(part, name="customer_id"))
+        summaries.append(s)
+        found = timing_candidates(pd.DataFrame(summary_columns(s)), part)
+        merged = btyd.merge_candidates(merged, found)
+    fit = btyd.fit_from_candidates(merged)
+    assert (
+        fit["bgnbd"].tobytes()
+        == timing_fit(purchase_summary(tables.orders, as_of, ids))["bgnbd"].tobytes()
+    )
+    # as a bucket hands it over: float columns beside the features (the last day as a number)
+    summaries[0] = summary_from_columns(pd.DataFrame(summary_columns(summaries[0]), index=parts[0]))
+    got = pd.concat(
+        timing(None, as_of=as_of, customers=s.index, horizon_days=90, fit=fit, summary=s)
+        for s in summaries
+    ).loc[ids]
+    pd.testing.assert_frame_equal(got, whole, check_exact=True)

@@ -10,9 +10,11 @@ come from an aggregate pass over the buckets' outputs:
   the population's sample (each bucket hands over its candidates, :func:`btyd_candidates`);
   :func:`fix_vip` then sets ``is_vip``, ``vip_gap`` and the BTYD features from them;
 * scoring: the high-value bar of the segments, the drift of each feature (bin counts summed over
-  buckets), the percentiles behind the reasons (the sorted column of each driver feature), and the
-  list itself (percentile, tier, selection under capacity and budget, the seeded control group),
-  computed over a few narrow columns of every row.
+  buckets), the percentiles behind the reasons (the sorted column of each driver feature), the
+  BG/NBD fit behind the expected-value timing (the BTYD family's fit, else one on candidates
+  handed over as for it, :func:`timing_candidates`; each bucket carries its customers' purchase
+  summary), and the list itself (percentile, tier, selection under capacity and budget, the
+  seeded control group), computed over a few narrow columns of every row.
 
 :mod:`vipml.spark` runs these steps on Apache Spark; :func:`features_local` and
 :func:`score_local` run them on one machine from Parquet datasets, one bucket at a time, so that
@@ -69,6 +71,14 @@ from vipml.score import (
     scoring_config,
     segments,
     selection,
+)
+from vipml.value import HIDDEN as VALUE_HIDDEN
+from vipml.value import (
+    VALUE_COLUMNS,
+    customer_value,
+    purchase_summary,
+    summary_columns,
+    summary_from_columns,
 )
 from vipml.vip import vip_bar
 from vipml.windows import as_cutoff
@@ -139,6 +149,23 @@ def btyd_candidates(part: pd.DataFrame, ids: np.ndarray | pd.Index) -> pd.DataFr
         return None
     buyers = part[HIDDEN[0]].to_numpy(dtype=np.float64) > 0
     s = {k: part[f"_btyd_{k}"].to_numpy(dtype=np.float64)[buyers] for k in SUMMARY}
+    return fit_candidates(s, np.asarray(ids, dtype=object)[buyers])
+
+
+def timing_candidates(part: pd.DataFrame, ids: np.ndarray | pd.Index) -> pd.DataFrame | None:
+    """A bucket's candidates for the population's BG/NBD fit of the expected-value timing at
+    one cutoff, from its purchase summary (the ``_value_*`` columns, :func:`bucket_features`
+    with ``value_at``); None when the bucket has none. Merged and fitted as the BTYD family's
+    (:func:`vipml.features.btyd.merge_candidates`, ``fit_from_candidates``): the BG/NBD part
+    of that fit is :func:`vipml.value.timing_fit` of the whole population."""
+    if VALUE_HIDDEN[0] not in part:
+        return None
+    buyers = np.nan_to_num(part["_value_days"].to_numpy(dtype=np.float64)) > 0
+    s = {
+        k: part[f"_value_{k}"].to_numpy(dtype=np.float64)[buyers] for k in ("days", "x", "t_x", "T")
+    }
+    s["m"] = np.zeros(int(buyers.sum()))  # no Gamma-Gamma: no repeat-value sample
+    s["value"] = np.zeros(int(buyers.sum()))
     return fit_candidates(s, np.asarray(ids, dtype=object)[buyers])
 
 
@@ -221,13 +248,16 @@ def bucket_features(
     config: Config,
     max_customer_rows: int | None = None,
     contact_at: pd.Timestamp | None = None,
+    value_at: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Features of one bucket's customers at each cutoff (rows: ``as_of``, ``customer_id``;
     ``is_vip`` and ``vip_gap`` still against the bucket's own bar, the BTYD features missing and
     their inputs in the ``_btyd_*`` columns: :func:`fix_vip` completes them) and the rows
     validation set aside per table. With ``contact_at``, the customers' consents and channel
     history as of that cutoff (:func:`vipml.plays.contact_frame`) ride along in
-    ``attrs["contact"]``."""
+    ``attrs["contact"]``. With ``value_at``, the customers' purchase summary as of that cutoff
+    (:func:`vipml.value.purchase_summary`, for the expected-value timing) follows as the
+    ``_value_*`` columns (NaN on the rows of other cutoffs)."""
     check_customer_rows(raw, max_customer_rows)
     tables, report = load_tables(dict(raw), config=config)
     frame = build_snapshots(tables, cutoffs=cutoffs, config=config, population={"btyd": DEFER})
@@ -239,10 +269,26 @@ def bucket_features(
         )
         contact = contact_frame(tables.customers, tables.offers, ids, contact_at)
         frame.attrs["contact"] = contact.reset_index().to_dict(orient="list")
+    if value_at is not None:
+        frame = with_purchase_summary(frame, tables, value_at)
     quarantined = {
         name: sum(t.quarantined.values()) for name, t in report.tables.items() if t.quarantined
     }
     return frame, quarantined
+
+
+def with_purchase_summary(frame: pd.DataFrame, tables: Any, value_at: pd.Timestamp) -> pd.DataFrame:
+    """``frame`` (rows: ``as_of``, ``customer_id``) with the purchase summary of its customers
+    as of ``value_at`` in the ``_value_*`` columns (NaN on the rows of other cutoffs)."""
+    columns = {c: np.full(len(frame), np.nan) for c in VALUE_HIDDEN}
+    if len(frame):
+        when = frame.index.get_level_values("as_of")
+        at = np.flatnonzero(np.asarray(when == value_at))
+        ids = pd.Index(frame.index.get_level_values("customer_id")[at], name="customer_id")
+        s = summary_columns(purchase_summary(tables.orders, value_at, ids))
+        for c in VALUE_HIDDEN:
+            columns[c][at] = s[c]
+    return frame.assign(**columns)
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -343,13 +389,28 @@ def score_rows(
     cutoff: pd.Timestamp | None = None,
     contact: pd.DataFrame | None = None,
     population: np.ndarray | None = None,
+    timing_fit: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The per-customer part of a target list for one bucket: score, segment, driver and play,
     the drivers behind the reasons (names and values; the sentences need the population, see
     :func:`reason_texts`), expected value and cost, channel and send window (from ``contact``,
     the bucket's :func:`vipml.plays.contact_frame`, and ``population``, the whole population's
-    channel response rates from an aggregate; none: consents and history not known)."""
+    channel response rates from an aggregate; none: consents and history not known).
+
+    A bundle with expected-value models adds :data:`vipml.value.VALUE_COLUMNS`: ``X`` then
+    carries the customers' purchase summary (the ``_value_*`` columns of
+    :func:`bucket_features` with ``value_at``) and ``timing_fit`` is the population's BG/NBD
+    fit (``{"bgnbd": ...}``, from the aggregate pass)."""
     sc = cfg.score
+    hidden = [c for c in VALUE_HIDDEN if c in X]
+    summary = summary_from_columns(X) if len(hidden) == len(VALUE_HIDDEN) else None
+    X = X.drop(columns=hidden) if hidden else X
+    with_value = bundle.value is not None and bundle.info.get("task", "vip") in ("vip", "churn")
+    if with_value and (summary is None or timing_fit is None or cutoff is None):
+        raise ValueError(
+            "a bundle with expected-value models needs the customers' purchase summary "
+            "(bucket_features(..., value_at=cutoff)), the population's timing fit and the cutoff"
+        )
     bundle.check(X)
     inside = inside_rows(X, bundle)
     M = prepare_matrix(X, bundle.features, bundle.categories)
@@ -387,6 +448,19 @@ def score_rows(
     for name in ("play_en", "play_ko", "offer_type", *ACTION_COLUMNS):
         frame[name] = act[name]
     frame["offer"] = frame["offer_type"]
+    worth = None
+    if with_value:  # as vipml.score.score: the same columns, the value feature, the next order
+        worth = customer_value(
+            bundle.value,
+            X,
+            None,
+            as_of=cutoff,
+            margin=cfg.value.margin,
+            fit=timing_fit,
+            summary=summary,
+        )
+        if sc.value_feature in VALUE_COLUMNS:
+            X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
     value = conversion_value(X, sc)
     cost = np.full(len(X), sc.cost)
     frame["_cost"] = cost
@@ -397,13 +471,17 @@ def score_rows(
     )
     ids = pd.Index(np.asarray(X.index, dtype=object))
     when = cutoff if cutoff is not None else pd.Timestamp("1970-01-01", tz="UTC")
+    due = X if worth is None else X.assign(next_order_at=worth["next_order_at"].to_numpy())
     plan = contact_plan(
-        contact, X, ids, act["_replenishment"], np.arange(len(X)), when, cfg, population
+        contact, due, ids, act["_replenishment"], np.arange(len(X)), when, cfg, population
     )
     for name, values in plan.items():
         frame[name] = values
     if uplift is not None:
         frame["uplift"] = uplift.predict(X)
+    if worth is not None:
+        for col in VALUE_COLUMNS:
+            frame[col] = worth[col].to_numpy()
     return frame
 
 
@@ -800,9 +878,13 @@ def _features_parts(
     show: bool,
     max_customer_rows: int | None = None,
     contact_at: pd.Timestamp | None = None,
+    value_at: pd.Timestamp | None = None,
 ) -> tuple[Path, dict[pd.Timestamp, Any] | None]:
     """Bucket pass, then the aggregate pass: features parts under ``work/features`` (VIP columns
-    against each bucket's bar) and the population's VIP bar per cutoff."""
+    against each bucket's bar) and the population's VIP bar per cutoff. With ``value_at`` (one
+    of ``cutoffs``), the parts carry the purchase summary at that cutoff and its figures the
+    population's BG/NBD fit for the expected-value timing (``"timing"``): the BTYD family's fit
+    when the features have it, else one fitted on the candidates of every bucket."""
     staged = _timed(
         run, "split", lambda: stage(data, work / "staged", n_buckets, config, max(cutoffs), show)
     )
@@ -810,6 +892,7 @@ def _features_parts(
     parts.mkdir()
     collected: dict[pd.Timestamp, dict[str, list[np.ndarray]]] = {t: {} for t in cutoffs}
     candidates: dict[pd.Timestamp, pd.DataFrame | None] = {t: None for t in cutoffs}
+    timing: pd.DataFrame | None = None  # candidates for the timing fit (no BTYD family)
     with_btyd = False
     wanted: list[str] | None = None
     for k in bar(range(n_buckets), label="features by bucket", enabled=show):
@@ -818,7 +901,9 @@ def _features_parts(
         frame, quarantined = _timed(
             run,
             "buckets",
-            lambda raw=raw: bucket_features(raw, cutoffs, config, max_customer_rows, contact_at),
+            lambda raw=raw: bucket_features(
+                raw, cutoffs, config, max_customer_rows, contact_at, value_at
+            ),
         )
         if contact_at is not None:  # written beside the features part, read back per bucket
             contact = pd.DataFrame(frame.attrs.pop("contact"))
@@ -837,6 +922,10 @@ def _features_parts(
             found = btyd_candidates(part, part.index.get_level_values("customer_id"))
             if found is not None and len(found):
                 candidates[t] = merge_candidates(candidates[t], found)
+            if t == value_at and not with_btyd:
+                found = timing_candidates(part, part.index.get_level_values("customer_id"))
+                if found is not None and len(found):
+                    timing = merge_candidates(timing, found)
         run.rows += len(frame)
         _timed(
             run,
@@ -847,7 +936,7 @@ def _features_parts(
         )
         del raw, frame
         release_memory()
-    if not wanted and not with_btyd:
+    if not wanted and not with_btyd and value_at is None:
         return parts, None
     bars = _timed(
         run,
@@ -862,6 +951,16 @@ def _features_parts(
             for t, cols in collected.items()
         },
     )
+    if value_at is not None:  # the BTYD family's fit is the timing's: reused, not fitted again
+        bars[value_at]["timing"] = _timed(
+            run,
+            "aggregate",
+            lambda: {
+                "bgnbd": (bars[value_at]["btyd"] if with_btyd else fit_from_candidates(timing))[
+                    "bgnbd"
+                ]
+            },
+        )
     return parts, bars
 
 
@@ -962,9 +1061,12 @@ def score_local(
         prefix=".vipml-", dir=out.parent if out.parent.exists() else None
     ) as tmp:
         work = Path(tmp)
+        with_value = bundle.value is not None  # (an upsell bundle was refused above)
         parts, bars = _features_parts(
-            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows, cutoff
-        )
+            data, [cutoff], cfg, n_buckets, work, run, progress, max_customer_rows, cutoff,
+            cutoff if with_value else None,
+        )  # fmt: skip
+        timing_fit = bars[cutoff].get("timing") if bars else None
         paths = sorted(parts.glob("*.parquet"))
 
         def contact_of(path: Path) -> pd.DataFrame | None:
@@ -1025,6 +1127,7 @@ def score_local(
                     cutoff=cutoff,
                     contact=contact_of(path),
                     population=rates,
+                    timing_fit=timing_fit,
                 ),
             )
             used |= set(driver_names(rows, bundle, X.columns))
@@ -1046,7 +1149,7 @@ def score_local(
         )
         listed = _timed(run, "aggregate", lambda narrow=narrow: list_pass(narrow, cfg))
         del narrow
-        extra = ["uplift"] if uplift is not None else []
+        extra = (["uplift"] if uplift is not None else []) + (VALUE_COLUMNS if with_value else [])
         final_parts = work / "final"
         final_parts.mkdir()
         for path in sorted(rows_dir.glob("*.parquet")):

@@ -29,7 +29,12 @@ At scoring time (:func:`timing`), BG/NBD is fitted on purchase days before the c
 shrunk toward the BG/NBD posterior cycle ``7 (alpha + T) / (r + x)`` days: ``(x gap + 2 cycle) /
 (x + 2)``; from the last purchase day, rolled forward by whole cycles to the cutoff or later) and
 the ratio of expected purchase days over 365 days to those over the horizon, which turns
-``expected_spend`` into ``clv_12m = value.margin x expected_spend x ratio``.
+``expected_spend`` into ``clv_12m = value.margin x expected_spend x ratio``. The fit is the BTYD
+family's (:func:`vipml.features.btyd.fit_bgnbd_population`: the same purchase days, the buyers
+whose ids hash lowest when there are too many, in the order of their values), so it is the same
+for the whole population and for buckets of it (:func:`timing` takes the population's fit and a
+bucket's :func:`purchase_summary`), and after the features were built scoring reads that fit
+back instead of fitting the same buyers again.
 
 This module sits beside :mod:`vipml.model`: training fits it, bundles store it as LightGBM text
 and JSON, scoring reads it back.
@@ -38,6 +43,7 @@ and JSON, scoring reads it back.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +53,12 @@ import numpy as np
 import pandas as pd
 
 from vipml.errors import DataError
-from vipml.features.btyd import WEEK_DAYS, bgnbd_expected, bgnbd_p_alive, fit_bgnbd
+from vipml.features.btyd import (
+    WEEK_DAYS,
+    bgnbd_expected,
+    bgnbd_p_alive,
+    fit_bgnbd_population,
+)
 from vipml.io import Tables, order_values
 from vipml.model import prepare_matrix
 from vipml.windows import DAY_US, to_us
@@ -511,10 +522,21 @@ def fit_value_model(
 
 
 # ---------------------------------------------------------------- timing (BG/NBD at the cutoff)
+SUMMARY_KEYS = ("days", "x", "t_x", "T", "last")  # per customer; see purchase_summary
+HIDDEN = tuple(f"_value_{k}" for k in SUMMARY_KEYS)  # as columns beside a bucket's features
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
 def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers: pd.Index):
     """Per customer, from purchase days before ``as_of`` (the cutoff instant excluded): repeat
     days ``x``, weeks from the first to the last day ``t_x`` and from the first day to ``as_of``
-    ``T``, the last purchase day ``last`` (UTC midnight) and ``days`` bought."""
+    ``T``, the last purchase day ``last`` (UTC midnight) and ``days`` bought.
+
+    A purchase day is the BTYD family's (:func:`vipml.features.btyd.purchase_days`): a UTC
+    calendar day with at least one purchase row (:func:`vipml.io.order_values`: a positive
+    amount, not cancelled, also when later returned) strictly before ``as_of``; ``x``, ``t_x``
+    and ``T`` are computed by the same expressions as :func:`vipml.features.btyd.day_summary`,
+    so both give the same bits and the same BG/NBD fit."""
     n = len(customers)
     out = pd.DataFrame(
         {"days": np.zeros(n), "x": np.zeros(n), "t_x": np.zeros(n), "T": np.zeros(n)},
@@ -530,42 +552,99 @@ def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers
     if not keep.any():
         return out
     day = np.asarray(to_us(rows["ordered_at"]))[keep] // DAY_US
-    pairs = np.unique(np.stack([codes[keep].astype(np.int64), day], axis=1), axis=0)
-    c, d = pairs[:, 0], pairs[:, 1]
+    c = codes[keep].astype(np.int64)
+    # one sort of a single int64 key (customer, day): the distinct purchase days
+    low = int(day.min())
+    span = int(day.max()) - low + 1
+    key = np.unique(c * span + (day - low))
+    c, d = key // span, key % span + low
     n_days = np.bincount(c, minlength=n).astype(np.float64)
     first = np.full(n, np.iinfo(np.int64).max)
     last = np.full(n, np.iinfo(np.int64).min)
     np.minimum.at(first, c, d)
     np.maximum.at(last, c, d)
     has = n_days > 0
-    cutoff_days = (as_of - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
     out["days"] = n_days
     out["x"] = np.maximum(n_days - 1, 0)
     out["t_x"] = np.where(has, (last - first) / WEEK_DAYS, 0.0)
-    out["T"] = np.where(has, (cutoff_days - first) / WEEK_DAYS, 0.0)
+    out["T"] = np.where(has, (to_us(as_of) / DAY_US - first) / WEEK_DAYS, 0.0)
     stamp = pd.to_datetime(np.where(has, last, 0), unit="D", utc=True)
     out["last"] = pd.Series(stamp, index=customers).where(has)
     return out
 
 
+def summary_columns(s: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:func:`purchase_summary` as float64 columns named :data:`HIDDEN` (``last`` as the UTC day
+    number, NaN for no purchase): what a bucket hands over beside its features."""
+    out = {f"_value_{k}": s[k].to_numpy(dtype=np.float64) for k in SUMMARY_KEYS[:-1]}
+    out["_value_last"] = _day_numbers(s["last"])
+    return out
+
+
+def summary_from_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`purchase_summary` held in a frame's :data:`HIDDEN` columns (its index kept)."""
+    out = pd.DataFrame(
+        {k: frame[f"_value_{k}"].to_numpy(dtype=np.float64) for k in SUMMARY_KEYS},
+        index=frame.index,
+    )
+    out["days"] = np.nan_to_num(out["days"].to_numpy(), nan=0.0)
+    return out
+
+
+def _day_numbers(last: pd.Series) -> np.ndarray:
+    """UTC day numbers (days since 1970-01-01) of purchase-day stamps, or of day numbers."""
+    if pd.api.types.is_datetime64_any_dtype(last):
+        return ((last - EPOCH) / DAY).to_numpy(dtype=np.float64)
+    return np.asarray(last, dtype=np.float64)
+
+
+def timing_fit(summary: pd.DataFrame, customers: pd.Index | None = None) -> dict[str, Any]:
+    """The population's BG/NBD parameters (``{"bgnbd": (r, alpha, a, b) or None}``) from the
+    :func:`purchase_summary` of every customer: fitted on the buyers as the BTYD family fits
+    them (:func:`vipml.features.btyd.fit_bgnbd_population`), so the parameters do not depend on
+    the order of the customers nor on buckets, and equal the BTYD features' fit."""
+    ids = summary.index if customers is None else customers
+    has = summary["days"].to_numpy(dtype=np.float64) > 0
+    if not has.any():
+        return {"bgnbd": None}
+    s = {k: summary[k].to_numpy(dtype=np.float64)[has] for k in ("x", "t_x", "T")}
+    return {"bgnbd": fit_bgnbd_population(s, np.asarray(ids, dtype=object)[has])}
+
+
 def timing(
-    tables: Tables,
+    tables: Tables | None,
     *,
     as_of: pd.Timestamp,
     customers: pd.Index,
     horizon_days: int,
     span_days: float = 365.0,
     prior: float = CYCLE_PRIOR,
+    fit: Mapping[str, Any] | np.ndarray | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
     ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
     ``as_of``.
+
+    ``summary`` is the customers' :func:`purchase_summary` when already known (then ``tables``
+    is not read); ``fit`` the population's parameters (:func:`timing_fit`, or the BTYD family's
+    fit of the same cutoff: ``{"bgnbd": ...}``) when the customers are a part of it (a bucket).
+    By default both come from ``tables`` and ``customers``.
     Customers without a purchase have no ``next_order_at`` and a ``p_alive`` of NaN; when too
     few customers bought to fit, ``p_alive`` is NaN and the cycle is the customer's own."""
-    s = purchase_summary(tables.orders, as_of, customers)
+    if summary is None:
+        if tables is None:
+            raise ValueError("timing needs the tables or the customers' purchase summary")
+        s = purchase_summary(tables.orders, as_of, customers)
+    else:
+        s = summary if summary.index.equals(customers) else summary.reindex(customers)
+        s = s.assign(days=np.nan_to_num(s["days"].to_numpy(dtype=np.float64), nan=0.0))
     has = s["days"].to_numpy() > 0
     x, tx, T = (s[c].to_numpy(dtype=np.float64) for c in ("x", "t_x", "T"))
-    params = fit_bgnbd(x[has], tx[has], T[has]) if has.any() else None
+    if fit is None:
+        fit = timing_fit(s, customers)
+    params = fit.get("bgnbd") if isinstance(fit, Mapping) else fit
+    params = None if params is None else np.asarray(params, dtype=np.float64)
     n = len(customers)
     p_alive = np.full(n, np.nan)
     ratio = np.full(n, span_days / horizon_days)
@@ -582,9 +661,8 @@ def timing(
     else:
         cycle = own
     cycle = np.where(np.isfinite(cycle) & (cycle > 0), cycle, np.nan)
-    last = s["last"]
-    last_days = ((last - pd.Timestamp("1970-01-01", tz="UTC")) / DAY).to_numpy(dtype=np.float64)
-    cut = (as_of - pd.Timestamp("1970-01-01", tz="UTC")) / DAY
+    last_days = _day_numbers(s["last"])
+    cut = (as_of - EPOCH) / DAY
     with np.errstate(invalid="ignore"):
         steps = np.maximum(np.ceil((cut - last_days) / cycle), 1.0)
     nxt = np.round(last_days + steps * cycle)
@@ -603,15 +681,28 @@ def timing(
 def customer_value(
     model: ValueModel,
     X: pd.DataFrame,
-    tables: Tables,
+    tables: Tables | None,
     *,
     as_of: pd.Timestamp,
     margin: float,
+    fit: Mapping[str, Any] | np.ndarray | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The :data:`VALUE_COLUMNS` for the customers of ``X`` (index ``customer_id``) at ``as_of``."""
+    """The :data:`VALUE_COLUMNS` for the customers of ``X`` (index ``customer_id``) at ``as_of``.
+
+    ``fit`` and ``summary`` as in :func:`timing`: a bucket of customers gives its purchase
+    summary and the population's fit (the bucketed engines), so that its rows equal those of
+    the whole population scored at once."""
     out = model.predict(X)
     ids = pd.Index(X.index, name="customer_id")
-    t = timing(tables, as_of=as_of, customers=ids, horizon_days=model.horizon_days)
+    t = timing(
+        tables,
+        as_of=as_of,
+        customers=ids,
+        horizon_days=model.horizon_days,
+        fit=fit,
+        summary=summary,
+    )
     out["p_alive"] = t["p_alive"].to_numpy()
     out["next_order_at"] = t["next_order_at"].to_numpy()
     out["clv_12m"] = margin * out["expected_spend"].to_numpy() * t["clv_ratio"].to_numpy()

@@ -31,6 +31,7 @@ for the sample (:func:`fit_candidates`), the driver fits once (:func:`fit_popula
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -125,6 +126,10 @@ def fit_bgnbd(
     """``(r, alpha, a, b)`` by penalised maximum likelihood; None when too few customers."""
     if len(x) < MIN_CUSTOMERS:
         return None
+    memo = _fit_key(penalty, x, tx, T)
+    found = _FITTED.get(memo)
+    if found is not None:  # the same buyers fitted before (features, then scoring's timing)
+        return found.copy()
     rows = _sample(len(x), MAX_FIT_CUSTOMERS)
     x, tx, T = x[rows], tx[rows], T[rows]
     key = np.stack([x, np.round(tx, 6), np.round(T, 6)], axis=1)
@@ -137,7 +142,27 @@ def fit_bgnbd(
         return float(value) if np.isfinite(value) else 1e12
 
     scale = max(float(np.mean(T)), 1.0)
-    return _fit(nll, np.log([1.0, scale, 1.0, 1.0]))
+    params = _fit(nll, np.log([1.0, scale, 1.0, 1.0]))
+    while len(_FITTED) >= FIT_MEMO:
+        _FITTED.pop(next(iter(_FITTED)))
+    _FITTED[memo] = params.copy()
+    return params
+
+
+FIT_MEMO = 4  # BG/NBD fits kept by the bytes of their inputs
+_FITTED: dict[bytes, np.ndarray] = {}
+
+
+def _fit_key(penalty: float, *arrays: np.ndarray) -> bytes:
+    """A digest of a fit's inputs: equal digests, equal inputs, the same parameters bit for bit
+    (the fit is deterministic), so a second fit of the same buyers is read back, not redone."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.array([penalty, MAX_FIT_CUSTOMERS], dtype=np.float64).tobytes())
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(np.int64(len(a)).tobytes())
+        h.update(a.tobytes())
+    return h.digest()
 
 
 def bgnbd_expected(
@@ -313,15 +338,27 @@ def fit_population(
     :func:`fit_sample` of its buyers, put in the order of their values, so the parameters depend
     on the set of buyers alone (not on row order, nor on buckets)."""
     ids = np.asarray(ids, dtype=object)
-    x, tx, T, m = (np.asarray(s[k], dtype=np.float64) for k in ("x", "t_x", "T", "m"))
-    rows = fit_sample(ids)
-    rows = rows[np.lexsort((T[rows], tx[rows], x[rows]))]
-    bg = fit_bgnbd(x[rows], tx[rows], T[rows])
+    x, m = np.asarray(s["x"], dtype=np.float64), np.asarray(s["m"], dtype=np.float64)
+    bg = fit_bgnbd_population(s, ids)
     repeat = np.flatnonzero((x > 0) & (m > 0))
     repeat = repeat[fit_sample(ids[repeat])]
     repeat = repeat[np.lexsort((m[repeat], x[repeat]))]
     gg = fit_gamma_gamma(x[repeat], m[repeat]) if bg is not None else None
     return {"bgnbd": bg, "gamma_gamma": gg}
+
+
+def fit_bgnbd_population(
+    s: Mapping[str, np.ndarray], ids: np.ndarray | pd.Index
+) -> np.ndarray | None:
+    """BG/NBD parameters of :func:`fit_population` alone (``s`` needs ``x``, ``t_x`` and
+    ``T``): fitted on :func:`fit_sample` of the buyers, put in the order of their values. The
+    expected-value timing (:func:`vipml.value.timing`) fits the same way, so both give the same
+    parameters for the same buyers."""
+    ids = np.asarray(ids, dtype=object)
+    x, tx, T = (np.asarray(s[k], dtype=np.float64) for k in ("x", "t_x", "T"))
+    rows = fit_sample(ids)
+    rows = rows[np.lexsort((T[rows], tx[rows], x[rows]))]
+    return fit_bgnbd(x[rows], tx[rows], T[rows])
 
 
 def fit_candidates(s: Mapping[str, np.ndarray], ids: np.ndarray | pd.Index) -> pd.DataFrame:

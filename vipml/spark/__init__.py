@@ -48,17 +48,20 @@ from vipml.buckets import (
     population_figures,
     reason_texts,
     score_rows,
+    timing_candidates,
 )
 from vipml.bundle import Bundle
 from vipml.config import Config, as_config
 from vipml.errors import DataError
 from vipml.features import feature_spec
-from vipml.features.btyd import HIDDEN, SUMMARY, merge_candidates
+from vipml.features.btyd import HIDDEN, SUMMARY, fit_from_candidates, merge_candidates
 from vipml.io import CONTRACT, TABLE_NAMES, load_tables
 from vipml.io.database import FILTERED
 from vipml.io.write import replace_dir
 from vipml.plays import CHANNELS, population_rates
 from vipml.score import ACTION_COLUMNS, COLUMNS, scoring_config
+from vipml.value import HIDDEN as VALUE_HIDDEN
+from vipml.value import VALUE_COLUMNS
 from vipml.windows import as_cutoff, as_cutoffs
 
 _SEND = ("send_from", "send_until", "send_at")
@@ -325,9 +328,15 @@ def _features(
     max_customer_rows: int | None,
     extra: Any = None,
     contact_at: pd.Timestamp | None = None,
+    value_at: pd.Timestamp | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> tuple[DataFrame, T.StructType]:
     """The bucket pass and the VIP-bar pass. ``extra(tables, frame, fields)`` may add columns
-    per bucket (label inputs for training); ``fields`` are their Spark fields."""
+    per bucket (label inputs for training); ``fields`` are their Spark fields. With
+    ``value_at`` the features carry the purchase summary at that cutoff (the ``_value_*``
+    columns, which ``extra``'s fields must list) and ``timing`` receives the population's
+    BG/NBD fit for the expected-value timing under ``"bgnbd"`` (the BTYD family's fit when the
+    features have it, else one fitted on the candidates of every partition)."""
     frames = dict(frames)
     for name, frame in list(frames.items()):  # rows at or after ``until`` are never read
         col = FILTERED.get(name)
@@ -348,21 +357,28 @@ def _features(
     def one_bucket(pdf: pd.DataFrame) -> pd.DataFrame:
         cfg = Config.model_validate_json(cfg_json)
         raw = _unpack(pdf, layout)
-        frame, _ = bucket_features(raw, times, cfg, max_customer_rows, contact_at)
+        frame, _ = bucket_features(raw, times, cfg, max_customer_rows, contact_at, value_at)
         if extra is not None:
             frame = extra[0](raw, frame, cfg)
         return _to_spark_frame(frame, schema)
 
     feats = union.groupBy(BUCKET).applyInPandas(one_bucket, schema=schema)
-    if not needs_bar(config, spec):
+    if not needs_bar(config, spec) and value_at is None:
         return feats, out_schema
     feats = feats.persist()
     started = time.perf_counter()
     feats.count()  # the bucket pass runs here, once
     TIMINGS["buckets"] = time.perf_counter() - started
     started = time.perf_counter()
+    if value_at is not None and not with_btyd:  # the timing's own fit, on every partition's
+        found = _candidates(feats, VALUE_HIDDEN, timing_candidates).get(_naive(value_at))
+        if timing is not None:
+            timing["bgnbd"] = fit_from_candidates(found)["bgnbd"]
+        if not needs_bar(config, spec):
+            TIMINGS["aggregate"] = time.perf_counter() - started
+            return feats, out_schema
     columns = population_columns(config, spec)
-    candidates = _btyd_candidates(feats) if with_btyd else {}
+    candidates = _candidates(feats, HIDDEN, btyd_candidates) if with_btyd else {}
     bars = {}
     for t in times:  # the aggregate pass: the VIP bar and percentiles of the whole population
         naive = t.tz_convert("UTC").tz_localize(None)
@@ -374,6 +390,8 @@ def _features(
             candidates.get(naive),
             with_btyd=with_btyd,
         )
+    if value_at is not None and with_btyd and timing is not None:  # reused, not fitted again
+        timing["bgnbd"] = bars[_naive(value_at)]["btyd"]["bgnbd"]
     TIMINGS["aggregate"] = time.perf_counter() - started
 
     def fix(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -388,8 +406,21 @@ def _features(
     return feats.mapInPandas(fix, schema=out_schema), out_schema
 
 
+def _naive(t: pd.Timestamp) -> pd.Timestamp:
+    return t.tz_convert("UTC").tz_localize(None)
+
+
 def _btyd_candidates(feats: DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
-    """Per cutoff (naive UTC), the candidates of the whole population for the BTYD fit: each
+    """Per cutoff (naive UTC), the candidates of the whole population for the BTYD fit."""
+    return _candidates(feats, HIDDEN, btyd_candidates)
+
+
+def _candidates(
+    feats: DataFrame, hidden: Iterable[str], pick: Any
+) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per cutoff (naive UTC), the candidates of the whole population for a BG/NBD fit (the
+    BTYD family's, :func:`vipml.buckets.btyd_candidates`, or the expected-value timing's,
+    :func:`vipml.buckets.timing_candidates`, from the ``hidden`` summary columns): each
     partition hands over its own (at most twice the fit's sample), the driver merges them."""
     fields = [
         T.StructField("as_of", T.TimestampType()),
@@ -402,13 +433,13 @@ def _btyd_candidates(feats: DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
         found: dict[Any, pd.DataFrame] = {}
         for pdf in batches:
             for t, part in pdf.groupby("as_of", sort=False):
-                c = btyd_candidates(part, part["customer_id"].to_numpy(dtype=object))
+                c = pick(part, part["customer_id"].to_numpy(dtype=object))
                 if c is not None and len(c):
                     found[t] = merge_candidates(found.get(t), c)
         for t, c in found.items():
             yield _plain(c.assign(as_of=t), schema)
 
-    cols = ["as_of", "customer_id", *HIDDEN]
+    cols = ["as_of", "customer_id", *hidden]
     got = feats.select(*cols).mapInPandas(one_partition, schema=schema).toPandas()
     out: dict[pd.Timestamp, pd.DataFrame] = {}
     for t, part in got.groupby("as_of", sort=False):
@@ -472,10 +503,16 @@ def score_spark(
     frames = read_tables(spark, tables)
     check_tables(frames, cfg)
     contact_fields = [T.StructField(f"{_CONTACT}{k}", T.DoubleType()) for k in _contact_keys()]
+    with_value = bundle.value is not None  # (an upsell bundle was refused above)
+    if with_value:  # the purchase summary rides along for the expected-value timing
+        contact_fields += [T.StructField(c, T.DoubleType()) for c in VALUE_HIDDEN]
+    timing: dict[str, Any] = {}
     feats, _ = _features(
         frames, [cutoff], cfg, n_buckets, cutoff, max_customer_rows,
         extra=(_with_contact, contact_fields), contact_at=cutoff,
+        value_at=cutoff if with_value else None, timing=timing,
     )  # fmt: skip
+    timing_fit = timing if with_value else None
     feats = feats.drop("as_of").persist()
     # aggregate: the population's channel response rates, summed over every customer
     sums = feats.select(
@@ -545,7 +582,11 @@ def score_spark(
         T.StructField("night_consent", T.BooleanType()),
         *[T.StructField(c, T.TimestampType()) for c in _SEND],
     ]
+    value_types = {c: T.DoubleType() for c in VALUE_COLUMNS} | {"next_order_at": T.TimestampType()}
+    if with_value:
+        row_fields += [T.StructField(c, value_types[c]) for c in VALUE_COLUMNS]
     row_schema = T.StructType(row_fields)
+    stamps = (*_SEND, "next_order_at") if with_value else _SEND
 
     def scored(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         cfg_local = Config.model_validate_json(cfg_json)
@@ -564,8 +605,9 @@ def score_spark(
                 cutoff=cutoff,
                 contact=contact,
                 population=rates,
+                timing_fit=timing_fit,
             )
-            for c in _SEND:
+            for c in stamps:
                 rows[c] = pd.to_datetime(rows[c], utc=True).dt.tz_localize(None)
             yield _plain(rows, row_schema)
 
@@ -590,13 +632,15 @@ def score_spark(
     listed_df = spark.createDataFrame(listed)
     joined = rows.join(listed_df, on="customer_id", how="left")
     spec_json = json.dumps(bundle.spec.to_dict())
+    extra = list(VALUE_COLUMNS) if with_value else []
     out_fields = []
-    for c in [*COLUMNS, "_position"]:
+    for c in [*COLUMNS, *extra, "_position"]:
         kind = {
             "score": T.DoubleType(), "percentile": T.DoubleType(), "expected_value": T.DoubleType(),
             "selected": T.BooleanType(), "cutoff": T.TimestampType(), "_position": T.LongType(),
             "in_population": T.BooleanType(), "horizon_days": T.LongType(),
             "night_consent": T.BooleanType(), **dict.fromkeys(_SEND, T.TimestampType()),
+            **value_types,
         }.get(c, T.StringType())  # fmt: skip
         out_fields.append(T.StructField(c, kind))
     out_schema = T.StructType(out_fields)
@@ -610,7 +654,7 @@ def score_spark(
             texts = reason_texts(pdf, spec, thresholds)
             listed_part = pdf[LISTED]
             rows_part = pdf.drop(columns=LISTED[1:])
-            done = finish_rows(rows_part, listed_part, texts, meta, cutoff, (), horizon_days)
+            done = finish_rows(rows_part, listed_part, texts, meta, cutoff, extra, horizon_days)
             yield _plain(done, out_schema)
 
     result = joined.mapInPandas(finish, schema=out_schema).orderBy("_position")
