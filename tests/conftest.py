@@ -153,3 +153,23 @@ def bucket_bundle_5k(vip_bundle_5k):
     (fitted on the whole population by the aggregate pass) and the expected-value models (their
     timing fitted on the whole population too) included."""
     return vip_bundle_5k
+
+
+@pytest.fixture(scope="session")
+def bundle_no_btyd_5k(loaded_5k, tmp_path_factory):
+    """A VIP bundle with expected-value models but without the BTYD family: the bucketed
+    engines then fit the timing's BG/NBD on candidates of their own, gathered bucket by bucket."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.train import train
+
+    tables = loaded_5k[0]
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        tracking={"enabled": False},
+        features={"families": ["purchase", "vip", "static"]},
+    )
+    out = tmp_path_factory.mktemp("no-btyd")
+    return load_bundle(save_bundle(train(tables, cfg), tables=tables, config=cfg, out=out))

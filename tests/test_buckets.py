@@ -279,33 +279,13 @@ def test_bucket_purchase_summary_ignores_rows_at_or_after_the_cutoff(retailer_5k
     )
 
 
-@pytest.fixture(scope="module")
-def bundle_without_btyd(loaded_5k, tmp_path_factory):
-    """A VIP bundle with expected-value models but without the BTYD family: the timing's fit
-    then comes from its own candidates, gathered bucket by bucket."""
-    from vipml.bundle import load_bundle, save_bundle
-    from vipml.config import load_config
-    from vipml.train import train
-
-    tables = loaded_5k[0]
-    cfg = load_config(
-        None,
-        labels={"horizon_days": 90},
-        train={"n_cutoffs": 4},
-        tracking={"enabled": False},
-        features={"families": ["purchase", "vip", "static"]},
-    )
-    out = tmp_path_factory.mktemp("no-btyd")
-    return load_bundle(save_bundle(train(tables, cfg), tables=tables, config=cfg, out=out))
-
-
 def test_value_columns_bucket_by_bucket_without_the_btyd_family(
-    parquet_folder, loaded_5k, bundle_without_btyd, tmp_path, monkeypatch
+    parquet_folder, loaded_5k, bundle_no_btyd_5k, tmp_path, monkeypatch
 ):
     import vipml.features.btyd as btyd
 
     monkeypatch.setattr(btyd, "MAX_FIT_CUSTOMERS", 900)  # the fit samples: 900 of ~4,000 buyers
-    bundle = bundle_without_btyd
+    bundle = bundle_no_btyd_5k
     assert bundle.value is not None and "btyd" not in bundle.spec.families
     single = score(loaded_5k[0], bundle, as_of=AS_OF)
     score_local(parquet_folder, bundle, as_of=AS_OF, out=tmp_path / "list", n_buckets=3)

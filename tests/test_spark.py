@@ -63,6 +63,23 @@ def test_target_list_on_spark_equals_single_machine(spark, folder, loaded_5k, bu
     assert not list(folder.parent.glob(".list.tmp-*"))
 
 
+def test_value_columns_on_spark_without_the_btyd_family(
+    spark, folder, loaded_5k, bundle_no_btyd_5k
+):
+    """Without the BTYD family the timing's BG/NBD is fitted on candidates every partition hands
+    over: the value columns still equal the single-machine ones bit for bit."""
+    from vipml.spark import score_spark
+
+    single = score(loaded_5k[0], bundle_no_btyd_5k, as_of=AS_OF).targets
+    frame, _ = score_spark(folder, bundle_no_btyd_5k, as_of=AS_OF, n_buckets=3, spark=spark)
+    got = frame.select("customer_id", *VALUE_COLUMNS).toPandas().set_index("customer_id")
+    got["next_order_at"] = got["next_order_at"].dt.tz_localize("UTC")
+    want = single.set_index("customer_id")[VALUE_COLUMNS]
+    got["next_order_at"] = got["next_order_at"].dt.as_unit(want["next_order_at"].dt.unit)
+    assert want["p_alive"].notna().sum() > 3000
+    assert_same_frames(want, got.loc[want.index])
+
+
 def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, bucket_bundle_5k, tmp_path):
     from pathlib import Path
 

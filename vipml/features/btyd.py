@@ -27,6 +27,11 @@ parameters. The bucketed engines (:mod:`vipml.buckets`, :mod:`vipml.spark`) buil
 ``_btyd_*`` columns of :data:`SUMMARY`) instead of fitting, each bucket hands over its candidates
 for the sample (:func:`fit_candidates`), the driver fits once (:func:`fit_population`) and
 :func:`btyd_values` gives the features from the summary and the parameters.
+
+The expected-value timing (:func:`vipml.value.timing`) fits BG/NBD on the same purchase days the
+same way (:func:`fit_bgnbd_population`); :func:`fit_bgnbd` keeps its last few fits by the bytes
+of their inputs, so scoring after building the features reads the features' fit back instead of
+fitting the same buyers twice (the fit is deterministic: a second one would give the same bits).
 """
 
 from __future__ import annotations
