@@ -51,6 +51,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vipml.errors import DataError
 from vipml.features.btyd import (
@@ -545,18 +547,22 @@ def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers
     out["last"] = pd.Series(pd.NaT, index=customers, dtype="datetime64[us, UTC]")
     if orders is None or not len(orders):
         return out
-    rows = orders[(orders["ordered_at"] < as_of).to_numpy()]
-    vals = order_values(rows)
-    codes = customers.get_indexer(rows["customer_id"])
-    keep = (codes >= 0) & vals["purchase"]
+    before = (orders["ordered_at"] < as_of).to_numpy()
+    vals = order_values(orders)
+    buy = np.flatnonzero(before & vals["purchase"])
+    if not len(buy):
+        return out
+    codes = positions(customers, orders["customer_id"].iloc[buy])
+    keep = codes >= 0
     if not keep.any():
         return out
-    day = np.asarray(to_us(rows["ordered_at"]))[keep] // DAY_US
+    day = np.asarray(to_us(orders["ordered_at"].iloc[buy]))[keep] // DAY_US
     c = codes[keep].astype(np.int64)
     # one sort of a single int64 key (customer, day): the distinct purchase days
     low = int(day.min())
     span = int(day.max()) - low + 1
-    key = np.unique(c * span + (day - low))
+    key = np.sort(c * span + (day - low))
+    key = key[np.r_[True, key[1:] != key[:-1]]]
     c, d = key // span, key % span + low
     n_days = np.bincount(c, minlength=n).astype(np.float64)
     first = np.full(n, np.iinfo(np.int64).max)
@@ -571,6 +577,22 @@ def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers
     stamp = pd.to_datetime(np.where(has, last, 0), unit="D", utc=True)
     out["last"] = pd.Series(stamp, index=customers).where(has)
     return out
+
+
+def positions(customers: pd.Index, ids: pd.Series) -> np.ndarray:
+    """Position of each id in ``customers`` (unique ids), -1 where absent: ``get_indexer``,
+    done by Arrow when the ids are Arrow text (several times faster on large tables)."""
+    try:
+        values = pa.array(ids, from_pandas=True)
+        known = pa.array(customers, from_pandas=True)
+    except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
+        return customers.get_indexer(ids)
+    text = (pa.types.is_string, pa.types.is_large_string)
+    if not (any(f(values.type) for f in text) and any(f(known.type) for f in text)):
+        return customers.get_indexer(ids)  # ids that are not all text: pandas' own matching
+    values, known = values.cast(pa.large_string()), known.cast(pa.large_string())
+    found = pc.index_in(values, value_set=known).fill_null(-1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def summary_columns(s: pd.DataFrame) -> dict[str, np.ndarray]:
