@@ -275,11 +275,12 @@ def channel_history(
     who = pd.Index(ids).astype(str).get_indexer(rows["customer_id"].astype(str))
     ch = pd.Index(list(channels)).get_indexer(rows["channel"].astype("object").astype(str))
     ok = (who >= 0) & (ch >= 0)
-    np.add.at(sent, (who[ok], ch[ok]), 1.0)
+    cell = who.astype(np.int64) * k + ch  # counts by (customer, channel) cell, in one pass
+    sent = np.bincount(cell[ok], minlength=n * k).astype(np.float64).reshape(n, k)
     if event is not None:
         when = rows[event]
         hit = (when.notna() & (when < cutoff)).to_numpy(dtype=bool) & ok
-        np.add.at(resp, (who[hit], ch[hit]), 1.0)
+        resp = np.bincount(cell[hit], minlength=n * k).astype(np.float64).reshape(n, k)
     return sent, resp
 
 
@@ -392,7 +393,12 @@ def send_window(
     start = start.tz_convert("UTC").normalize()
     n = len(replenishment)
     lead = pd.Timedelta(days=sc.replenishment_lead_days)
-    due = pd.Series(next_order.to_numpy(), dtype="datetime64[ns, UTC]").dt.normalize()
+    due = pd.Series(next_order.array)
+    if isinstance(due.dtype, pd.DatetimeTZDtype):  # as it is, without Timestamp objects
+        due = due.astype("datetime64[ns, UTC]")
+    else:  # naive dates are UTC
+        due = pd.Series(due.to_numpy(), dtype="datetime64[ns, UTC]")
+    due = due.dt.normalize()
     timed = np.asarray(replenishment, dtype=bool) & due.notna().to_numpy()
     frm = pd.Series(start, index=range(n), dtype="datetime64[ns, UTC]")
     until = pd.Series(start + pd.Timedelta(days=sc.campaign_days), index=range(n))
