@@ -305,11 +305,9 @@ _FORMATS = {
 
 def _format(values: np.ndarray, unit: str) -> np.ndarray:
     """Values as people read them, by the feature's unit (70%, 1,234.50, 12 days ...)."""
-    fmt = _FORMATS.get(unit, "{:g}")
-    text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else fmt.format(v))
-    if unit == "days":
-        text = text.where(text == "-", text + " days")
-    return text.to_numpy()
+    fmt = _FORMATS.get(unit, "{:g}") + (" days" if unit == "days" else "")
+    floats = np.asarray(values, dtype=np.float64).tolist()
+    return np.array([fmt.format(v) if v == v else "-" for v in floats], dtype=object)
 
 
 def _tiers(percentile: np.ndarray, edges: list[float]) -> np.ndarray:
