@@ -4,7 +4,8 @@ build, on one generated retailer; each side in a fresh process.
 * single: ``load_tables`` + ``build_features`` (one process, every table in memory);
 * spark: ``build_features_spark`` in ``local[2]`` from the Parquet folder, written as a Parquet
   dataset; time split into the bucket pass, the aggregate pass (VIP bar) and the write;
-* buckets: ``features_local`` (``--engine local --buckets N``), split / buckets / aggregate / write.
+* buckets: ``features_local`` (``--engine local --buckets N``), split / buckets / aggregate / write;
+* score (with ``--bundle``): ``score_local``, features and the target list bucket by bucket.
 
 Peak memory is the peak resident set of each process: the driver, and for Spark the largest of
 the JVM and the largest Python worker (sampled every half second).
@@ -12,7 +13,7 @@ the JVM and the largest Python worker (sampled every half second).
     python benchmarks/bench_spark.py [--customers 1000000] [--buckets 16] [--skip single,spark]
     # the out-of-core build at 100M order rows (5M customers, denser histories), on a quiet machine:
     python benchmarks/bench_spark.py --customers 5000000 --dense 12.5 --buckets 64 \
-        --skip single,spark
+        --skip single,spark [--bundle models/vip-...]  # with a bundle: the target list too
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ elif mode == "spark":
     spark.stop()
     res["jvm_peak_gib"] = peaks["jvm"] / 2**30
     res["python_worker_peak_gib"] = peaks["worker"] / 2**30
+elif mode == "score":  # features and the target list, bucket by bucket
+    from vipml.buckets import score_local
+    from vipml.bundle import load_bundle
+    bundle = load_bundle(os.environ["VIPML_BENCH_BUNDLE"])
+    run, _ = score_local(folder, bundle, as_of="__AS_OF__", out=out, n_buckets=buckets)
+    res.update({k + "_s": v for k, v in run.seconds.items()})
+    res["rows"] = run.rows
 else:
     from vipml.buckets import features_local
     run = features_local(folder, cutoffs=["__AS_OF__"], out=out, n_buckets=buckets)
@@ -163,6 +171,11 @@ def main() -> None:
         "about 100M order rows)",
     )
     parser.add_argument("--sessions-per-year", type=float, default=1.0)
+    parser.add_argument(
+        "--bundle",
+        default=None,
+        help="a VIP bundle: also score the data bucket by bucket (score_local), features included",
+    )
     args = parser.parse_args()
     if args.dense is not None:
         folder, orders = dense_data(args.customers, args.dense, args.sessions_per_year)
@@ -173,8 +186,10 @@ def main() -> None:
     )
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "MLFLOW_DISABLE_TELEMETRY": "true"}
     skip = {s for s in args.skip.split(",") if s}
-    for mode in ("single", "spark", "buckets"):
-        if mode in skip:
+    if args.bundle:
+        env["VIPML_BENCH_BUNDLE"] = str(Path(args.bundle).resolve())
+    for mode in ("single", "spark", "buckets", "score"):
+        if mode in skip or (mode == "score" and not args.bundle):
             continue
         out = CACHE / f"features_{mode}"
         proc = subprocess.run(

@@ -58,3 +58,20 @@ def test_missing_values_zeros_and_categories(leaves, zero_as_missing):
     )
     expected = booster.predict(frame, pred_contrib=True)
     np.testing.assert_allclose(tree_contributions(booster, frame), expected, rtol=0, atol=1e-12)
+
+
+def test_rows_shared_by_two_threads_give_the_same_bits(loaded_5k, vip_bundle_5k, monkeypatch):
+    """Large scoring runs split the rows over two threads: the result is the one-pass result,
+    bit for bit, categorical splits included."""
+    import vipml.contrib as contrib
+
+    X = build_features(loaded_5k[0], as_of="2025-01-01")
+    M = prepare_matrix(X, vip_bundle_5k.features, vip_bundle_5k.categories)
+    one = tree_contributions(vip_bundle_5k.booster, M)
+    monkeypatch.setattr(contrib, "PARALLEL_ROWS", 100)
+    monkeypatch.setattr(contrib.os, "cpu_count", lambda: 2)
+    two = tree_contributions(vip_bundle_5k.booster, M)
+    assert np.array_equal(one, two)
+    np.testing.assert_allclose(
+        two, vip_bundle_5k.booster.predict(M, pred_contrib=True), rtol=0, atol=1e-12
+    )

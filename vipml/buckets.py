@@ -447,37 +447,41 @@ def reason_texts(
         driver = frame[f"_driver_{j}"].to_numpy(dtype=object)
         value = frame[f"_value_{j}"].to_numpy(dtype=np.float64)
         label = frame[f"_label_{j}"].astype("object").to_numpy()
-        text = np.where(pd.isna(label), "-", label).astype(object)
-        share_en = np.full(n, "", dtype=object)
-        share_ko = np.full(n, "", dtype=object)
-        en = np.full(n, "", dtype=object)
-        ko = np.full(n, "", dtype=object)
+        sentence_en = np.full(n, "", dtype=object)
+        sentence_ko = np.full(n, "", dtype=object)
         for name in pd.unique(driver):
             if not name:
                 continue
             hit = driver == name
-            en[hit] = spec[name].en if name in spec.names else name
-            ko[hit] = spec[name].ko if name in spec.names else name
+            en = spec[name].en if name in spec.names else name
+            ko = spec[name].ko if name in spec.names else name
             if name in thresholds:
-                v = value[hit]
-                unit = spec[name].unit if name in spec.names else ""
-                text[hit] = _format(v, unit)
+                # a sentence depends on the value alone: phrase each distinct value once
+                bits, inverse = np.unique(value[hit].view(np.int64), return_inverse=True)
+                v = bits.view(np.float64)
+                text = _format(v, spec[name].unit if name in spec.names else "")
                 cuts = thresholds[name]
                 finite = cuts[~np.isnan(cuts)]
                 reached = np.searchsorted(finite, v, side="right")
-                q = np.where(np.isnan(v) | (reached == 0), -1, 49 + reached)
-                share_en[hit] = np.array(
+                q = np.where(np.isnan(v) | (reached == 0), -1, 49 + reached).tolist()
+                share_en = np.array(
                     [f" (higher than {p}% of customers)" if p >= 50 else "" for p in q], object
                 )
-                share_ko[hit] = np.array(
+                share_ko = np.array(
                     [f" (상위 {max(100 - p, 1)}%)" if p >= 50 else "" for p in q], object
                 )
-        text = pd.Series(text).fillna("-").astype(str).to_numpy()
+                sentence_en[hit] = (en + ": " + text + share_en)[inverse.ravel()]
+                sentence_ko[hit] = (ko + ": " + text + share_ko)[inverse.ravel()]
+            else:
+                shown = np.where(pd.isna(label[hit]), "-", label[hit]).astype(object)
+                text = pd.Series(shown).fillna("-").astype(str).to_numpy()
+                sentence_en[hit] = en + ": " + text
+                sentence_ko[hit] = ko + ": " + text
         has = driver != ""
         if "in_population" in frame:
             has &= frame["in_population"].to_numpy(dtype=bool)
-        out[f"reason_{j}_en"] = np.where(has, en + ": " + text + share_en, "")
-        out[f"reason_{j}_ko"] = np.where(has, ko + ": " + text + share_ko, "")
+        out[f"reason_{j}_en"] = np.where(has, sentence_en, "")
+        out[f"reason_{j}_ko"] = np.where(has, sentence_ko, "")
     return pd.DataFrame(out, index=frame.index)
 
 

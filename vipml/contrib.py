@@ -15,6 +15,9 @@ bits, alone or among others.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import lightgbm as lgb
@@ -23,6 +26,8 @@ import pandas as pd
 
 ZERO = 1e-35  # LightGBM's kZeroThreshold
 MAX_PATTERN_BITS = 16  # more splits than this: LightGBM's own TreeSHAP
+PARALLEL_ROWS = 50_000  # from this many rows, two threads share the rows
+_PREDICT = threading.Lock()
 
 
 class _Columns:
@@ -42,6 +47,18 @@ class _Columns:
                 self.raw.append(np.ascontiguousarray(s.to_numpy(dtype=np.float64)))
         self._nan: dict[int, np.ndarray | None] = {}
         self._filled: dict[int, np.ndarray] = {}
+        self._codes: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def codes(self, j: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """A categorical column as LightGBM reads it (NaN as 0, then truncated to int), clipped
+        at 0 to index a lookup table, the mask of negative values (never in a category) and the
+        largest code."""
+        if j not in self._codes:
+            ints = self.filled(j).astype(np.int64)
+            negative = ints < 0
+            codes = np.where(negative, 0, ints)
+            self._codes[j] = (codes, negative, int(codes.max(initial=0)))
+        return self._codes[j]
 
     def nan(self, j: int) -> np.ndarray | None:
         if j not in self._nan:
@@ -78,8 +95,10 @@ def _goes_left(node: dict[str, Any], cols: _Columns) -> np.ndarray:
     nan = cols.nan(j)
     if node["decision_type"] == "==":
         cats = np.array([int(v) for v in str(node["threshold"]).split("||")], dtype=np.int64)
-        ints = cols.filled(j).astype(np.int64)
-        left = np.isin(ints, cats) & (ints >= 0)
+        codes, negative, top = cols.codes(j)
+        table = np.zeros(max(top, int(cats.max(initial=0))) + 1, dtype=bool)
+        table[cats[cats >= 0]] = True
+        left = table[codes] & ~negative  # the same as np.isin(ints, cats) & (ints >= 0)
         return left if nan is None else left & ~nan
     missing = node.get("missing_type", "None")
     if missing == "NaN":
@@ -103,26 +122,49 @@ def tree_contributions(booster: lgb.Booster, M: pd.DataFrame) -> np.ndarray:
     trees = dump["tree_info"]
     if n == 0 or any(len(_splits(t)) > MAX_PATTERN_BITS for t in trees):
         return booster.predict(M, pred_contrib=True)
+    splits = [_splits(t) for t in trees]
+    parts = 1 if n < PARALLEL_ROWS else max(1, min(2, os.cpu_count() or 1))
+    if parts == 1:
+        return _contributions(booster, splits, n_features, M)
+    # a row's values do not depend on the other rows: halves of the rows in two threads give
+    # the same bits as one pass (numpy and LightGBM release the GIL in their loops)
+    edges = np.linspace(0, n, parts + 1).astype(np.int64)
+    with ThreadPoolExecutor(parts) as pool:
+        halves = list(
+            pool.map(
+                lambda ab: _contributions(booster, splits, n_features, M.iloc[ab[0] : ab[1]]),
+                zip(edges[:-1], edges[1:], strict=True),
+            )
+        )
+    return np.concatenate(halves)
+
+
+def _contributions(
+    booster: lgb.Booster, splits: list[list[dict[str, Any]]], n_features: int, M: pd.DataFrame
+) -> np.ndarray:
+    n = len(M)
     cols = _Columns(M)
     acc = np.zeros((n_features + 1, n))  # one contiguous row per feature
-    for i, tree in enumerate(trees):
-        splits = _splits(tree)
-        pattern = np.zeros(n, dtype=np.int64)
-        for bit, node in enumerate(splits):
-            pattern |= _goes_left(node, cols).astype(np.int64) << bit
-        size = 1 << len(splits)
+    for i, tree_splits in enumerate(splits):
+        pattern = np.zeros(n, dtype=np.uint16)  # at most MAX_PATTERN_BITS splits
+        for bit, node in enumerate(tree_splits):
+            pattern |= _goes_left(node, cols).astype(np.uint16) << np.uint16(bit)
+        size = 1 << len(tree_splits)
         first = np.full(size, -1, dtype=np.int64)
         first[pattern[::-1]] = np.arange(n - 1, -1, -1)  # first row of each pattern
         present = np.flatnonzero(first >= 0)
-        values = booster.predict(
-            cols.rows(first[present]),
-            pred_contrib=True,
-            start_iteration=i,
-            num_iteration=1,
-            num_threads=1,
-        )
+        with _PREDICT:  # a booster predicting other iterations at once is not thread-safe
+            values = booster.predict(
+                cols.rows(first[present]),
+                pred_contrib=True,
+                start_iteration=i,
+                num_iteration=1,
+                num_threads=1,
+            )
         table = np.zeros((size, n_features + 1))
         table[present] = values
-        for c in np.flatnonzero((values != 0).any(axis=0)):
+        used = np.flatnonzero((values[:, :-1] != 0).any(axis=0))
+        for c in used:
             acc[c] += table[pattern, c]
+        acc[-1] += values[0, -1]  # the expected value: the same for every pattern
     return acc.T

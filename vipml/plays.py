@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vipml.config import CONTRADICTIONS, Config, ScoreConfig
 
@@ -272,15 +274,27 @@ def channel_history(
     if "group" in offers:
         mask &= (offers["group"].astype("object") != "control").to_numpy(dtype=bool)
     rows = offers.loc[mask]
-    who = pd.Index(ids).astype(str).get_indexer(rows["customer_id"].astype(str))
-    ch = pd.Index(list(channels)).get_indexer(rows["channel"].astype("object").astype(str))
+    who = positions(pd.Index(ids).astype(str), rows["customer_id"].astype(str))
+    ch = positions(pd.Index(list(channels)), rows["channel"].astype(str))
     ok = (who >= 0) & (ch >= 0)
-    np.add.at(sent, (who[ok], ch[ok]), 1.0)
+    cell = who.astype(np.int64) * k + ch  # counts by (customer, channel) cell, in one pass
+    sent = np.bincount(cell[ok], minlength=n * k).astype(np.float64).reshape(n, k)
     if event is not None:
         when = rows[event]
         hit = (when.notna() & (when < cutoff)).to_numpy(dtype=bool) & ok
-        np.add.at(resp, (who[hit], ch[hit]), 1.0)
+        resp = np.bincount(cell[hit], minlength=n * k).astype(np.float64).reshape(n, k)
     return sent, resp
+
+
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Where each text value sits in ``index`` (unique texts), -1 where it is not there or
+    missing: ``index.get_indexer(values)`` by Arrow's hash lookup, several times faster on
+    millions of rows."""
+    found = pc.index_in(
+        pa.array(values, type=pa.string(), from_pandas=True),
+        value_set=pa.array(np.asarray(index, dtype=object), type=pa.string(), from_pandas=True),
+    )
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def population_rates(sent: np.ndarray, resp: np.ndarray) -> np.ndarray:
@@ -392,7 +406,12 @@ def send_window(
     start = start.tz_convert("UTC").normalize()
     n = len(replenishment)
     lead = pd.Timedelta(days=sc.replenishment_lead_days)
-    due = pd.Series(next_order.to_numpy(), dtype="datetime64[ns, UTC]").dt.normalize()
+    due = pd.Series(next_order.array)
+    if isinstance(due.dtype, pd.DatetimeTZDtype):  # as it is, without Timestamp objects
+        due = due.astype("datetime64[ns, UTC]")
+    else:  # naive dates are UTC
+        due = pd.Series(due.to_numpy(), dtype="datetime64[ns, UTC]")
+    due = due.dt.normalize()
     timed = np.asarray(replenishment, dtype=bool) & due.notna().to_numpy()
     frm = pd.Series(start, index=range(n), dtype="datetime64[ns, UTC]")
     until = pd.Series(start + pd.Timedelta(days=sc.campaign_days), index=range(n))

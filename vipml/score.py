@@ -229,10 +229,10 @@ def reasons(
     if contrib is None:
         contrib = contributions(bundle, M)[0]
     names = list(M.columns)
-    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    order = top_k(contrib, k)
     out: dict[str, np.ndarray] = {}
-    en = np.array([spec[c].en if c in spec.names else c for c in names], dtype=object)
-    ko = np.array([spec[c].ko if c in spec.names else c for c in names], dtype=object)
+    en = [spec[c].en if c in spec.names else c for c in names]
+    ko = [spec[c].ko if c in spec.names else c for c in names]
     numeric = {c for c in names if not isinstance(M[c].dtype, pd.CategoricalDtype) and c in X}
     used = {names[i] for i in np.unique(order)}
     sorted_values = {c: np.sort(X[c].to_numpy(dtype=np.float64)) for c in numeric & used}
@@ -240,41 +240,56 @@ def reasons(
     for j in range(k):
         idx = order[:, j]
         positive = contrib[rows, idx] > 0
-        value_text = np.empty(len(M), dtype=object)
-        share_en = np.full(len(M), "", dtype=object)
-        share_ko = np.full(len(M), "", dtype=object)
+        sentence_en = np.empty(len(M), dtype=object)
+        sentence_ko = np.empty(len(M), dtype=object)
         for c_i, name in enumerate(names):  # loops over features, not customers
             hit = idx == c_i
             if not hit.any():
                 continue
             if name in sorted_values:
+                # a sentence depends on the value alone: phrase each distinct value once
                 v = M[name].to_numpy(dtype=np.float64)[hit]
+                bits, inverse = np.unique(v.view(np.int64), return_inverse=True)
+                u = bits.view(np.float64)
                 unit = spec[name].unit if name in spec.names else ""
-                value_text[hit] = _format(v, unit)
+                text = _format(u, unit)
                 ref = sorted_values[name]
                 present = int((~np.isnan(ref)).sum())
-                below = np.searchsorted(
-                    ref[:present], v, side="right"
-                )  # share at or below the value
-                p = np.floor(np.where(np.isnan(v), 0, below / max(present, 1)) * 100).astype(int)
-                share_en[hit] = (
-                    pd.Series(p)
-                    .map(lambda q: f" (higher than {q}% of customers)" if q >= 50 else "")
-                    .to_numpy()
-                )
-                share_ko[hit] = (
-                    pd.Series(p)
-                    .map(lambda q: f" (상위 {max(100 - q, 1)}%)" if q >= 50 else "")
-                    .to_numpy()
-                )
+                below = np.searchsorted(ref[:present], u, side="right")  # share at or below
+                p = np.floor(np.where(np.isnan(u), 0, below / max(present, 1)) * 100).astype(int)
+                sentence_en[hit] = (en[c_i] + ": " + text + _SHARE_EN[p])[inverse.ravel()]
+                sentence_ko[hit] = (ko[c_i] + ": " + text + _SHARE_KO[p])[inverse.ravel()]
             else:
-                value_text[hit] = M[name].astype("object").to_numpy()[hit]
-        value_text = pd.Series(value_text).fillna("-").astype(str).to_numpy()
-        sentence_en = en[idx] + ": " + value_text + share_en
-        sentence_ko = ko[idx] + ": " + value_text + share_ko
+                labels = M[name].astype("object").to_numpy()[hit]
+                text = pd.Series(labels).fillna("-").astype(str).to_numpy()
+                sentence_en[hit] = en[c_i] + ": " + text
+                sentence_ko[hit] = ko[c_i] + ": " + text
         out[f"reason_{j + 1}_en"] = np.where(positive, sentence_en, "")
         out[f"reason_{j + 1}_ko"] = np.where(positive, sentence_ko, "")
         out[f"_driver_{j + 1}"] = np.where(positive, np.array(names, dtype=object)[idx], "")
+    return out
+
+
+_SHARE_EN = np.array(
+    [f" (higher than {q}% of customers)" if q >= 50 else "" for q in range(101)], dtype=object
+)
+_SHARE_KO = np.array(
+    [f" (상위 {max(100 - q, 1)}%)" if q >= 50 else "" for q in range(101)], dtype=object
+)
+
+
+def top_k(contrib: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's ``k`` largest values, largest first, ties to the lower
+    index (what a stable descending sort gives), by ``k`` passes of ``argmax``."""
+    k = min(k, contrib.shape[1])
+    if np.isnan(contrib).any():
+        return np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    left = contrib.copy()
+    rows = np.arange(len(left))
+    out = np.empty((len(left), k), dtype=np.int64)
+    for j in range(k):
+        out[:, j] = np.argmax(left, axis=1)
+        left[rows, out[:, j]] = -np.inf
     return out
 
 
@@ -290,11 +305,9 @@ _FORMATS = {
 
 def _format(values: np.ndarray, unit: str) -> np.ndarray:
     """Values as people read them, by the feature's unit (70%, 1,234.50, 12 days ...)."""
-    fmt = _FORMATS.get(unit, "{:g}")
-    text = pd.Series(values).map(lambda v: "-" if np.isnan(v) else fmt.format(v))
-    if unit == "days":
-        text = text.where(text == "-", text + " days")
-    return text.to_numpy()
+    fmt = _FORMATS.get(unit, "{:g}") + (" days" if unit == "days" else "")
+    floats = np.asarray(values, dtype=np.float64).tolist()
+    return np.array([fmt.format(v) if v == v else "-" for v in floats], dtype=object)
 
 
 def _tiers(percentile: np.ndarray, edges: list[float]) -> np.ndarray:
@@ -498,10 +511,15 @@ def score(
     if bundle.value is not None and task in ("vip", "churn"):
         ids = pd.Index(np.asarray(customer, dtype=object), name="customer_id")
         worth = customer_value(
-            bundle.value, X.set_axis(ids), tables, as_of=cutoff, margin=cfg.value.margin
+            bundle.value,
+            X.set_axis(ids),
+            tables,
+            as_of=cutoff,
+            margin=cfg.value.margin,
+            matrix=M,
         )
         for col in VALUE_COLUMNS:
-            frame[col] = worth[col].to_numpy()
+            frame[col] = worth[col].array  # positional; dates stay a datetime array
         if sc.value_feature in VALUE_COLUMNS:  # score.value_feature: expected_spend, say
             X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
     value = conversion_value(X, sc)
@@ -529,7 +547,7 @@ def score(
     contact = contact_frame(tables.customers, tables.offers, ids, cutoff)
     timing = X  # the value models' next order date, when the bundle has them
     if worth is not None and "next_order_at" in worth:
-        timing = X.assign(next_order_at=worth["next_order_at"].to_numpy())
+        timing = X.assign(next_order_at=worth["next_order_at"].array)
     for name, values in contact_plan(
         contact, timing, ids, act["_replenishment"], at, cutoff, cfg
     ).items():
@@ -603,7 +621,7 @@ def contact_plan(
     channel, _ = best_channel(sent, resp, population, consent, cfg.score, CHANNELS)
     rows = X.reset_index(drop=True)
     due = (
-        pd.Series(pd.to_datetime(rows["next_order_at"], utc=True).to_numpy())
+        pd.Series(pd.to_datetime(rows["next_order_at"], utc=True).array)
         if "next_order_at" in rows
         else next_order_at(rows, cutoff)
     )

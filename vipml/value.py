@@ -223,9 +223,11 @@ class ValueModel:
     # per target (spend, orders): {"column", "weight", "scale"} of the blend with BG/NBD + GG
     blend: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``expected_spend``, ``spend_low``, ``spend_high`` and ``expected_orders`` per row."""
-        M = prepare_matrix(X, self.features, self.categories)
+    def predict(self, X: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``expected_spend``, ``spend_low``, ``spend_high`` and ``expected_orders`` per row.
+        ``matrix``: ``X`` already prepared for another model (scoring's main model), used when it
+        holds these models' features with the same categories, so it is not prepared twice."""
+        M = matrix if self.fits(matrix) else prepare_matrix(X, self.features, self.categories)
         if self.kind == "hurdle":
             spend = self.boosters["buy"].predict(M) * self.boosters["amount"].predict(M)
         else:
@@ -247,6 +249,22 @@ class ValueModel:
         """``pred`` blended with the BG/NBD + Gamma-Gamma column chosen for ``target`` (as
         is when there is no blend)."""
         return _blended(self.blend, target, pred, M)
+
+    def fits(self, matrix: pd.DataFrame | None) -> bool:
+        """Whether a prepared ``matrix`` is this model's own: the same features, in order, with
+        the same category codes."""
+        if matrix is None or list(matrix.columns) != list(self.features):
+            return False
+        for name in self.features:
+            dtype = matrix[name].dtype
+            if isinstance(dtype, pd.CategoricalDtype):
+                if name not in self.categories or list(dtype.categories) != list(
+                    self.categories[name]
+                ):
+                    return False
+            elif name in self.categories:
+                return False
+        return True
 
     def bounds(self, spend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The interval of each prediction: its bin's quantiles of actual / predicted."""
@@ -859,13 +877,15 @@ def customer_value(
     *,
     as_of: pd.Timestamp,
     margin: float,
+    matrix: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The :data:`VALUE_COLUMNS` for the customers of ``X`` (index ``customer_id``) at ``as_of``."""
-    out = model.predict(X)
+    """The :data:`VALUE_COLUMNS` for the customers of ``X`` (index ``customer_id``) at ``as_of``
+    (``matrix``: ``X`` as already prepared for the main model, see :meth:`ValueModel.predict`)."""
+    out = model.predict(X, matrix)
     ids = pd.Index(X.index, name="customer_id")
     h, prior = model.horizon_days, model.cycle_prior
     t = timing(tables, as_of=as_of, customers=ids, horizon_days=h, prior=prior)
     out["p_alive"] = t["p_alive"].to_numpy()
-    out["next_order_at"] = t["next_order_at"].to_numpy()
+    out["next_order_at"] = t["next_order_at"].array  # positional; no Timestamp objects
     out["clv_12m"] = margin * out["expected_spend"].to_numpy() * t["clv_ratio"].to_numpy()
     return out[VALUE_COLUMNS]

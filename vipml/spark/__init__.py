@@ -108,14 +108,28 @@ SEP = "__"
 TIMINGS: dict[str, float] = {}  # seconds of the last feature build's bucket and aggregate passes
 
 
-def session(master: str | None = None, app: str = "vipml") -> SparkSession:
+LOCAL_MEMORY = "4g"  # the JVM heap of a local[*] session (Spark's own default, 1g, runs out
+# sorting a bucket of 60,000 customers' rows: measured at 1M customers in 16 buckets)
+
+
+def session(
+    master: str | None = None, app: str = "vipml", memory: str | None = None
+) -> SparkSession:
     """A Spark session for vipml: UTC session time zone, Arrow transfers, workers running this
-    Python interpreter (unless PYSPARK_PYTHON says otherwise)."""
+    Python interpreter (unless PYSPARK_PYTHON says otherwise). ``memory`` (else the environment's
+    ``VIPML_SPARK_MEMORY``) is the driver's JVM heap; a ``local`` master, whose tasks run in the
+    driver's JVM, gets :data:`LOCAL_MEMORY` when neither is given. It applies only when this call
+    starts the JVM."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app)
     if master:
         builder = builder.master(master)
+    memory = memory or os.environ.get("VIPML_SPARK_MEMORY")
+    if memory is None and (master is None or master.startswith("local")):
+        memory = LOCAL_MEMORY
+    if memory:
+        builder = builder.config("spark.driver.memory", memory)
     return (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
