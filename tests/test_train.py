@@ -216,6 +216,13 @@ def test_a_training_run_is_tracked_and_its_model_loads_through_mlflow(
         result.metrics.loc["model", "roc_auc"]
     )
     assert "rfm_heuristic.pr_auc" in run.data.metrics and run.data.params["task"] == "vip"
+    # the expected-value measures and next_order_at's weight chosen at training
+    nxt = result.value.info["next_order"]
+    assert run.data.metrics["value.next_order.cycle_prior"] == result.value.cycle_prior
+    assert run.data.metrics["value.next_order.test_mae_days_chosen"] == pytest.approx(
+        nxt["test_mae_days_chosen"]
+    )
+    assert "value.spend.mae" in run.data.metrics
     model = mlflow.pyfunc.load_model("models:/vip-test/1")
     X, _ = build_dataset(tables, result.plan, cfg)
     sample = X.head(20)

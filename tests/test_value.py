@@ -328,3 +328,171 @@ def test_timing_bucket_by_bucket_equals_the_whole(loaded_5k, monkeypatch, limit)
         for s in summaries
     ).loc[ids]
     pd.testing.assert_frame_equal(got, whole, check_exact=True)
+
+
+# ---------------------------------------------------------------- next order: the cycle weight
+def _gap_rows(regular: bool, seed: int = 1):
+    """120 customers buying from about 400 days before AS_OF to 200 days after: each at a gap
+    of its own, exactly (``regular``) or as a Poisson process with one rate for all."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(120):
+        start = -400 + float(rng.uniform(0, 30))
+        if regular:
+            gap = float(rng.uniform(15, 60))
+            days = start + gap * np.arange(60)
+        else:
+            days = start + np.cumsum(rng.exponential(30.0, 60))
+        for k, d in enumerate(days[days < 200]):
+            rows.append((f"o{i}-{k}", f"c{i}", AS_OF + pd.Timedelta(days=float(d)), 25.0))
+    return rows
+
+
+def test_cycle_weight_follows_the_training_windows():
+    from vipml.value import CYCLE_PRIORS, choose_cycle_prior, next_order_errors
+
+    cuts = [AS_OF - pd.Timedelta(days=120), AS_OF - pd.Timedelta(days=60)]
+    regular = _tables(_gap_rows(regular=True))
+    table = next_order_errors(regular, cuts, horizon_days=60)
+    assert table["prior"].tolist() == list(CYCLE_PRIORS)
+    assert (table["customers"] > 100).all()
+    prior, info = choose_cycle_prior(regular, cuts, horizon_days=60, test=[AS_OF])
+    # each customer keeps a gap of its own, exactly: its own gap is the best guess
+    assert prior == 0.1
+    assert info["training_mae_days"]["0.1"] == min(info["training_mae_days"].values()) < 2
+    assert info["training_mae_days"]["16"] > 5 * info["training_mae_days"]["0.1"]
+    assert info["test_mae_days_chosen"] == info["test_mae_days"]["0.1"] < info["test_mae_days"]["2"]
+    # one Poisson rate for everyone: a customer's own mean gap is noise, the population's helps
+    noisy, _ = choose_cycle_prior(_tables(_gap_rows(regular=False)), cuts, horizon_days=60)
+    assert noisy > 0.1
+    # no repeat buyer in any window: the default
+    assert choose_cycle_prior(regular, [AS_OF - pd.Timedelta(days=600)], horizon_days=60)[0] == 2
+
+
+def test_cycle_weight_reads_nothing_after_the_training_windows():
+    from vipml.value import next_order_errors
+
+    rows = _gap_rows(regular=False)
+    cuts = [AS_OF - pd.Timedelta(days=120), AS_OF - pd.Timedelta(days=60)]
+    base = next_order_errors(_tables(rows), cuts, horizon_days=60)
+    # rows at or after the last window's end (AS_OF) change nothing
+    later = [r for r in rows if r[2] < AS_OF] + [("late", "c1", AS_OF, 9.0)]
+    pd.testing.assert_frame_equal(next_order_errors(_tables(later), cuts, horizon_days=60), base)
+    # a first purchase moved inside a window does
+    inside = [r for r in rows if r[2] < AS_OF] + [
+        ("new", "c1", AS_OF - pd.Timedelta(days=119, hours=12), 9.0)
+    ]
+    moved = next_order_errors(_tables(inside), cuts, horizon_days=60)
+    assert not np.allclose(moved["mae_days"], base["mae_days"])
+
+
+def test_bundle_keeps_the_chosen_cycle_weight(vip_bundle_5k, loaded_5k, tmp_path):
+    import dataclasses
+
+    from vipml.bundle import load_bundle
+    from vipml.score import score
+    from vipml.value import CYCLE_PRIOR, CYCLE_PRIORS
+
+    v = vip_bundle_5k.value
+    nxt = v.info["next_order"]
+    assert v.cycle_prior == nxt["cycle_prior"] and v.cycle_prior in CYCLE_PRIORS
+    maes = nxt["training_mae_days"]
+    assert maes[f"{v.cycle_prior:g}"] == min(maes.values())
+    assert nxt["training_customers"] > 50
+    # chosen on windows that end by the test cutoff; the test fold is only measured
+    h = pd.Timedelta(days=v.horizon_days)
+    test = pd.Timestamp(v.info["test_cutoffs"][0])
+    assert all(pd.Timestamp(c) + h <= test for c in nxt["cutoffs"])
+    assert np.isfinite(nxt["test_mae_days_chosen"])
+    # scoring passes it to timing
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0])
+    other = 16.0 if v.cycle_prior != 16.0 else 0.0
+    swapped = dataclasses.replace(vip_bundle_5k, value=dataclasses.replace(v, cycle_prior=other))
+    t = score(tables, swapped, as_of=as_of).targets.set_index("customer_id")
+    want = timing(tables, as_of=as_of, customers=t.index, horizon_days=v.horizon_days, prior=other)
+    pd.testing.assert_series_equal(
+        t["next_order_at"], want["next_order_at"], check_names=False, check_dtype=False
+    )
+    # a bundle written before the choice (no cycle_prior in value.json) loads with the default
+    folder = tmp_path / "old"
+    shutil.copytree(vip_bundle_5k.path, folder)
+    data = json.loads((folder / "value.json").read_text())
+    data.pop("cycle_prior")
+    (folder / "value.json").write_text(json.dumps(data))
+    info = json.loads((folder / "bundle.json").read_text())
+    info["files"].pop("value.json")
+    (folder / "bundle.json").write_text(json.dumps(info))
+    assert load_bundle(folder).value.cycle_prior == CYCLE_PRIOR
+
+
+# ---------------------------------------------------------------- blend with BG/NBD + Gamma-Gamma
+def test_blend_and_its_choice():
+    from vipml.value import blend, choose_blend
+
+    pred = np.array([1.0, 2.0, 3.0, 4.0])
+    base = np.array([2.0, np.nan, 0.0, 8.0])
+    got = blend(pred, base, 0.25, 0.5)
+    # 0.25 x pred + 0.75 x 0.5 x base; LightGBM alone where BTYD says nothing
+    np.testing.assert_allclose(got, [0.25 + 0.75, 2.0, 0.75, 1.0 + 3.0])
+    np.testing.assert_allclose(blend(pred, base, 1.0, 3.0), pred)
+    rng = np.random.default_rng(0)
+    mean = rng.gamma(0.5, 2.0, 20_000)
+    actual = rng.poisson(mean).astype(float)
+    noise = mean * rng.lognormal(0, 1.0, len(mean))
+    # BTYD (here at another horizon: half the scale) holds the truth, LightGBM is noisy
+    good_base = choose_blend(actual, noise, mean / 2)
+    assert good_base["weight"] <= 0.2 and good_base["scale"] == pytest.approx(2.0, rel=0.15)
+    assert good_base["deviance"] < good_base["lightgbm_deviance"]
+    # LightGBM holds the truth: it is kept alone
+    assert choose_blend(actual, mean, noise)["weight"] >= 0.9
+    assert choose_blend(actual, mean, np.full(len(mean), np.nan))["weight"] == 1.0
+    # a gain under 1% of the deviance is noise: LightGBM alone
+    slightly = choose_blend(actual, mean * 1.02, mean)
+    assert slightly["weight"] == 1.0 and slightly["best_blend"]["weight"] < 1.0
+
+
+def test_bundle_blend_is_chosen_on_validation_and_applied(vip_bundle_5k, loaded_5k, tmp_path):
+    import dataclasses
+
+    from vipml.bundle import load_bundle
+    from vipml.config import Config
+    from vipml.features import build_features
+    from vipml.value import BLEND_COLUMNS
+
+    v = vip_bundle_5k.value
+    for target, b in v.info["blend"].items():
+        assert b["column"] == BLEND_COLUMNS[target]
+        assert b["deviance"] <= b["lightgbm_deviance"]
+        if b["weight"] < 1:
+            assert v.blend[target] == {k: b[k] for k in ("column", "weight", "scale")}
+        else:
+            assert target not in v.blend
+    # predict applies it: weight x LightGBM + (1 - weight) x scale x the BTYD column
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0])
+    cfg = Config.model_validate(vip_bundle_5k.config)  # the bundle's features, as scoring builds
+    X = build_features(tables, as_of=as_of, config=cfg).head(300)
+    alone = dataclasses.replace(v, blend={}).predict(X)
+    mix = {t: {"column": c, "weight": 0.5, "scale": 2.0} for t, c in BLEND_COLUMNS.items()}
+    mixed = dataclasses.replace(v, blend=mix).predict(X)
+    for target, col in (("expected_spend", "btyd_expected_spend"),
+                        ("expected_orders", "btyd_expected_orders")):  # fmt: skip
+        base = X[col].to_numpy(dtype=float)
+        want = np.where(np.isnan(base), alone[target], 0.5 * alone[target] + base)
+        np.testing.assert_allclose(mixed[target], np.maximum(want, 0))
+    # older bundles (no blend in value.json) load without one; a damaged one is refused
+    folder = tmp_path / "old"
+    shutil.copytree(vip_bundle_5k.path, folder)
+    data = json.loads((folder / "value.json").read_text())
+    info = json.loads((folder / "bundle.json").read_text())
+    info["files"].pop("value.json")
+    (folder / "bundle.json").write_text(json.dumps(info))
+    (folder / "value.json").write_text(json.dumps({**data, "blend": {}}))
+    assert load_bundle(folder).value.blend == {}
+    bad = {"spend": {"column": "btyd_expected_spend", "weight": 2.0, "scale": 1.0}}
+    (folder / "value.json").write_text(json.dumps({**data, "blend": bad}))
+    from vipml.errors import DataError
+
+    with pytest.raises(DataError, match="value.json"):
+        load_bundle(folder)

@@ -944,6 +944,11 @@ class ValueConfig(StrictModel):
         description="auto picks by validation Poisson deviance; hurdle is P(buy) x spend when "
         "buying; tweedie one LightGBM with a Tweedie objective.",
     )
+    blend: bool = Field(
+        True,
+        description="Blend expected_spend and expected_orders with BG/NBD + Gamma-Gamma (the btyd "
+        "features), LightGBM's weight chosen on the validation fold (1: LightGBM alone).",
+    )
     enabled: bool = Field(True, description="Train the expected-value models with the bundle.")
 
 

@@ -182,6 +182,12 @@ def log_training(result: Any, bundle: Path, config: Config) -> dict[str, str] | 
                 for key, v in row.items():
                     if isinstance(v, (int, float)) and pd.notna(v):
                         metrics[f"value.{target}.{key}"] = float(v)
+            nxt = value_model.info.get("next_order", {})
+            if "cycle_prior" in nxt:  # next_order_at's weight of the BG/NBD cycle, chosen
+                metrics["value.next_order.cycle_prior"] = float(nxt["cycle_prior"])
+                for key in ("training_mae_days_chosen", "test_mae_days_chosen"):
+                    if nxt.get(key) is not None and pd.notna(nxt[key]):
+                        metrics[f"value.next_order.{key}"] = float(nxt[key])
         mlflow.log_metrics(metrics)
         for i, row in result.backtest.iterrows():
             for key in ("roc_auc", "pr_auc", "brier"):

@@ -788,6 +788,7 @@ def _value_model(
         stop=config.train.early_stopping_rounds,
         horizon_days=h,
         config=config,
+        tables=tables,
     )
     # the spend distribution the shipped models saw, for the monitor: order amounts over the
     # horizon before the newest shipped cutoff, and customers' spend in that cutoff's window

@@ -15,7 +15,11 @@ the validation fold is kept (``value.spend_model: auto``):
   with a gamma objective fitted on the buyers;
 * ``tweedie``: one LightGBM with a Tweedie objective (variance power 1.3).
 
-Purchase days come from a LightGBM with a Poisson objective. The interval of ``expected_spend``
+Purchase days come from a LightGBM with a Poisson objective. Each prediction is then blended
+with BG/NBD + Gamma-Gamma (the ``btyd_expected_spend`` / ``btyd_expected_orders`` features):
+``w x LightGBM + (1 - w) x s x BTYD``, LightGBM's weight ``w`` chosen by Poisson deviance on the
+validation fold and ``s`` the ratio of the actual total to the BTYD total there (which also puts a
+BTYD feature of another horizon on the label's) (``w = 1`` keeps LightGBM alone; ``value.blend: false`` skips it). The interval of ``expected_spend``
 (``spend_low``, ``spend_high``, coverage ``value.interval``) is split-conformal by bins: the
 validation fold is cut into ten equal-count bins of predicted spend and each bin keeps the
 quantiles of actual / predicted spend (the upper bound at least the expected spend: where
@@ -26,8 +30,8 @@ chosen on validation.
 
 At scoring time (:func:`timing`), BG/NBD is fitted on purchase days before the cutoff to give
 ``p_alive``, the ``next_order_at`` date (the customer's own mean gap between purchase days,
-shrunk toward the BG/NBD posterior cycle ``7 (alpha + T) / (r + x)`` days: ``(x gap + 2 cycle) /
-(x + 2)``; from the last purchase day, rolled forward by whole cycles to the cutoff or later) and
+shrunk toward the BG/NBD posterior cycle ``7 (alpha + T) / (r + x)`` days: ``(x gap + k cycle) /
+(x + k)``; from the last purchase day, rolled forward by whole cycles to the cutoff or later) and
 the ratio of expected purchase days over 365 days to those over the horizon, which turns
 ``expected_spend`` into ``clv_12m = value.margin x expected_spend x ratio``. The fit is the BTYD
 family's (:func:`vipml.features.btyd.fit_bgnbd_population`: the same purchase days, the buyers
@@ -35,6 +39,10 @@ whose ids hash lowest when there are too many, in the order of their values), so
 for the whole population and for buckets of it (:func:`timing` takes the population's fit and a
 bucket's :func:`purchase_summary`), and after the features were built scoring reads that fit
 back instead of fitting the same buyers again.
+
+The weight ``k`` is chosen at training among :data:`CYCLE_PRIORS` (:func:`choose_cycle_prior`):
+the one whose dates fall closest to the first purchase in the label windows of the four newest
+cutoffs that end by the test cutoff, over repeat buyers; bundles from before the choice use 2.
 
 This module sits beside :mod:`vipml.model`: training fits it, bundles store it as LightGBM text
 and JSON, scoring reads it back.
@@ -72,7 +80,16 @@ VALUE_COLUMNS = [
 TWEEDIE_POWER = 1.3
 BINS = 10
 CYCLE_PRIOR = 2.0  # weight of the BG/NBD cycle, in repeat purchases, against the customer's own
+# (bundles that predate the choice at training load with it)
+# the weights training chooses among (above 0: a one-time buyer has no gap of its own, and its
+# cycle is then the BG/NBD one)
+CYCLE_PRIORS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+CYCLE_CUTOFFS = 4  # the newest cutoffs whose windows choose it (one BG/NBD fit per weight each)
 MAX_TREES = 300  # per value model; early stopping usually ends sooner
+# the BG/NBD + Gamma-Gamma feature each LightGBM prediction may be blended with
+BLEND_COLUMNS = {"spend": "btyd_expected_spend", "orders": "btyd_expected_orders"}
+BLEND_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))  # LightGBM's share
+BLEND_MIN_GAIN = 0.01  # a blend must cut the validation deviance by 1% (else: noise, kept alone)
 DAY = pd.Timedelta(days=1)
 
 
@@ -215,6 +232,9 @@ class ValueModel:
     horizon_days: int
     interval: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    cycle_prior: float = CYCLE_PRIOR  # next_order_at's weight of the BG/NBD cycle (chosen)
+    # per target (spend, orders): {"column", "weight", "scale"} of the blend with BG/NBD + GG
+    blend: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def predict(self, X: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
         """``expected_spend``, ``spend_low``, ``spend_high`` and ``expected_orders`` per row.
@@ -225,9 +245,9 @@ class ValueModel:
             spend = self.boosters["buy"].predict(M) * self.boosters["amount"].predict(M)
         else:
             spend = self.boosters["spend"].predict(M)
-        spend = np.maximum(spend, 0.0)
+        spend = self.blended("spend", np.maximum(spend, 0.0), M)
         low, high = self.bounds(spend)
-        orders = np.maximum(self.boosters["orders"].predict(M), 0.0)
+        orders = self.blended("orders", np.maximum(self.boosters["orders"].predict(M), 0.0), M)
         return pd.DataFrame(
             {
                 "expected_spend": spend,
@@ -237,6 +257,11 @@ class ValueModel:
             },
             index=X.index,
         )
+
+    def blended(self, target: str, pred: np.ndarray, M: pd.DataFrame) -> np.ndarray:
+        """``pred`` blended with the BG/NBD + Gamma-Gamma column chosen for ``target`` (as
+        is when there is no blend)."""
+        return _blended(self.blend, target, pred, M)
 
     def fits(self, matrix: pd.DataFrame | None) -> bool:
         """Whether a prepared ``matrix`` is this model's own: the same features, in order, with
@@ -277,6 +302,8 @@ class ValueModel:
             "categories": self.categories,
             "horizon_days": self.horizon_days,
             "interval": self.interval,
+            "cycle_prior": self.cycle_prior,
+            "blend": self.blend,
             "info": self.info,
         }
         (folder / "value.json").write_text(
@@ -306,6 +333,15 @@ class ValueModel:
                 str(k): [str(c) for c in v] for k, v in data.get("categories", {}).items()
             }
             info = dict(data.get("info", {}))
+            prior = float(data.get("cycle_prior", CYCLE_PRIOR))  # older bundles: the default
+            mix = {  # older bundles: no blend
+                str(k): {
+                    "column": str(v["column"]),
+                    "weight": float(v["weight"]),
+                    "scale": float(v["scale"]),
+                }
+                for k, v in data.get("blend", {}).items()
+            }
             ref = info.get("spend_reference", {})
             for name in ("order_amount", "customer_spend"):
                 if name in ref:  # what the monitor reads: plain finite numbers
@@ -323,6 +359,16 @@ class ValueModel:
                 and set(names)
                 == ({"buy", "amount", "orders"} if kind == "hurdle" else {"spend", "orders"})
                 and len(interval["low"]) == len(interval["high"]) == len(interval["edges"]) + 1
+                and math.isfinite(prior)
+                and prior >= 0
+                and set(mix) <= {"spend", "orders"}
+                and all(
+                    b["column"] in features
+                    and 0 <= b["weight"] <= 1
+                    and math.isfinite(b["scale"])
+                    and b["scale"] >= 0
+                    for b in mix.values()
+                )
                 and all(math.isfinite(v) and v >= 0 for v in interval["low"] + interval["high"])
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
@@ -346,7 +392,53 @@ class ValueModel:
             horizon_days=horizon,
             interval=interval,
             info=info,
+            cycle_prior=prior,
+            blend=mix,
         )
+
+
+def _blended(
+    mix: dict[str, dict[str, Any]], target: str, pred: np.ndarray, M: pd.DataFrame
+) -> np.ndarray:
+    b = mix.get(target)
+    if not b:
+        return pred
+    base = pd.to_numeric(M[b["column"]], errors="coerce").to_numpy(dtype=np.float64)
+    return blend(pred, base, float(b["weight"]), float(b["scale"]))
+
+
+def blend(pred: np.ndarray, base: np.ndarray, weight: float, scale: float) -> np.ndarray:
+    """``weight x pred + (1 - weight) x scale x base``, floored at 0; ``pred`` alone where
+    ``base`` is missing (a customer the BTYD models say nothing about)."""
+    p = np.asarray(pred, dtype=np.float64)
+    b = np.asarray(base, dtype=np.float64)
+    known = np.isfinite(b)
+    mixed = weight * p + (1.0 - weight) * scale * np.where(known, b, 0.0)
+    return np.maximum(np.where(known, mixed, p), 0.0)
+
+
+def choose_blend(actual: np.ndarray, pred: np.ndarray, base: np.ndarray) -> dict[str, float]:
+    """The ``weight`` of LightGBM (:data:`BLEND_WEIGHTS`) with the lowest Poisson deviance on
+    the validation rows given; weight 1 (LightGBM alone) unless the best blend cuts the deviance
+    by :data:`BLEND_MIN_GAIN` of LightGBM's at least. The ``scale`` of the BTYD
+    prediction is the ratio of the actual total to the BTYD total on those rows (it puts the BTYD
+    level on the label's, and a BTYD feature of another horizon on the label's horizon)."""
+    a = np.asarray(actual, dtype=np.float64)
+    b = np.asarray(base, dtype=np.float64)
+    known = np.isfinite(b)
+    alone = poisson_deviance(a, pred)
+    best = {"weight": 1.0, "scale": 1.0, "deviance": alone, "lightgbm_deviance": alone}
+    total = float(b[known].sum())
+    if not known.any() or total <= 0:
+        return best
+    ratio = float(a[known].sum()) / total
+    devs = [poisson_deviance(a, blend(pred, b, float(w), ratio)) for w in BLEND_WEIGHTS[:-1]]
+    k = int(np.argmin(devs))
+    if devs[k] < alone * (1 - BLEND_MIN_GAIN):
+        best.update(weight=float(BLEND_WEIGHTS[k]), scale=ratio, deviance=devs[k])
+    else:
+        best["best_blend"] = {"weight": float(BLEND_WEIGHTS[k]), "deviance": devs[k]}
+    return best
 
 
 def _params(base: dict[str, Any], objective: str) -> dict[str, Any]:
@@ -463,10 +555,14 @@ def fit_value_model(
     stop: int,
     horizon_days: int,
     config: Any,
+    tables: Tables | None = None,
 ) -> ValueModel:
     """Fit, choose and measure the value models on snapshot rows (index ``as_of``,
     ``customer_id``) and their ``targets`` (``spend``, ``orders``); refit the choice on the
-    ``ship`` cutoffs.
+    ``ship`` cutoffs. With ``tables``, ``next_order_at``'s weight of the BG/NBD cycle is chosen
+    on the windows of the :data:`CYCLE_CUTOFFS` newest cutoffs that end by the test cutoff
+    (:func:`choose_cycle_prior`);
+    without, it stays :data:`CYCLE_PRIOR`.
 
     Raises
     ------
@@ -499,12 +595,33 @@ def fit_value_model(
     kind = min(deviance, key=lambda k: (deviance[k], k))
     chosen = fitted[kind]
     orders_b = _train(_params(params, "poisson"), M, days, fit, valid, rounds, stop, categories)
-    interval = conformal_bins(spend[valid], _spend_predict(kind, chosen, M[valid]), vc.interval)
+    found = {
+        "spend": _spend_predict(kind, chosen, M[valid]),
+        "orders": orders_b.predict(M[valid], num_iteration=orders_b.best_iteration or None),
+    }
+    # blends with BG/NBD + Gamma-Gamma, weight and scale chosen on the validation fold
+    mix: dict[str, dict[str, Any]] = {}
+    blends: dict[str, dict[str, Any]] = {}
+    for target, actual in (("spend", spend), ("orders", days)):
+        col = BLEND_COLUMNS[target]
+        if vc.blend and col in features:
+            base = pd.to_numeric(M[col], errors="coerce").to_numpy(dtype=np.float64)[valid]
+            blends[target] = {"column": col, **choose_blend(actual[valid], found[target], base)}
+            if blends[target]["weight"] < 1:
+                mix[target] = {k: blends[target][k] for k in ("column", "weight", "scale")}
+    interval = conformal_bins(
+        spend[valid], _blended(mix, "spend", found["spend"], M[valid]), vc.interval
+    )
     evaluated = ValueModel(kind, {**chosen, "orders": orders_b}, features, categories,
-                           horizon_days, interval)  # fmt: skip
-    pred_test = _spend_predict(kind, chosen, M[test])
+                           horizon_days, interval, blend=mix)  # fmt: skip
+    pred_test = _blended(mix, "spend", _spend_predict(kind, chosen, M[test]), M[test])
     low, high = evaluated.bounds(pred_test)
-    orders_test = orders_b.predict(M[test], num_iteration=orders_b.best_iteration or None)
+    orders_test = _blended(
+        mix,
+        "orders",
+        orders_b.predict(M[test], num_iteration=orders_b.best_iteration or None),
+        M[test],
+    )
     measured: dict[str, Any] = {
         "spend": value_measures(spend[test], pred_test),
         "orders": value_measures(days[test], orders_test),
@@ -529,6 +646,7 @@ def fit_value_model(
         "spend_model": kind,
         "choice": f"lowest Poisson deviance on the validation fold among {', '.join(kinds)}",
         "validation_deviance": deviance,
+        "blend": blends,
         "trees": trees,
         "test": measured,
         "folds": {k: [c.isoformat() for c in v] for k, v in folds.items()},
@@ -538,7 +656,141 @@ def fit_value_model(
         "interval": f"{vc.interval:.0%} split-conformal by {len(interval['low'])} bins of "
         "predicted spend on the validation fold",
     }
-    return ValueModel(kind, shipped, features, categories, horizon_days, interval, info)
+    prior = CYCLE_PRIOR
+    if tables is not None:
+        step = pd.Timedelta(days=horizon_days)
+        first_test = min(folds["test"])
+        earlier = {c for c in [*folds["train"], *folds["valid"], *ship] if c + step <= first_test}
+        prior, info["next_order"] = choose_cycle_prior(
+            tables,
+            sorted(earlier)[-CYCLE_CUTOFFS:],
+            horizon_days=horizon_days,
+            test=list(folds["test"]),
+        )
+    return ValueModel(
+        kind, shipped, features, categories, horizon_days, interval, info, prior, blend=mix
+    )
+
+
+# ---------------------------------------------------------------- next order: the cycle weight
+def first_purchase_day(
+    orders: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp, customers: pd.Index
+) -> np.ndarray:
+    """Per customer, the first UTC purchase day in ``[start, end)`` as days since 1970-01-01
+    (NaN: no purchase there). Rows outside the window are never read."""
+    out = np.full(len(customers), np.nan)
+    if orders is None or not len(orders) or not len(customers):
+        return out
+    t = orders["ordered_at"]
+    rows = orders[((t >= start) & (t < end)).to_numpy()]
+    if not len(rows):
+        return out
+    vals = order_values(rows)
+    codes = customers.get_indexer(rows["customer_id"])
+    keep = (codes >= 0) & vals["purchase"]
+    day = np.asarray(to_us(rows["ordered_at"]))[keep] // DAY_US
+    first = np.full(len(customers), np.iinfo(np.int64).max)
+    np.minimum.at(first, codes[keep], day)
+    bought = first < np.iinfo(np.int64).max
+    out[bought] = first[bought]
+    return out
+
+
+def next_order_errors(
+    tables: Tables,
+    cutoffs: list[pd.Timestamp],
+    *,
+    horizon_days: int,
+    priors: tuple[float, ...] = CYCLE_PRIORS,
+) -> pd.DataFrame:
+    """For each candidate weight of the BG/NBD cycle (``prior``): the mean absolute error, in
+    days, of :func:`timing`'s ``next_order_at`` at each cutoff against the customer's first
+    purchase day in ``[cutoff, cutoff + horizon)``, over the repeat buyers (two purchase days or
+    more before the cutoff) who bought in that window, pooled over ``cutoffs``.
+
+    Features (the dates) read rows before each cutoff, the target rows inside its window only.
+    Columns: ``prior``, ``mae_days``, ``median_days``, ``customers``.
+    """
+    orders = tables.orders
+    errors: dict[float, list[np.ndarray]] = {p: [] for p in priors}
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    for c in sorted(cutoffs):
+        if orders is None or not len(orders):
+            break
+        before = orders["customer_id"][(orders["ordered_at"] < c).to_numpy()]
+        ids = pd.Index(np.unique(before.astype(str).to_numpy()), name="customer_id")
+        if not len(ids):
+            continue
+        first = first_purchase_day(orders, c, c + pd.Timedelta(days=horizon_days), ids)
+        repeat = purchase_summary(orders, c, ids)["x"].to_numpy() > 0
+        use = repeat & np.isfinite(first)
+        if not use.any():
+            continue
+        for p in priors:
+            t = timing(tables, as_of=c, customers=ids, horizon_days=horizon_days, prior=p)
+            nxt = ((t["next_order_at"] - epoch) / DAY).to_numpy(dtype=np.float64)
+            err = np.abs(nxt[use] - first[use])
+            errors[p].append(err[np.isfinite(err)])
+    rows = []
+    for p in priors:
+        err = np.concatenate(errors[p]) if errors[p] else np.array([])
+        rows.append(
+            {
+                "prior": float(p),
+                "mae_days": float(err.mean()) if len(err) else math.nan,
+                "median_days": float(np.median(err)) if len(err) else math.nan,
+                "customers": int(len(err)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _by_prior(table: pd.DataFrame) -> dict[str, float]:
+    return {f"{p:g}": float(v) for p, v in zip(table["prior"], table["mae_days"], strict=True)}
+
+
+def choose_cycle_prior(
+    tables: Tables,
+    cutoffs: list[pd.Timestamp],
+    *,
+    horizon_days: int,
+    test: list[pd.Timestamp] | None = None,
+    priors: tuple[float, ...] = CYCLE_PRIORS,
+) -> tuple[float, dict[str, Any]]:
+    """``next_order_at``'s weight of the BG/NBD cycle against the customer's own mean gap, chosen
+    on the label windows of ``cutoffs`` (training data: every window ends by the test cutoff) by
+    the lowest :func:`next_order_errors`; :data:`CYCLE_PRIOR` when no repeat buyer bought in any
+    window. With ``test``, the same errors on the test fold's windows for the chosen weight and
+    the default, for the record (never used to choose)."""
+    table = next_order_errors(tables, cutoffs, horizon_days=horizon_days, priors=priors)
+    found = table[table["customers"] > 0]
+    if len(found):
+        best = found.sort_values(["mae_days", "prior"], kind="stable").iloc[0]
+        prior = float(best["prior"])
+        how = (
+            "lowest mean absolute error (days) of next_order_at against the first purchase in "
+            f"the {horizon_days}-day window, over {int(best['customers'])} repeat buyers at the "
+            "training cutoffs"
+        )
+    else:
+        prior = CYCLE_PRIOR
+        how = "default: no repeat buyer bought in a training window"
+    info: dict[str, Any] = {
+        "cycle_prior": prior,
+        "choice": how,
+        "cutoffs": [c.isoformat() for c in sorted(cutoffs)],
+        "training_mae_days": _by_prior(table),
+        "training_customers": int(table["customers"].max()) if len(table) else 0,
+    }
+    if len(found):
+        info["training_mae_days_chosen"] = float(best["mae_days"])
+    if test:  # the chosen weight and the default
+        both = tuple(sorted({prior, CYCLE_PRIOR}))
+        on_test = next_order_errors(tables, test, horizon_days=horizon_days, priors=both)
+        info["test_mae_days"] = _by_prior(on_test)
+        info["test_customers"] = int(on_test["customers"].max())
+        info["test_mae_days_chosen"] = info["test_mae_days"][f"{prior:g}"]
+    return prior, info
 
 
 # ---------------------------------------------------------------- timing (BG/NBD at the cutoff)
@@ -742,6 +994,7 @@ def customer_value(
         as_of=as_of,
         customers=ids,
         horizon_days=model.horizon_days,
+        prior=model.cycle_prior,
         fit=fit,
         summary=summary,
     )
