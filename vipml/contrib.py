@@ -123,28 +123,34 @@ def tree_contributions(booster: lgb.Booster, M: pd.DataFrame) -> np.ndarray:
     if n == 0 or any(len(_splits(t)) > MAX_PATTERN_BITS for t in trees):
         return booster.predict(M, pred_contrib=True)
     splits = [_splits(t) for t in trees]
+    acc = np.zeros((n_features + 1, n))  # one contiguous row per feature
     parts = 1 if n < PARALLEL_ROWS else max(1, min(2, os.cpu_count() or 1))
     if parts == 1:
-        return _contributions(booster, splits, n_features, M)
+        _contributions(booster, splits, M, acc)
+        return acc.T
     # a row's values do not depend on the other rows: halves of the rows in two threads give
-    # the same bits as one pass (numpy and LightGBM release the GIL in their loops)
+    # the same bits as one pass (numpy and LightGBM release the GIL in their loops); each
+    # thread adds into its own columns of the one result
     edges = np.linspace(0, n, parts + 1).astype(np.int64)
     with ThreadPoolExecutor(parts) as pool:
-        halves = list(
+        list(
             pool.map(
-                lambda ab: _contributions(booster, splits, n_features, M.iloc[ab[0] : ab[1]]),
+                lambda ab: _contributions(
+                    booster, splits, M.iloc[ab[0] : ab[1]], acc[:, ab[0] : ab[1]]
+                ),
                 zip(edges[:-1], edges[1:], strict=True),
             )
         )
-    return np.concatenate(halves)
+    return acc.T
 
 
 def _contributions(
-    booster: lgb.Booster, splits: list[list[dict[str, Any]]], n_features: int, M: pd.DataFrame
-) -> np.ndarray:
+    booster: lgb.Booster, splits: list[list[dict[str, Any]]], M: pd.DataFrame, acc: np.ndarray
+) -> None:
+    """Add the trees' contributions of the rows of ``M`` into ``acc`` (features x rows)."""
     n = len(M)
+    n_features = acc.shape[0] - 1
     cols = _Columns(M)
-    acc = np.zeros((n_features + 1, n))  # one contiguous row per feature
     for i, tree_splits in enumerate(splits):
         pattern = np.zeros(n, dtype=np.uint16)  # at most MAX_PATTERN_BITS splits
         for bit, node in enumerate(tree_splits):
@@ -167,4 +173,3 @@ def _contributions(
         for c in used:
             acc[c] += table[pattern, c]
         acc[-1] += values[0, -1]  # the expected value: the same for every pattern
-    return acc.T
