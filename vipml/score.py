@@ -503,6 +503,7 @@ def score(
         frame[f"reason_{k}_en"] = np.where(inside, why[f"reason_{k}_en"], "")
         frame[f"reason_{k}_ko"] = np.where(inside, why[f"reason_{k}_ko"], "")
     act = driver_actions(X, contrib, list(M.columns), frame["segment"].to_numpy(), sc)
+    del contrib, why  # the largest arrays of the run: gone before the value models and plays
     for name in ("play_en", "play_ko", "offer_type", *ACTION_COLUMNS):
         frame[name] = act[name]
     if offer_type is not None:
@@ -522,6 +523,7 @@ def score(
             frame[col] = worth[col].array  # positional; dates stay a datetime array
         if sc.value_feature in VALUE_COLUMNS:  # score.value_feature: expected_spend, say
             X = X.assign(**{sc.value_feature: worth[sc.value_feature].to_numpy()})
+    del M
     value = conversion_value(X, sc)
     frame["_cost"] = cost
     frame["expected_value"] = prob * value - cost
