@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from vipml.config import CONTRADICTIONS, Config, ScoreConfig
+from vipml.io import positions
 
 CHANNELS = ("email", "sms", "push", "kakao")
 
@@ -284,17 +283,6 @@ def channel_history(
         hit = (when.notna() & (when < cutoff)).to_numpy(dtype=bool) & ok
         resp = np.bincount(cell[hit], minlength=n * k).astype(np.float64).reshape(n, k)
     return sent, resp
-
-
-def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """Where each text value sits in ``index`` (unique texts), -1 where it is not there or
-    missing: ``index.get_indexer(values)`` by Arrow's hash lookup, several times faster on
-    millions of rows."""
-    found = pc.index_in(
-        pa.array(values, type=pa.string(), from_pandas=True),
-        value_set=pa.array(np.asarray(index, dtype=object), type=pa.string(), from_pandas=True),
-    )
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def population_rates(sent: np.ndarray, resp: np.ndarray) -> np.ndarray:

@@ -59,8 +59,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from vipml.errors import DataError
 from vipml.features.btyd import (
@@ -69,7 +67,7 @@ from vipml.features.btyd import (
     bgnbd_p_alive,
     fit_bgnbd_population,
 )
-from vipml.io import Tables, order_values
+from vipml.io import Tables, order_values, positions
 from vipml.model import prepare_matrix
 from vipml.windows import DAY_US, to_us
 
@@ -847,22 +845,6 @@ def purchase_summary(orders: pd.DataFrame | None, as_of: pd.Timestamp, customers
     stamp = pd.to_datetime(np.where(has, last, 0), unit="D", utc=True)
     out["last"] = pd.Series(stamp, index=customers).where(has)
     return out
-
-
-def positions(customers: pd.Index, ids: pd.Series) -> np.ndarray:
-    """Position of each id in ``customers`` (unique ids), -1 where absent: ``get_indexer``,
-    done by Arrow when the ids are Arrow text (several times faster on large tables)."""
-    try:
-        values = pa.array(ids, from_pandas=True)
-        known = pa.array(customers, from_pandas=True)
-    except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
-        return customers.get_indexer(ids)
-    text = (pa.types.is_string, pa.types.is_large_string)
-    if not (any(f(values.type) for f in text) and any(f(known.type) for f in text)):
-        return customers.get_indexer(ids)  # ids that are not all text: pandas' own matching
-    values, known = values.cast(pa.large_string()), known.cast(pa.large_string())
-    found = pc.index_in(values, value_set=known).fill_null(-1)
-    return found.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def summary_columns(s: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ from vipml.io.coerce import (
     coerce_id,
     coerce_number,
     coerce_timestamp,
+    positions,
 )
 from vipml.io.contract import (
     CONTRACT,
@@ -79,6 +80,7 @@ __all__ = [
     "coerce_id",
     "coerce_number",
     "coerce_timestamp",
+    "positions",
     "load_tables",
     "order_values",
     "read_frame",

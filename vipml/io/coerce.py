@@ -290,3 +290,20 @@ def _numbers_if_all_numeric(s: pd.Series) -> pd.Series:
 
 def _is_text(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s))
+
+
+def positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Where each value sits in ``index`` (unique values), -1 where it is absent or missing:
+    ``index.get_indexer(values)``, done by Arrow's hash lookup when both are text (several times
+    faster on millions of rows); other ids go through pandas' own matching."""
+    try:
+        found_in = pa.array(values, from_pandas=True)
+        known = pa.array(np.asarray(index, dtype=object), from_pandas=True)
+    except (TypeError, ValueError, ArithmeticError, pa.ArrowException):
+        return index.get_indexer(values)
+    text = (pa.types.is_string, pa.types.is_large_string)
+    if not (any(f(found_in.type) for f in text) and any(f(known.type) for f in text)):
+        return index.get_indexer(values)
+    found_in, known = found_in.cast(pa.large_string()), known.cast(pa.large_string())
+    found = pc.index_in(found_in, value_set=known).fill_null(-1)
+    return found.to_numpy(zero_copy_only=False).astype(np.int64)
