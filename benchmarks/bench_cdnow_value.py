@@ -15,7 +15,10 @@ and net spend in ``[as_of, as_of + 273 d)``. Measures: total (aggregate) error, 
 Spearman, normalised Gini, and decile calibration tables (deciles of each prediction) with their
 mean absolute gap between predicted and actual decile means (``decile_gap``).
 
-    VIPML_DATA_DIR=../shared/data python benchmarks/bench_cdnow_value.py
+    VIPML_DATA_DIR=../shared/data python benchmarks/bench_cdnow_value.py [auto|blend|boost|lightgbm]
+
+(the argument: ``value.with_btyd``; auto, the default, is what ships; the others force that way
+of letting BG/NBD + Gamma-Gamma into the value models, for the comparison).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ AS_OF = pd.Timestamp("1997-10-01", tz="UTC")
 HOLDOUT = 273
 
 
-def compare(out: Path | None = None) -> dict[str, object]:
-    """Train on the calibration rows, predict the holdout; the measures of both methods."""
+def compare(out: Path | None = None, with_btyd: str = "auto") -> dict[str, object]:
+    """Train on the calibration rows, predict the holdout; the measures of both methods.
+    ``with_btyd``: ``value.with_btyd`` (auto: the shipped choice; blend, boost, lightgbm: that
+    way forced, for the comparison)."""
     from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.features.btyd import (
@@ -55,6 +60,7 @@ def compare(out: Path | None = None) -> dict[str, object]:
     cfg._base_dir = mapping.base_dir
     cfg.generated = None
     cfg.labels.horizon_days = HOLDOUT
+    cfg.value.with_btyd = with_btyd
     full, _ = load_tables(config=cfg)
     seen = full.replace(orders=full.orders[full.orders["ordered_at"] < AS_OF])
     started = time.perf_counter()
@@ -152,9 +158,10 @@ def next_order_errors(priors=None) -> pd.DataFrame:
 
 
 def main() -> int:
+    with_btyd = sys.argv[1] if len(sys.argv) > 1 else "auto"
     holdout = next_order_errors()
     print(holdout.round(1).to_string(index=False))
-    got = compare()
+    got = compare(with_btyd=with_btyd)
     nxt = got["value_info"].get("next_order", {})
     if "cycle_prior" in nxt:
         w = nxt["cycle_prior"]
@@ -166,11 +173,12 @@ def main() -> int:
             f"{ {k: round(v, 1) for k, v in nxt['training_mae_days'].items()} }); holdout MAE "
             f"with it: {float(on_holdout.iloc[0]) if len(on_holdout) else float('nan'):.1f} days"
         )
-    for target, b in got["value_info"].get("blend", {}).items():
+    for target, b in got["value_info"].get("btyd", {}).items():
+        test = {m: round(v["mae"], 4) for m, v in b["test"].items()}
         print(
-            f"blend of {target}: LightGBM weight {b['weight']:.2f}, {b['column']} x "
-            f"{b['scale']:.3f} (validation Poisson deviance {b['deviance']:.4f}, LightGBM alone "
-            f"{b['lightgbm_deviance']:.4f})"
+            f"{target}: {b['mode']} (asked {b['asked']}); validation Poisson deviance "
+            f"{ {m: round(v, 4) for m, v in b['validation_deviance'].items()} }, blend weight "
+            f"{b.get('blend_weight')}, boosted trees {b.get('boost_trees')}; test fold MAE {test}"
         )
     print(
         f"CDNOW 1/10 sample, {got['customers']} customers; trained in {got['trained_s']:.1f} s; "
