@@ -174,11 +174,12 @@ def main() -> int:
             f"with it: {float(on_holdout.iloc[0]) if len(on_holdout) else float('nan'):.1f} days"
         )
     for target, b in got["value_info"].get("btyd", {}).items():
-        test = {m: round(v["mae"], 4) for m, v in b["test"].items()}
+        test = {m: (round(v["deviance"], 4), round(v["mae"], 4)) for m, v in b["test"].items()}
         print(
             f"{target}: {b['mode']} (asked {b['asked']}); validation Poisson deviance "
             f"{ {m: round(v, 4) for m, v in b['validation_deviance'].items()} }, blend weight "
-            f"{b.get('blend_weight')}, boosted trees {b.get('boost_trees')}; test fold MAE {test}"
+            f"{b.get('blend_weight')}, boosted trees {b.get('boost_trees')}, actual / BTYD total "
+            f"{b.get('btyd_total_ratio', float('nan')):.3f}; test fold (deviance, MAE) {test}"
         )
     print(
         f"CDNOW 1/10 sample, {got['customers']} customers; trained in {got['trained_s']:.1f} s; "

@@ -15,16 +15,24 @@ the validation fold is kept (``value.spend_model: auto``):
   with a gamma objective fitted on the buyers;
 * ``tweedie``: one LightGBM with a Tweedie objective (variance power 1.3).
 
-Purchase days come from a LightGBM with a Poisson objective. Each prediction is then blended
-with BG/NBD + Gamma-Gamma (the ``btyd_expected_spend`` / ``btyd_expected_orders`` features):
-``w x LightGBM + (1 - w) x s x BTYD``, LightGBM's weight ``w`` chosen by Poisson deviance on the
-validation fold and ``s`` the ratio of the actual total to the BTYD total there (which also puts a
-BTYD feature of another horizon on the label's) (``w = 1`` keeps LightGBM alone; ``value.blend: false`` skips it). The interval of ``expected_spend``
-(``spend_low``, ``spend_high``, coverage ``value.interval``) is split-conformal by bins: the
-validation fold is cut into ten equal-count bins of predicted spend and each bin keeps the
-quantiles of actual / predicted spend (the upper bound at least the expected spend: where
-most customers of a bin buy nothing, both quantiles are 0). The test fold measures the chosen model (total error,
-MAE, Spearman, normalised Gini, interval coverage) beside BG/NBD + Gamma-Gamma on the same rows.
+Purchase days come from a LightGBM with a Poisson objective. BG/NBD + Gamma-Gamma then may
+enter each prediction at the models' own horizon (:func:`horizon_base`: the expected purchase
+days over the horizon from :func:`timing`'s BG/NBD fit, from purchases before the cutoff, times
+the Gamma-Gamma value of a purchase day for spend), in one of two ways measured on the validation
+fold (:func:`choose_btyd_mode`): a blend ``w x LightGBM + (1 - w) x BTYD`` (LightGBM's weight
+``w`` with the lowest Poisson deviance; BTYD as it is: it predicts the label's horizon), or a
+LightGBM boosted from BTYD (Poisson, for spend Tweedie, started at ``log BTYD``: the prediction
+is ``exp(raw score + log BTYD)``, early stopping deciding how far the trees move it). The way
+with the lower validation deviance is kept when it cuts LightGBM's alone by 1% at least
+(``value.with_btyd: auto``), else LightGBM alone (``value.blend: false`` skips both). Bundles
+from before blend with a BTYD feature of the labels' horizon, times a scale.
+
+The interval of ``expected_spend`` (``spend_low``, ``spend_high``, coverage ``value.interval``)
+is split-conformal by bins: the validation fold is cut into ten equal-count bins of predicted
+spend and each bin keeps the quantiles of actual / predicted spend (the upper bound at least the
+expected spend: where most customers of a bin buy nothing, both quantiles are 0). The test fold
+measures the chosen model (total error, MAE, Spearman, normalised Gini, interval coverage), each
+way of taking in BTYD, and BG/NBD + Gamma-Gamma at the horizon on the same rows.
 The shipped models are then refit on every cutoff whose window has ended, with the tree counts
 chosen on validation.
 
@@ -84,7 +92,7 @@ CYCLE_PRIOR = 2.0  # weight of the BG/NBD cycle, in repeat purchases, against th
 CYCLE_PRIORS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CYCLE_CUTOFFS = 4  # the newest cutoffs whose windows choose it (one BG/NBD fit per weight each)
 MAX_TREES = 300  # per value model; early stopping usually ends sooner
-# the BG/NBD + Gamma-Gamma feature each LightGBM prediction may be blended with
+# the BG/NBD + Gamma-Gamma features bundles from before blend with (of the labels' horizon)
 BLEND_COLUMNS = {"spend": "btyd_expected_spend", "orders": "btyd_expected_orders"}
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))  # LightGBM's share
 BLEND_MIN_GAIN = 0.01  # a blend must cut the validation deviance by 1% (else: noise, kept alone)
@@ -725,7 +733,13 @@ def fit_value_model(
             "mode": modes[t],
             "asked": vc.with_btyd if vc.blend else "lightgbm",
             "validation_deviance": {m: w["deviance"] for m, w in ways[t].items()},
-            "test": {m: value_measures(actuals[t][test], w["pred"][test]) for m, w in ways[t].items()},
+            "test": {
+                m: {
+                    **value_measures(actuals[t][test], w["pred"][test]),
+                    "deviance": poisson_deviance(actuals[t][test], w["pred"][test]),
+                }
+                for m, w in ways[t].items()
+            },
             **({"blend_weight": ways[t]["blend"]["weight"]} if "blend" in ways[t] else {}),
             **_base_ratio(actuals[t], base, t, valid),
             **({"boost_trees": _trees(ways[t]["boost"]["booster"])} if "boost" in ways[t] else {}),
@@ -1130,9 +1144,10 @@ def timing(
     fit: Mapping[str, Any] | np.ndarray | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
-    ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
-    ``as_of``.
+    """``p_alive``, ``next_order_at``, ``clv_ratio`` (expected purchase days over
+    ``span_days`` / over the horizon) and ``expected_days`` (expected purchase days over the
+    horizon; NaN for customers without a purchase or without a fit) per customer, from BG/NBD
+    fitted on purchase days before ``as_of``.
 
     ``summary`` is the customers' :func:`purchase_summary` when already known (then ``tables``
     is not read); ``fit`` the population's parameters (:func:`timing_fit`, or the BTYD family's
