@@ -92,9 +92,15 @@ def compare(out: Path | None = None, with_btyd: str = "auto") -> dict[str, objec
     n = bgnbd_expected(bg, x, tx, T, HOLDOUT / WEEK_DAYS)
     theirs = {"orders": n, "spend": n * gamma_gamma_expected(gg, x, m)}
     actual = value_labels(full, as_of=AS_OF, horizon_days=HOLDOUT, customers=ids)
-    measures, deciles = {}, {}
+    measures, deciles, paired = {}, {}, {}
     for target in ("orders", "spend"):
         a = actual[target].to_numpy()
+        # per customer, vipml's absolute error minus BG/NBD's: the mean and its standard error
+        gap = np.abs(ours[target] - a) - np.abs(theirs[target] - a)
+        paired[target] = {
+            "mae_gap": float(gap.mean()),
+            "se": float(gap.std(ddof=1) / len(a) ** 0.5),
+        }
         measures[target] = pd.DataFrame(
             {
                 "vipml": value_measures(a, ours[target]),
@@ -112,6 +118,7 @@ def compare(out: Path | None = None, with_btyd: str = "auto") -> dict[str, objec
     return {
         "measures": measures,
         "deciles": deciles,
+        "paired_mae": paired,
         "bgnbd": dict(zip(("r", "alpha", "a", "b"), np.round(bg, 3), strict=True)),
         "gamma_gamma": dict(zip(("p", "q", "gamma"), np.round(gg, 3), strict=True)),
         "value_horizon": h,
@@ -192,6 +199,10 @@ def main() -> int:
         cols = ["actual_total", "predicted_total", "total_error", "mae", "rmse", "spearman", "gini",
                 "decile_gap"]  # fmt: skip
         print(got["measures"][target][cols].round(4).to_string())
+        gap = got["paired_mae"][target]
+        print(
+            f"MAE, vipml - BG/NBD (paired over customers): {gap['mae_gap']:+.4f} ± {gap['se']:.4f}"
+        )
         for name, table in got["deciles"][target].items():
             print(f"\n{name}: deciles of the prediction (1 = highest)")
             print(table.round(3).to_string(index=False))
