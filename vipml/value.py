@@ -777,7 +777,7 @@ def fit_value_model(
                 stop,
                 categories,
                 start,
-            )  # fmt: skip
+            )
         }
     else:
         shipped = _spend_models(kind, params, M, spend, full, None, trees, stop, categories)
