@@ -15,7 +15,10 @@ and net spend in ``[as_of, as_of + 273 d)``. Measures: total (aggregate) error, 
 Spearman, normalised Gini, and decile calibration tables (deciles of each prediction) with their
 mean absolute gap between predicted and actual decile means (``decile_gap``).
 
-    VIPML_DATA_DIR=../shared/data python benchmarks/bench_cdnow_value.py
+    VIPML_DATA_DIR=../shared/data python benchmarks/bench_cdnow_value.py [auto|blend|boost|lightgbm]
+
+(the argument: ``value.with_btyd``; auto, the default, is what ships; the others force that way
+of letting BG/NBD + Gamma-Gamma into the value models, for the comparison).
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ AS_OF = pd.Timestamp("1997-10-01", tz="UTC")
 HOLDOUT = 273
 
 
-def compare(out: Path | None = None) -> dict[str, object]:
-    """Train on the calibration rows, predict the holdout; the measures of both methods."""
+def compare(out: Path | None = None, with_btyd: str = "auto") -> dict[str, object]:
+    """Train on the calibration rows, predict the holdout; the measures of both methods.
+    ``with_btyd``: ``value.with_btyd`` (auto: the shipped choice; blend, boost, lightgbm: that
+    way forced, for the comparison)."""
     from vipml.bundle import load_bundle, save_bundle
     from vipml.config import load_config
     from vipml.features.btyd import (
@@ -55,6 +60,7 @@ def compare(out: Path | None = None) -> dict[str, object]:
     cfg._base_dir = mapping.base_dir
     cfg.generated = None
     cfg.labels.horizon_days = HOLDOUT
+    cfg.value.with_btyd = with_btyd
     full, _ = load_tables(config=cfg)
     seen = full.replace(orders=full.orders[full.orders["ordered_at"] < AS_OF])
     started = time.perf_counter()
@@ -86,9 +92,15 @@ def compare(out: Path | None = None) -> dict[str, object]:
     n = bgnbd_expected(bg, x, tx, T, HOLDOUT / WEEK_DAYS)
     theirs = {"orders": n, "spend": n * gamma_gamma_expected(gg, x, m)}
     actual = value_labels(full, as_of=AS_OF, horizon_days=HOLDOUT, customers=ids)
-    measures, deciles = {}, {}
+    measures, deciles, paired = {}, {}, {}
     for target in ("orders", "spend"):
         a = actual[target].to_numpy()
+        # per customer, vipml's absolute error minus BG/NBD's: the mean and its standard error
+        gap = np.abs(ours[target] - a) - np.abs(theirs[target] - a)
+        paired[target] = {
+            "mae_gap": float(gap.mean()),
+            "se": float(gap.std(ddof=1) / len(a) ** 0.5),
+        }
         measures[target] = pd.DataFrame(
             {
                 "vipml": value_measures(a, ours[target]),
@@ -106,6 +118,7 @@ def compare(out: Path | None = None) -> dict[str, object]:
     return {
         "measures": measures,
         "deciles": deciles,
+        "paired_mae": paired,
         "bgnbd": dict(zip(("r", "alpha", "a", "b"), np.round(bg, 3), strict=True)),
         "gamma_gamma": dict(zip(("p", "q", "gamma"), np.round(gg, 3), strict=True)),
         "value_horizon": h,
@@ -152,9 +165,10 @@ def next_order_errors(priors=None) -> pd.DataFrame:
 
 
 def main() -> int:
+    with_btyd = sys.argv[1] if len(sys.argv) > 1 else "auto"
     holdout = next_order_errors()
     print(holdout.round(1).to_string(index=False))
-    got = compare()
+    got = compare(with_btyd=with_btyd)
     nxt = got["value_info"].get("next_order", {})
     if "cycle_prior" in nxt:
         w = nxt["cycle_prior"]
@@ -166,11 +180,13 @@ def main() -> int:
             f"{ {k: round(v, 1) for k, v in nxt['training_mae_days'].items()} }); holdout MAE "
             f"with it: {float(on_holdout.iloc[0]) if len(on_holdout) else float('nan'):.1f} days"
         )
-    for target, b in got["value_info"].get("blend", {}).items():
+    for target, b in got["value_info"].get("btyd", {}).items():
+        test = {m: (round(v["deviance"], 4), round(v["mae"], 4)) for m, v in b["test"].items()}
         print(
-            f"blend of {target}: LightGBM weight {b['weight']:.2f}, {b['column']} x "
-            f"{b['scale']:.3f} (validation Poisson deviance {b['deviance']:.4f}, LightGBM alone "
-            f"{b['lightgbm_deviance']:.4f})"
+            f"{target}: {b['mode']} (asked {b['asked']}); validation Poisson deviance "
+            f"{ {m: round(v, 4) for m, v in b['validation_deviance'].items()} }, blend weight "
+            f"{b.get('blend_weight')}, boosted trees {b.get('boost_trees')}, actual / BTYD total "
+            f"{b.get('btyd_total_ratio', float('nan')):.3f}; test fold (deviance, MAE) {test}"
         )
     print(
         f"CDNOW 1/10 sample, {got['customers']} customers; trained in {got['trained_s']:.1f} s; "
@@ -183,6 +199,10 @@ def main() -> int:
         cols = ["actual_total", "predicted_total", "total_error", "mae", "rmse", "spearman", "gini",
                 "decile_gap"]  # fmt: skip
         print(got["measures"][target][cols].round(4).to_string())
+        gap = got["paired_mae"][target]
+        print(
+            f"MAE, vipml - BG/NBD (paired over customers): {gap['mae_gap']:+.4f} ± {gap['se']:.4f}"
+        )
         for name, table in got["deciles"][target].items():
             print(f"\n{name}: deciles of the prediction (1 = highest)")
             print(table.round(3).to_string(index=False))

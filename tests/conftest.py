@@ -156,6 +156,26 @@ def bucket_bundle_5k(vip_bundle_5k):
 
 
 @pytest.fixture(scope="session")
+def boost_bundle_5k(loaded_5k, tmp_path_factory):
+    """The VIP bundle's training with both value models boosted from BG/NBD + Gamma-Gamma at
+    the horizon (``value.with_btyd: boost``): the scoring paths that read BTYD at the horizon."""
+    from vipml.bundle import load_bundle, save_bundle
+    from vipml.config import load_config
+    from vipml.train import train
+
+    tables = loaded_5k[0]
+    cfg = load_config(
+        None,
+        labels={"horizon_days": 90},
+        train={"n_cutoffs": 4},
+        tracking={"enabled": False},
+        value={"with_btyd": "boost"},
+    )
+    out = tmp_path_factory.mktemp("boosted")
+    return load_bundle(save_bundle(train(tables, cfg), tables=tables, config=cfg, out=out))
+
+
+@pytest.fixture(scope="session")
 def bundle_no_btyd_5k(loaded_5k, tmp_path_factory):
     """A VIP bundle with expected-value models but without the BTYD family: the bucketed
     engines then fit the timing's BG/NBD on candidates of their own, gathered bucket by bucket."""

@@ -279,6 +279,21 @@ def test_bucket_purchase_summary_ignores_rows_at_or_after_the_cutoff(retailer_5k
     )
 
 
+def test_boosted_value_columns_bucket_by_bucket_equal_single_machine(
+    parquet_folder, loaded_5k, boost_bundle_5k, tmp_path
+):
+    """Value models boosted from BG/NBD + Gamma-Gamma at the horizon: each bucket reads BTYD
+    at the horizon from its summary and the population's fit, and the list equals the
+    single-machine one bit for bit."""
+    bundle = boost_bundle_5k
+    assert set(bundle.value.boost) == {"spend", "orders"}
+    single = score(loaded_5k[0], bundle, as_of=AS_OF)
+    score_local(parquet_folder, bundle, as_of=AS_OF, out=tmp_path / "list", n_buckets=3)
+    got = pd.read_parquet(tmp_path / "list")
+    assert single.targets["expected_orders"].gt(0).all()
+    assert_same_frames(single.targets, got)
+
+
 def test_value_columns_bucket_by_bucket_without_the_btyd_family(
     parquet_folder, loaded_5k, bundle_no_btyd_5k, tmp_path, monkeypatch
 ):

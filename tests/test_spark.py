@@ -80,6 +80,25 @@ def test_value_columns_on_spark_without_the_btyd_family(
     assert_same_frames(want, got.loc[want.index])
 
 
+def test_boosted_value_columns_on_spark_equal_single_machine(
+    spark, folder, loaded_5k, boost_bundle_5k
+):
+    """Value models boosted from BG/NBD + Gamma-Gamma at the horizon (read from the timing's
+    fit and the Gamma-Gamma feature): the Spark list's value columns equal the single-machine
+    ones bit for bit."""
+    from vipml.spark import score_spark
+
+    assert boost_bundle_5k.value.boost
+    single = score(loaded_5k[0], boost_bundle_5k, as_of=AS_OF).targets
+    frame, _ = score_spark(folder, boost_bundle_5k, as_of=AS_OF, n_buckets=3, spark=spark)
+    got = frame.select("customer_id", *VALUE_COLUMNS).toPandas().set_index("customer_id")
+    got["next_order_at"] = got["next_order_at"].dt.tz_localize("UTC")
+    want = single.set_index("customer_id")[VALUE_COLUMNS]
+    got["next_order_at"] = got["next_order_at"].dt.as_unit(want["next_order_at"].dt.unit)
+    assert want["expected_orders"].gt(0).all()
+    assert_same_frames(want, got.loc[want.index])
+
+
 def test_pyfunc_scores_through_spark_udf(spark, loaded_5k, bucket_bundle_5k, tmp_path):
     from pathlib import Path
 

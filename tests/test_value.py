@@ -450,36 +450,95 @@ def test_blend_and_its_choice():
     # a gain under 1% of the deviance is noise: LightGBM alone
     slightly = choose_blend(actual, mean * 1.02, mean)
     assert slightly["weight"] == 1.0 and slightly["best_blend"]["weight"] < 1.0
+    # BTYD of the label's horizon: the scale given (1) instead of the ratio of totals
+    as_is = choose_blend(actual, noise, mean, scale=1.0)
+    assert as_is["weight"] <= 0.2 and as_is["scale"] == 1.0
 
 
-def test_bundle_blend_is_chosen_on_validation_and_applied(vip_bundle_5k, loaded_5k, tmp_path):
+def test_btyd_mode_choice():
+    from vipml.value import choose_btyd_mode
+
+    ways = {"lightgbm": {"deviance": 1.0}, "blend": {"deviance": 0.95}, "boost": {"deviance": 0.9}}
+    assert choose_btyd_mode(ways) == "boost"  # the lower validation deviance
+    assert choose_btyd_mode({**ways, "boost": {"deviance": 0.999}}) == "blend"
+    # under 1% below LightGBM alone: noise, LightGBM alone
+    close = {"lightgbm": {"deviance": 1.0}, "blend": {"deviance": 0.995}}
+    assert choose_btyd_mode(close) == "lightgbm"
+    assert choose_btyd_mode({"lightgbm": {"deviance": 1.0}}) == "lightgbm"
+    # a way asked for is taken as it is (when it was measured)
+    assert choose_btyd_mode(close, "blend") == "blend"
+    assert choose_btyd_mode({"lightgbm": {"deviance": 1.0}}, "boost") == "lightgbm"
+
+
+def test_bundle_btyd_mode_is_chosen_on_validation(vip_bundle_5k):
+    from vipml.value import HORIZON_BASE, choose_btyd_mode
+
+    v = vip_bundle_5k.value
+    for target, b in v.info["btyd"].items():
+        dev = b["validation_deviance"]
+        assert set(dev) == {"lightgbm", "blend", "boost"}
+        assert b["mode"] == choose_btyd_mode({k: {"deviance": d} for k, d in dev.items()})
+        assert set(b["test"]) == set(dev)  # every way measured on the test fold, for the record
+        assert (target in v.blend) == (b["mode"] == "blend")
+        assert (target in v.boost) == (b["mode"] == "boost")
+        if target in v.blend:
+            assert v.blend[target] == {
+                "column": HORIZON_BASE, "weight": b["blend_weight"], "scale": 1.0
+            }  # fmt: skip
+    # BG/NBD + Gamma-Gamma on the test fold is measured at the models' horizon
+    assert {"bgnbd_spend", "bgnbd_orders"} <= set(v.info["test"])
+
+
+def test_btyd_at_the_horizon_equals_the_features_at_the_labels_horizon(loaded_5k):
+    """At the labels' horizon, BG/NBD + Gamma-Gamma at the horizon (the timing's expected
+    purchase days times the Gamma-Gamma feature) is the BTYD family's feature pair."""
+    from vipml.features import build_features
+    from vipml.value import horizon_base
+
+    tables, as_of = loaded_5k[0], CUTS[0]
+    X = build_features(tables, as_of=as_of)  # labels.horizon_days: 90
+    t = timing(tables, as_of=as_of, customers=X.index, horizon_days=90)
+    base = horizon_base(X, t["expected_days"].to_numpy())
+    for target, col in (("orders", "btyd_expected_orders"), ("spend", "btyd_expected_spend")):
+        want = X[col].to_numpy(dtype=float)
+        assert np.isfinite(want).sum() > 3000
+        np.testing.assert_allclose(base[target], want, rtol=1e-12, equal_nan=True)
+    assert np.isnan(horizon_base(None, t["expected_days"].to_numpy())["spend"]).all()
+
+
+def test_blend_is_applied(vip_bundle_5k, loaded_5k, tmp_path):
     import dataclasses
 
     from vipml.bundle import load_bundle
     from vipml.config import Config
     from vipml.features import build_features
-    from vipml.value import BLEND_COLUMNS
+    from vipml.value import BLEND_COLUMNS, HORIZON_BASE, horizon_base
 
     v = vip_bundle_5k.value
-    for target, b in v.info["blend"].items():
-        assert b["column"] == BLEND_COLUMNS[target]
-        assert b["deviance"] <= b["lightgbm_deviance"]
-        if b["weight"] < 1:
-            assert v.blend[target] == {k: b[k] for k in ("column", "weight", "scale")}
-        else:
-            assert target not in v.blend
-    # predict applies it: weight x LightGBM + (1 - weight) x scale x the BTYD column
     tables = loaded_5k[0]
     as_of = pd.Timestamp(vip_bundle_5k.info["folds"]["test"][0])
     cfg = Config.model_validate(vip_bundle_5k.config)  # the bundle's features, as scoring builds
     X = build_features(tables, as_of=as_of, config=cfg).head(300)
-    alone = dataclasses.replace(v, blend={}).predict(X)
+    alone = dataclasses.replace(v, blend={}, boost={}).predict(X)
+    # at the horizon: weight x LightGBM + (1 - weight) x BTYD at the horizon, as it is
+    t = timing(tables, as_of=as_of, customers=X.index, horizon_days=v.horizon_days)
+    base = horizon_base(X, t["expected_days"].to_numpy())
+    mix = {t: {"column": HORIZON_BASE, "weight": 0.5, "scale": 1.0} for t in BLEND_COLUMNS}
+    at_h = dataclasses.replace(v, blend=mix, boost={})
+    with pytest.raises(ValueError, match="horizon"):
+        at_h.predict(X)
+    mixed = at_h.predict(X, base=base)
+    for target, key in (("expected_spend", "spend"), ("expected_orders", "orders")):
+        b = base[key]
+        want = np.where(np.isnan(b), alone[target], 0.5 * alone[target] + 0.5 * b)
+        np.testing.assert_allclose(mixed[target], np.maximum(want, 0))
+    # bundles from before: a BTYD feature column, scaled
     mix = {t: {"column": c, "weight": 0.5, "scale": 2.0} for t, c in BLEND_COLUMNS.items()}
-    mixed = dataclasses.replace(v, blend=mix).predict(X)
+    mixed = dataclasses.replace(v, blend=mix, boost={}).predict(X)
     for target, col in (("expected_spend", "btyd_expected_spend"),
                         ("expected_orders", "btyd_expected_orders")):  # fmt: skip
-        base = X[col].to_numpy(dtype=float)
-        want = np.where(np.isnan(base), alone[target], 0.5 * alone[target] + base)
+        b = X[col].to_numpy(dtype=float)
+        want = np.where(np.isnan(b), alone[target], 0.5 * alone[target] + b)
         np.testing.assert_allclose(mixed[target], np.maximum(want, 0))
     # older bundles (no blend in value.json) load without one; a damaged one is refused
     folder = tmp_path / "old"
@@ -488,11 +547,112 @@ def test_bundle_blend_is_chosen_on_validation_and_applied(vip_bundle_5k, loaded_
     info = json.loads((folder / "bundle.json").read_text())
     info["files"].pop("value.json")
     (folder / "bundle.json").write_text(json.dumps(info))
-    (folder / "value.json").write_text(json.dumps({**data, "blend": {}}))
-    assert load_bundle(folder).value.blend == {}
-    bad = {"spend": {"column": "btyd_expected_spend", "weight": 2.0, "scale": 1.0}}
-    (folder / "value.json").write_text(json.dumps({**data, "blend": bad}))
+    old = {k: v for k, v in data.items() if k not in ("blend", "boost")}
+    (folder / "value.json").write_text(json.dumps(old))
+    loaded = load_bundle(folder).value
+    assert loaded.blend == {} and loaded.boost == {}
     from vipml.errors import DataError
 
-    with pytest.raises(DataError, match="value.json"):
-        load_bundle(folder)
+    bad = [
+        {"blend": {"spend": {"column": "btyd_expected_spend", "weight": 2.0, "scale": 1.0}}},
+        {"blend": {"spend": {"column": "no_such_column", "weight": 0.5, "scale": 1.0}}},
+        {"boost": {"orders": {"fallback": -1.0}}},
+        {"boost": {"visits": {"fallback": 1.0}}},
+    ]
+    for change in bad:
+        (folder / "value.json").write_text(json.dumps({**data, **change}))
+        with pytest.raises(DataError, match="value.json"):
+            load_bundle(folder)
+
+
+# ---------------------------------------------------------------- boosted from BG/NBD + GG
+def test_boosted_bundle_saves_loads_and_predicts(boost_bundle_5k, loaded_5k, tmp_path):
+    """``value.with_btyd: boost``: LightGBM started at log BTYD at the horizon; value.json
+    records it, the models load back, and a prediction is exp(raw score + log BTYD)."""
+    import dataclasses
+
+    from vipml.bundle import load_bundle
+    from vipml.config import Config
+    from vipml.features import build_features
+    from vipml.model import prepare_matrix
+    from vipml.value import BASE_FLOOR, horizon_base
+
+    v = boost_bundle_5k.value
+    assert v.kind == "tweedie" and set(v.boost) == {"spend", "orders"} and not v.blend
+    data = json.loads((boost_bundle_5k.path / "value.json").read_text())
+    assert set(data["boost"]) == {"spend", "orders"}
+    for target, b in v.info["btyd"].items():
+        assert b["mode"] == b["asked"] == "boost" and b["boost_trees"] >= 1
+        assert v.info["trees"][target] == b["boost_trees"]
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(boost_bundle_5k.info["folds"]["test"][0])
+    cfg = Config.model_validate(boost_bundle_5k.config)
+    X = build_features(tables, as_of=as_of, config=cfg).head(400)
+    t = timing(tables, as_of=as_of, customers=X.index, horizon_days=v.horizon_days)
+    base = horizon_base(X, t["expected_days"].to_numpy())
+    with pytest.raises(ValueError, match="horizon"):
+        v.predict(X)
+    got = v.predict(X, base=base)
+    M = prepare_matrix(X, v.features, v.categories)
+    for target, key in (("expected_spend", "spend"), ("expected_orders", "orders")):
+        b = base[key]
+        start = np.log(np.maximum(np.where(np.isnan(b), v.boost[key]["fallback"], b), BASE_FLOOR))
+        raw = v.boosters[key].predict(M, raw_score=True)
+        np.testing.assert_allclose(got[target], np.exp(raw + start), rtol=1e-12)
+        # not BTYD as it is: the trees move it
+        assert not np.allclose(got[target], np.nan_to_num(b), rtol=1e-6)
+    # written and read back: the same predictions, bit for bit
+    v.to_folder(tmp_path)
+    for name in v.boosters:
+        assert (tmp_path / f"value_{name}.txt").is_file()
+    again = load_bundle(boost_bundle_5k.path).value
+    pd.testing.assert_frame_equal(again.predict(X, base=base), got, check_exact=True)
+    # without the boost, the same boosters are plain LightGBM (another prediction)
+    plain = dataclasses.replace(v, boost={}).predict(X)
+    assert not np.allclose(plain["expected_orders"], got["expected_orders"])
+
+
+def test_btyd_at_the_horizon_reads_nothing_at_or_after_the_cutoff(loaded_5k):
+    """The start of the boosted models at training: BG/NBD at the horizon as of each cutoff,
+    from purchases strictly before it (rows at the cutoff instant and after change nothing)."""
+    from vipml.config import load_config
+    from vipml.features import build_snapshots
+    from vipml.value import training_base
+
+    tables = loaded_5k[0]
+    cut = pd.Timestamp("2024-06-01", tz="UTC")
+    cfg = load_config(None, features={"families": ["btyd"]})
+    feats = build_snapshots(tables, cutoffs=[cut], config=cfg)
+    base = training_base(feats, tables, 90)
+    assert np.isfinite(base["orders"]).sum() > 2000 and np.isfinite(base["spend"]).sum() > 2000
+    who = feats.index.get_level_values("customer_id")[7]
+    late = tables.orders.iloc[[0, 0, 0]].copy()
+    late["order_id"] = ["late-1", "late-2", "late-3"]
+    late["customer_id"] = who
+    late["ordered_at"] = [cut, cut + pd.Timedelta(days=2), cut + pd.Timedelta(days=40)]
+    late["amount"] = 1e6
+    more = tables.replace(orders=pd.concat([tables.orders, late], ignore_index=True))
+    again = training_base(feats, more, 90)
+    for key in ("orders", "spend"):
+        assert base[key].tobytes() == again[key].tobytes()
+    # a purchase before the cutoff does change it
+    early = late.assign(ordered_at=cut - pd.Timedelta(days=1))
+    moved = training_base(feats, tables.replace(orders=pd.concat([tables.orders, early])), 90)
+    assert moved["orders"].tobytes() != base["orders"].tobytes()
+
+
+def test_boosted_value_columns_ignore_rows_at_or_after_the_cutoff(loaded_5k, boost_bundle_5k):
+    from vipml.score import score
+
+    tables = loaded_5k[0]
+    as_of = pd.Timestamp(boost_bundle_5k.info["folds"]["test"][0])
+    base = score(tables, boost_bundle_5k, as_of=as_of).targets
+    who = base["customer_id"].iloc[5]
+    late = tables.orders.iloc[[0, 0]].copy()
+    late["order_id"] = ["late-1", "late-2"]
+    late["customer_id"] = who
+    late["ordered_at"] = [as_of, as_of + pd.Timedelta(days=3)]
+    late["amount"] = 1e6
+    more = tables.replace(orders=pd.concat([tables.orders, late], ignore_index=True))
+    got = score(more, boost_bundle_5k, as_of=as_of).targets
+    pd.testing.assert_frame_equal(got[VALUE_COLUMNS], base[VALUE_COLUMNS])

@@ -34,24 +34,33 @@ def test_cdnow_value_against_bgnbd_gamma_gamma(data_dir, monkeypatch):
     nxt = info["next_order"]
     assert nxt["cycle_prior"] in CYCLE_PRIORS and nxt["training_customers"] > 300
     assert all(c < "1997-07-12" for c in nxt["cutoffs"])
-    # both targets blended with BG/NBD + Gamma-Gamma (measured: LightGBM's weight 0.35 for
-    # spend, 0.10 for purchase days; validation deviance 6% and 8% below LightGBM alone)
-    for b in info["blend"].values():
-        assert b["weight"] < 1 and b["deviance"] < 0.97 * b["lightgbm_deviance"]
+    # BG/NBD + Gamma-Gamma enters both targets at the value horizon (80 days), the way chosen
+    # by validation deviance (measured: blend for both, LightGBM's weight 0.40 for spend and
+    # 0.10 for purchase days; deviance 35.47 and 0.894 against 37.15 and 0.964 alone, boosted
+    # from BTYD 36.55 and 0.895), BTYD as it is (actual / BTYD total on validation 0.87, 0.91)
+    from vipml.value import HORIZON_BASE
+
+    for target, b in info["btyd"].items():
+        dev = b["validation_deviance"]
+        assert b["mode"] in ("blend", "boost"), b
+        assert dev[b["mode"]] == min(dev.values()) < 0.97 * dev["lightgbm"], b
+        assert 0.7 < b["btyd_total_ratio"] < 1.3, b
+        if b["mode"] == "blend":
+            assert info["blend"][target]["column"] == HORIZON_BASE
+            assert info["blend"][target]["scale"] == 1.0
     for target in ("orders", "spend"):
         m = got["measures"][target]
         ours, theirs = m.loc["vipml"], m.loc["BG/NBD + Gamma-Gamma"]
-        # ahead on the aggregate, ranking and decile calibration (measured: orders total error
-        # -9.0% against -12.7%, Spearman 0.454 against 0.445, Gini 0.667 against 0.659, decile
-        # gap 0.088 against 0.113; spend -14.3% against -16.1%, 0.446 against 0.422, 0.676
-        # against 0.635, 4.6 against 5.4)
+        # ahead on every per-customer measure (measured: orders total error -11.6% against
+        # -12.7%, MAE 0.786 against 0.787, RMSE 1.604 against 1.610, Spearman 0.455 against
+        # 0.445, Gini 0.669 against 0.659, decile gap 0.099 against 0.113; spend -13.1% against
+        # -16.1%, 30.30 against 30.47, 70.59 against 72.32, 0.451 against 0.422, 0.685 against
+        # 0.635, 4.5 against 5.4). Training is deterministic (one thread, fixed seed), so the
+        # narrow MAE margin on purchase days is checked as it is.
         assert abs(ours["total_error"]) < abs(theirs["total_error"]), m
-        assert ours["spearman"] > theirs["spearman"], m
-        assert ours["gini"] > theirs["gini"], m
-        assert ours["decile_gap"] < theirs["decile_gap"], m
-        # level on RMSE and MAE (measured: RMSE orders 1.603 against 1.610, spend 70.65 against
-        # 72.32; MAE orders 0.795 against 0.787, spend 30.31 against 30.47): within 2%
-        assert ours["rmse"] < theirs["rmse"] * 1.02, m
-        assert ours["mae"] < theirs["mae"] * 1.02, m
+        for measure in ("mae", "rmse", "decile_gap"):
+            assert ours[measure] < theirs[measure], (measure, m)
+        for measure in ("spearman", "gini"):
+            assert ours[measure] > theirs[measure], (measure, m)
         deciles = got["deciles"][target]["vipml"]
         assert deciles["actual"].iloc[0] > 5 * deciles["actual"].iloc[-1]

@@ -946,8 +946,14 @@ class ValueConfig(StrictModel):
     )
     blend: bool = Field(
         True,
-        description="Blend expected_spend and expected_orders with BG/NBD + Gamma-Gamma (the btyd "
-        "features), LightGBM's weight chosen on the validation fold (1: LightGBM alone).",
+        description="Let BG/NBD + Gamma-Gamma at the value horizon enter expected_spend and "
+        "expected_orders (see with_btyd); false: LightGBM alone.",
+    )
+    with_btyd: Literal["auto", "lightgbm", "blend", "boost"] = Field(
+        "auto",
+        description="How BG/NBD + Gamma-Gamma enters: auto picks by validation Poisson deviance "
+        "(blend or boost, kept when it cuts LightGBM's alone by 1%); blend a weighted mean with "
+        "LightGBM; boost LightGBM started at log BTYD; lightgbm none.",
     )
     enabled: bool = Field(True, description="Train the expected-value models with the bundle.")
 

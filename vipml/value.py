@@ -15,16 +15,24 @@ the validation fold is kept (``value.spend_model: auto``):
   with a gamma objective fitted on the buyers;
 * ``tweedie``: one LightGBM with a Tweedie objective (variance power 1.3).
 
-Purchase days come from a LightGBM with a Poisson objective. Each prediction is then blended
-with BG/NBD + Gamma-Gamma (the ``btyd_expected_spend`` / ``btyd_expected_orders`` features):
-``w x LightGBM + (1 - w) x s x BTYD``, LightGBM's weight ``w`` chosen by Poisson deviance on the
-validation fold and ``s`` the ratio of the actual total to the BTYD total there (which also puts a
-BTYD feature of another horizon on the label's) (``w = 1`` keeps LightGBM alone; ``value.blend: false`` skips it). The interval of ``expected_spend``
-(``spend_low``, ``spend_high``, coverage ``value.interval``) is split-conformal by bins: the
-validation fold is cut into ten equal-count bins of predicted spend and each bin keeps the
-quantiles of actual / predicted spend (the upper bound at least the expected spend: where
-most customers of a bin buy nothing, both quantiles are 0). The test fold measures the chosen model (total error,
-MAE, Spearman, normalised Gini, interval coverage) beside BG/NBD + Gamma-Gamma on the same rows.
+Purchase days come from a LightGBM with a Poisson objective. BG/NBD + Gamma-Gamma then may
+enter each prediction at the models' own horizon (:func:`horizon_base`: the expected purchase
+days over the horizon from :func:`timing`'s BG/NBD fit, from purchases before the cutoff, times
+the Gamma-Gamma value of a purchase day for spend), in one of two ways measured on the validation
+fold (:func:`choose_btyd_mode`): a blend ``w x LightGBM + (1 - w) x BTYD`` (LightGBM's weight
+``w`` with the lowest Poisson deviance; BTYD as it is: it predicts the label's horizon), or a
+LightGBM boosted from BTYD (Poisson, for spend Tweedie, started at ``log BTYD``: the prediction
+is ``exp(raw score + log BTYD)``, early stopping deciding how far the trees move it). The way
+with the lower validation deviance is kept when it cuts LightGBM's alone by 1% at least
+(``value.with_btyd: auto``), else LightGBM alone (``value.blend: false`` skips both). Bundles
+from before blend with a BTYD feature of the labels' horizon, times a scale.
+
+The interval of ``expected_spend`` (``spend_low``, ``spend_high``, coverage ``value.interval``)
+is split-conformal by bins: the validation fold is cut into ten equal-count bins of predicted
+spend and each bin keeps the quantiles of actual / predicted spend (the upper bound at least the
+expected spend: where most customers of a bin buy nothing, both quantiles are 0). The test fold
+measures the chosen model (total error, MAE, Spearman, normalised Gini, interval coverage), each
+way of taking in BTYD, and BG/NBD + Gamma-Gamma at the horizon on the same rows.
 The shipped models are then refit on every cutoff whose window has ended, with the tree counts
 chosen on validation.
 
@@ -84,10 +92,16 @@ CYCLE_PRIOR = 2.0  # weight of the BG/NBD cycle, in repeat purchases, against th
 CYCLE_PRIORS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 CYCLE_CUTOFFS = 4  # the newest cutoffs whose windows choose it (one BG/NBD fit per weight each)
 MAX_TREES = 300  # per value model; early stopping usually ends sooner
-# the BG/NBD + Gamma-Gamma feature each LightGBM prediction may be blended with
+# the BG/NBD + Gamma-Gamma features bundles from before blend with (of the labels' horizon)
 BLEND_COLUMNS = {"spend": "btyd_expected_spend", "orders": "btyd_expected_orders"}
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))  # LightGBM's share
 BLEND_MIN_GAIN = 0.01  # a blend must cut the validation deviance by 1% (else: noise, kept alone)
+# the blend "column" of BG/NBD + Gamma-Gamma at the value models' own horizon (not a feature:
+# computed from the timing's BG/NBD fit, see horizon_base)
+HORIZON_BASE = "btyd_at_horizon"
+ORDER_VALUE = "btyd_expected_order_value"  # Gamma-Gamma's expected value of a purchase day
+BASE_FLOOR = 1e-6  # BTYD predictions are floored here before their log starts a boosted model
+BTYD_MODES = ("lightgbm", "blend", "boost")  # how BG/NBD + GG enters a value model
 DAY = pd.Timedelta(days=1)
 
 
@@ -233,19 +247,38 @@ class ValueModel:
     cycle_prior: float = CYCLE_PRIOR  # next_order_at's weight of the BG/NBD cycle (chosen)
     # per target (spend, orders): {"column", "weight", "scale"} of the blend with BG/NBD + GG
     blend: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per target boosted from BG/NBD + GG at the horizon: {"fallback"} (the start of customers
+    # BTYD says nothing about); the booster's raw score is added to log(BTYD)
+    boost: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def predict(self, X: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
+    @property
+    def needs_base(self) -> bool:
+        """Whether predictions read BG/NBD + Gamma-Gamma at the horizon (:func:`horizon_base`)."""
+        return bool(self.boost) or any(b["column"] == HORIZON_BASE for b in self.blend.values())
+
+    def predict(
+        self,
+        X: pd.DataFrame,
+        matrix: pd.DataFrame | None = None,
+        base: Mapping[str, np.ndarray] | None = None,
+    ) -> pd.DataFrame:
         """``expected_spend``, ``spend_low``, ``spend_high`` and ``expected_orders`` per row.
         ``matrix``: ``X`` already prepared for another model (scoring's main model), used when it
-        holds these models' features with the same categories, so it is not prepared twice."""
+        holds these models' features with the same categories, so it is not prepared twice.
+        ``base``: BG/NBD + Gamma-Gamma at the horizon per row (:func:`horizon_base`), needed
+        when the models are blended with it or boosted from it (:attr:`needs_base`)."""
+        if self.needs_base and base is None:
+            raise ValueError("these value models need BG/NBD + Gamma-Gamma at the horizon (base)")
         M = matrix if self.fits(matrix) else prepare_matrix(X, self.features, self.categories)
         if self.kind == "hurdle":
             spend = self.boosters["buy"].predict(M) * self.boosters["amount"].predict(M)
         else:
-            spend = self.boosters["spend"].predict(M)
-        spend = self.blended("spend", np.maximum(spend, 0.0), M)
+            spend = self._raw("spend", M, base)
+        spend = _blended(self.blend, "spend", np.maximum(spend, 0.0), M, base)
         low, high = self.bounds(spend)
-        orders = self.blended("orders", np.maximum(self.boosters["orders"].predict(M), 0.0), M)
+        orders = _blended(
+            self.blend, "orders", np.maximum(self._raw("orders", M, base), 0.0), M, base
+        )
         return pd.DataFrame(
             {
                 "expected_spend": spend,
@@ -256,10 +289,16 @@ class ValueModel:
             index=X.index,
         )
 
-    def blended(self, target: str, pred: np.ndarray, M: pd.DataFrame) -> np.ndarray:
-        """``pred`` blended with the BG/NBD + Gamma-Gamma column chosen for ``target`` (as
-        is when there is no blend)."""
-        return _blended(self.blend, target, pred, M)
+    def _raw(
+        self, target: str, M: pd.DataFrame, base: Mapping[str, np.ndarray] | None
+    ) -> np.ndarray:
+        """The booster of ``target`` (``spend``: the Tweedie one) on ``M``: its prediction, or,
+        when boosted from BTYD, ``exp(raw score + log BTYD)``."""
+        b = self.boosters[target]
+        if target not in self.boost:
+            return b.predict(M)
+        start = boost_start(base[target], float(self.boost[target]["fallback"]))
+        return np.exp(b.predict(M, raw_score=True) + start)
 
     def fits(self, matrix: pd.DataFrame | None) -> bool:
         """Whether a prepared ``matrix`` is this model's own: the same features, in order, with
@@ -302,6 +341,7 @@ class ValueModel:
             "interval": self.interval,
             "cycle_prior": self.cycle_prior,
             "blend": self.blend,
+            "boost": self.boost,
             "info": self.info,
         }
         (folder / "value.json").write_text(
@@ -340,6 +380,9 @@ class ValueModel:
                 }
                 for k, v in data.get("blend", {}).items()
             }
+            boost = {  # older bundles: none boosted
+                str(k): {"fallback": float(v["fallback"])} for k, v in data.get("boost", {}).items()
+            }
             ref = info.get("spend_reference", {})
             for name in ("order_amount", "customer_spend"):
                 if name in ref:  # what the monitor reads: plain finite numbers
@@ -360,8 +403,10 @@ class ValueModel:
                 and math.isfinite(prior)
                 and prior >= 0
                 and set(mix) <= {"spend", "orders"}
+                and set(boost) <= ({"spend", "orders"} if kind == "tweedie" else {"orders"})
+                and all(math.isfinite(v["fallback"]) and v["fallback"] >= 0 for v in boost.values())
                 and all(
-                    b["column"] in features
+                    (b["column"] in features or b["column"] == HORIZON_BASE)
                     and 0 <= b["weight"] <= 1
                     and math.isfinite(b["scale"])
                     and b["scale"] >= 0
@@ -392,17 +437,47 @@ class ValueModel:
             info=info,
             cycle_prior=prior,
             blend=mix,
+            boost=boost,
         )
 
 
 def _blended(
-    mix: dict[str, dict[str, Any]], target: str, pred: np.ndarray, M: pd.DataFrame
+    mix: dict[str, dict[str, Any]],
+    target: str,
+    pred: np.ndarray,
+    M: pd.DataFrame,
+    base: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     b = mix.get(target)
     if not b:
         return pred
-    base = pd.to_numeric(M[b["column"]], errors="coerce").to_numpy(dtype=np.float64)
-    return blend(pred, base, float(b["weight"]), float(b["scale"]))
+    if b["column"] == HORIZON_BASE:
+        if base is None:
+            raise ValueError("this blend needs BG/NBD + Gamma-Gamma at the horizon (base)")
+        values = np.asarray(base[target], dtype=np.float64)
+    else:  # bundles from before: a BTYD feature (of the labels' horizon), scaled
+        values = pd.to_numeric(M[b["column"]], errors="coerce").to_numpy(dtype=np.float64)
+    return blend(pred, values, float(b["weight"]), float(b["scale"]))
+
+
+def horizon_base(frame: pd.DataFrame | None, expected_days: np.ndarray) -> dict[str, np.ndarray]:
+    """BG/NBD + Gamma-Gamma at the value models' horizon, per row: ``orders`` the expected
+    purchase days over the horizon (:func:`timing`'s ``expected_days``), ``spend`` those times
+    Gamma-Gamma's expected value of a purchase day (the ``btyd_expected_order_value`` column of
+    ``frame``, which does not depend on the horizon; NaN without it). NaN: BTYD says nothing."""
+    days = np.asarray(expected_days, dtype=np.float64)
+    if frame is not None and ORDER_VALUE in frame:
+        value = pd.to_numeric(frame[ORDER_VALUE], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        value = np.full(len(days), np.nan)
+    return {"orders": days, "spend": days * value}
+
+
+def boost_start(base: np.ndarray, fallback: float) -> np.ndarray:
+    """The start (log scale) of a model boosted from BTYD: ``log(max(BTYD, BASE_FLOOR))``, with
+    ``fallback`` where BTYD is missing."""
+    b = np.asarray(base, dtype=np.float64)
+    return np.log(np.maximum(np.where(np.isfinite(b), b, fallback), BASE_FLOOR))
 
 
 def blend(pred: np.ndarray, base: np.ndarray, weight: float, scale: float) -> np.ndarray:
@@ -415,12 +490,15 @@ def blend(pred: np.ndarray, base: np.ndarray, weight: float, scale: float) -> np
     return np.maximum(np.where(known, mixed, p), 0.0)
 
 
-def choose_blend(actual: np.ndarray, pred: np.ndarray, base: np.ndarray) -> dict[str, float]:
+def choose_blend(
+    actual: np.ndarray, pred: np.ndarray, base: np.ndarray, scale: float | None = None
+) -> dict[str, float]:
     """The ``weight`` of LightGBM (:data:`BLEND_WEIGHTS`) with the lowest Poisson deviance on
     the validation rows given; weight 1 (LightGBM alone) unless the best blend cuts the deviance
-    by :data:`BLEND_MIN_GAIN` of LightGBM's at least. The ``scale`` of the BTYD
-    prediction is the ratio of the actual total to the BTYD total on those rows (it puts the BTYD
-    level on the label's, and a BTYD feature of another horizon on the label's horizon)."""
+    by :data:`BLEND_MIN_GAIN` of LightGBM's at least. The ``scale`` of the BTYD prediction is
+    the one given (1: BTYD of the label's horizon as it is), by default the ratio of the actual
+    total to the BTYD total on those rows (which puts a BTYD feature of another horizon on the
+    label's horizon)."""
     a = np.asarray(actual, dtype=np.float64)
     b = np.asarray(base, dtype=np.float64)
     known = np.isfinite(b)
@@ -429,7 +507,7 @@ def choose_blend(actual: np.ndarray, pred: np.ndarray, base: np.ndarray) -> dict
     total = float(b[known].sum())
     if not known.any() or total <= 0:
         return best
-    ratio = float(a[known].sum()) / total
+    ratio = float(a[known].sum()) / total if scale is None else float(scale)
     devs = [poisson_deviance(a, blend(pred, b, float(w), ratio)) for w in BLEND_WEIGHTS[:-1]]
     k = int(np.argmin(devs))
     if devs[k] < alone * (1 - BLEND_MIN_GAIN):
@@ -457,12 +535,23 @@ def _train(
     rounds: int,
     stop: int,
     categories: dict[str, list[str]],
+    init: np.ndarray | None = None,
 ) -> lgb.Booster:
+    """A booster on the rows ``fit`` (early stopping on ``valid``); ``init``: per row, the
+    start of each prediction on the raw (log) scale, instead of the mean."""
     cats = list(categories) or "auto"
-    data = lgb.Dataset(M[fit], y[fit], categorical_feature=cats, free_raw_data=False)
+    data = lgb.Dataset(
+        M[fit],
+        y[fit],
+        categorical_feature=cats,
+        free_raw_data=False,
+        init_score=None if init is None else init[fit],
+    )
     if valid is None or not valid.any():
         return lgb.train(params, data, num_boost_round=rounds)
-    check = lgb.Dataset(M[valid], y[valid], reference=data)
+    check = lgb.Dataset(
+        M[valid], y[valid], reference=data, init_score=None if init is None else init[valid]
+    )
     return lgb.train(
         params,
         data,
@@ -593,58 +682,116 @@ def fit_value_model(
     kind = min(deviance, key=lambda k: (deviance[k], k))
     chosen = fitted[kind]
     orders_b = _train(_params(params, "poisson"), M, days, fit, valid, rounds, stop, categories)
-    found = {
-        "spend": _spend_predict(kind, chosen, M[valid]),
-        "orders": orders_b.predict(M[valid], num_iteration=orders_b.best_iteration or None),
+    # BG/NBD + Gamma-Gamma at the horizon, as of each row's cutoff (purchases before it only)
+    base = training_base(feats, tables, horizon_days) if vc.blend and tables is not None else None
+    actuals = {"spend": spend, "orders": days}
+    plain = {"spend": _spend_predict(kind, chosen, M), "orders": _predict(orders_b, M)}
+    ways = {
+        t: _btyd_candidates(
+            t, actuals[t], plain[t], None if base is None else base[t], M, fit, valid,
+            params, rounds, stop, categories,
+        )
+        for t in actuals
+    }  # fmt: skip
+    modes = {t: choose_btyd_mode(ways[t], vc.with_btyd if vc.blend else "lightgbm") for t in ways}
+    mix = {
+        t: {"column": HORIZON_BASE, "weight": ways[t]["blend"]["weight"], "scale": 1.0}
+        for t, m in modes.items()
+        if m == "blend"
     }
-    # blends with BG/NBD + Gamma-Gamma, weight and scale chosen on the validation fold
-    mix: dict[str, dict[str, Any]] = {}
-    blends: dict[str, dict[str, Any]] = {}
-    for target, actual in (("spend", spend), ("orders", days)):
-        col = BLEND_COLUMNS[target]
-        if vc.blend and col in features:
-            base = pd.to_numeric(M[col], errors="coerce").to_numpy(dtype=np.float64)[valid]
-            blends[target] = {"column": col, **choose_blend(actual[valid], found[target], base)}
-            if blends[target]["weight"] < 1:
-                mix[target] = {k: blends[target][k] for k in ("column", "weight", "scale")}
-    interval = conformal_bins(
-        spend[valid], _blended(mix, "spend", found["spend"], M[valid]), vc.interval
-    )
+    boost = {
+        t: {"fallback": ways[t]["boost"]["fallback"]} for t, m in modes.items() if m == "boost"
+    }
+    if "spend" in boost:  # the boosted spend model is a Tweedie one
+        kind, chosen = "tweedie", {"spend": ways["spend"]["boost"]["booster"]}
+    if "orders" in boost:
+        orders_b = ways["orders"]["boost"]["booster"]
+    final = {t: ways[t][modes[t]]["pred"] for t in ways}
+    interval = conformal_bins(spend[valid], final["spend"][valid], vc.interval)
     evaluated = ValueModel(kind, {**chosen, "orders": orders_b}, features, categories,
-                           horizon_days, interval, blend=mix)  # fmt: skip
-    pred_test = _blended(mix, "spend", _spend_predict(kind, chosen, M[test]), M[test])
+                           horizon_days, interval)  # fmt: skip
+    pred_test = final["spend"][test]
     low, high = evaluated.bounds(pred_test)
-    orders_test = _blended(
-        mix,
-        "orders",
-        orders_b.predict(M[test], num_iteration=orders_b.best_iteration or None),
-        M[test],
-    )
     measured: dict[str, Any] = {
         "spend": value_measures(spend[test], pred_test),
-        "orders": value_measures(days[test], orders_test),
+        "orders": value_measures(days[test], final["orders"][test]),
     }
     measured["spend_deciles"] = decile_table(spend[test], pred_test).to_dict(orient="list")
     measured["spend"]["interval_coverage"] = float(
         ((spend[test] >= low - 1e-9) & (spend[test] <= high + 1e-9)).mean()
     )
     for col, target in (("btyd_expected_spend", "spend"), ("btyd_expected_orders", "orders")):
-        if col in feats:
-            base = np.nan_to_num(feats.loc[test, col].to_numpy(dtype=np.float64), nan=0.0)
-            actual = spend[test] if target == "spend" else days[test]
-            measured[f"bgnbd_{target}"] = value_measures(actual, base)
+        if base is not None and np.isfinite(base[target][test]).any():  # at the horizon
+            values = np.nan_to_num(base[target][test], nan=0.0)
+        elif col in feats:  # without the tables: the feature (of the labels' horizon)
+            values = np.nan_to_num(feats.loc[test, col].to_numpy(dtype=np.float64), nan=0.0)
+        else:
+            continue
+        measured[f"bgnbd_{target}"] = value_measures(actuals[target][test], values)
+    btyd_info = {
+        t: {
+            "mode": modes[t],
+            "asked": vc.with_btyd if vc.blend else "lightgbm",
+            "validation_deviance": {m: w["deviance"] for m, w in ways[t].items()},
+            "test": {
+                m: {
+                    **value_measures(actuals[t][test], w["pred"][test]),
+                    "deviance": poisson_deviance(actuals[t][test], w["pred"][test]),
+                }
+                for m, w in ways[t].items()
+            },
+            **({"blend_weight": ways[t]["blend"]["weight"]} if "blend" in ways[t] else {}),
+            **_base_ratio(actuals[t], base, t, valid),
+            **({"boost_trees": _trees(ways[t]["boost"]["booster"])} if "boost" in ways[t] else {}),
+        }
+        for t in ways
+    }  # fmt: skip
+    blends = {
+        t: {
+            "column": HORIZON_BASE,
+            "weight": ways[t]["blend"]["weight"] if modes[t] == "blend" else 1.0,
+            "scale": 1.0,
+            "deviance": ways[t][modes[t]]["deviance"],
+            "lightgbm_deviance": ways[t]["lightgbm"]["deviance"],
+            "best_blend": {
+                "weight": ways[t]["blend"]["weight"],
+                "deviance": ways[t]["blend"]["deviance"],
+            },
+        }
+        for t in ways
+        if "blend" in ways[t]
+    }
     trees = {name: _trees(b) for name, b in {**chosen, "orders": orders_b}.items()}
     # shipped: the choice refit on every cutoff whose window has ended, same tree counts
     full = np.asarray(when.isin(ship))
-    shipped = _spend_models(kind, params, M, spend, full, None, trees, stop, categories)
+    if "spend" in boost:
+        start = boost_start(base["spend"], boost["spend"]["fallback"])
+        shipped = {
+            "spend": _train(
+                _params(params, "tweedie"),
+                M,
+                spend,
+                full,
+                None,
+                trees["spend"],
+                stop,
+                categories,
+                start,
+            )
+        }
+    else:
+        shipped = _spend_models(kind, params, M, spend, full, None, trees, stop, categories)
+    start = boost_start(base["orders"], boost["orders"]["fallback"]) if "orders" in boost else None
     shipped["orders"] = _train(
-        _params(params, "poisson"), M, days, full, None, trees["orders"], stop, categories
+        _params(params, "poisson"), M, days, full, None, trees["orders"], stop, categories, start
     )
     info = {
         "spend_model": kind,
-        "choice": f"lowest Poisson deviance on the validation fold among {', '.join(kinds)}",
+        "choice": f"lowest Poisson deviance on the validation fold among {', '.join(kinds)}"
+        + ("; then boosted from BG/NBD + Gamma-Gamma (Tweedie)" if "spend" in boost else ""),
         "validation_deviance": deviance,
         "blend": blends,
+        "btyd": btyd_info,
         "trees": trees,
         "test": measured,
         "folds": {k: [c.isoformat() for c in v] for k, v in folds.items()},
@@ -666,8 +813,109 @@ def fit_value_model(
             test=list(folds["test"]),
         )
     return ValueModel(
-        kind, shipped, features, categories, horizon_days, interval, info, prior, blend=mix
+        kind,
+        shipped,
+        features,
+        categories,
+        horizon_days,
+        interval,
+        info,
+        prior,
+        blend=mix,
+        boost=boost,
     )
+
+
+def _base_ratio(
+    actual: np.ndarray, base: Mapping[str, np.ndarray] | None, target: str, valid: np.ndarray
+) -> dict[str, float]:
+    """For the record: the actual total over the BTYD total on the validation rows BTYD knows
+    (1: BTYD at the horizon holds the level; the blend uses it as it is)."""
+    if base is None:
+        return {}
+    b = base[target][valid]
+    known = np.isfinite(b)
+    total = float(b[known].sum())
+    return {"btyd_total_ratio": float(actual[valid][known].sum()) / total} if total > 0 else {}
+
+
+def _predict(b: lgb.Booster, M: pd.DataFrame) -> np.ndarray:
+    return np.maximum(b.predict(M, num_iteration=b.best_iteration or None), 0.0)
+
+
+def training_base(feats: pd.DataFrame, tables: Tables, horizon_days: int) -> dict[str, np.ndarray]:
+    """:func:`horizon_base` for snapshot rows (index ``as_of``, ``customer_id``): at each
+    cutoff, :func:`timing`'s expected purchase days over the horizon, from BG/NBD fitted on the
+    purchase days before the cutoff of that cutoff's customers (as scoring fits it), and the
+    rows' Gamma-Gamma value of a purchase day."""
+    when = feats.index.get_level_values("as_of")
+    who = feats.index.get_level_values("customer_id")
+    days = np.full(len(feats), np.nan)
+    for c in pd.unique(when):
+        rows = np.flatnonzero(when == c)
+        ids = pd.Index(who[rows], name="customer_id")
+        t = timing(tables, as_of=pd.Timestamp(c), customers=ids, horizon_days=horizon_days)
+        days[rows] = t["expected_days"].to_numpy(dtype=np.float64)
+    return horizon_base(feats, days)
+
+
+def _btyd_candidates(
+    target: str,
+    actual: np.ndarray,
+    plain: np.ndarray,
+    base: np.ndarray | None,
+    M: pd.DataFrame,
+    fit: np.ndarray,
+    valid: np.ndarray,
+    params: dict[str, Any],
+    rounds: int,
+    stop: int,
+    categories: dict[str, list[str]],
+) -> dict[str, dict[str, Any]]:
+    """The ways BG/NBD + Gamma-Gamma at the horizon (``base``) may enter the model of
+    ``target``, each with its prediction on every row and its Poisson deviance on ``valid``:
+    ``lightgbm`` (``plain`` alone), ``blend`` (LightGBM's weight of :data:`BLEND_WEIGHTS` with
+    the lowest validation deviance, BTYD as it is) and ``boost`` (a Poisson, for spend Tweedie,
+    LightGBM started at ``log BTYD``, early stopping on ``valid`` deciding how far it moves)."""
+    out = {"lightgbm": {"deviance": poisson_deviance(actual[valid], plain[valid]), "pred": plain}}
+    if base is None or not np.isfinite(base[valid]).any() or not np.isfinite(base[fit]).any():
+        return out
+    devs = [
+        poisson_deviance(actual[valid], blend(plain[valid], base[valid], float(w), 1.0))
+        for w in BLEND_WEIGHTS[:-1]
+    ]
+    k = int(np.argmin(devs))
+    w = float(BLEND_WEIGHTS[k])
+    out["blend"] = {"deviance": devs[k], "weight": w, "pred": blend(plain, base, w, 1.0)}
+    missing = fit & ~np.isfinite(base)
+    fallback = float(actual[missing].mean()) if missing.any() else float(actual[fit].mean())
+    start = boost_start(base, fallback)
+    objective = "poisson" if target == "orders" else "tweedie"
+    b = _train(_params(params, objective), M, actual, fit, valid, rounds, stop, categories, start)
+    raw = b.predict(M, raw_score=True, num_iteration=b.best_iteration or None)
+    pred = np.exp(raw + start)
+    out["boost"] = {
+        "deviance": poisson_deviance(actual[valid], pred[valid]),
+        "fallback": fallback,
+        "pred": pred,
+        "booster": b,
+    }
+    return out
+
+
+def choose_btyd_mode(ways: Mapping[str, Mapping[str, Any]], asked: str = "auto") -> str:
+    """How BG/NBD + Gamma-Gamma enters a value model (:data:`BTYD_MODES`): ``asked`` when it
+    is one of the ``ways`` measured, and for ``auto`` the blend or the boosted model with the
+    lower validation deviance, kept only when it cuts LightGBM's alone by
+    :data:`BLEND_MIN_GAIN` at least (else LightGBM alone)."""
+    if asked != "auto":
+        return asked if asked in ways else "lightgbm"
+    others = [m for m in ("blend", "boost") if m in ways]
+    if not others:
+        return "lightgbm"
+    best = min(others, key=lambda m: (ways[m]["deviance"], m))
+    alone = ways["lightgbm"]["deviance"]
+    return best if ways[best]["deviance"] < alone * (1 - BLEND_MIN_GAIN) else "lightgbm"
 
 
 # ---------------------------------------------------------------- next order: the cycle weight
@@ -896,9 +1144,10 @@ def timing(
     fit: Mapping[str, Any] | np.ndarray | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """``p_alive``, ``next_order_at`` and ``clv_ratio`` (expected purchase days over
-    ``span_days`` / over the horizon) per customer, from BG/NBD fitted on purchase days before
-    ``as_of``.
+    """``p_alive``, ``next_order_at``, ``clv_ratio`` (expected purchase days over
+    ``span_days`` / over the horizon) and ``expected_days`` (expected purchase days over the
+    horizon; NaN for customers without a purchase or without a fit) per customer, from BG/NBD
+    fitted on purchase days before ``as_of``.
 
     ``summary`` is the customers' :func:`purchase_summary` when already known (then ``tables``
     is not read); ``fit`` the population's parameters (:func:`timing_fit`, or the BTYD family's
@@ -921,6 +1170,7 @@ def timing(
     params = None if params is None else np.asarray(params, dtype=np.float64)
     n = len(customers)
     p_alive = np.full(n, np.nan)
+    expected = np.full(n, np.nan)
     ratio = np.full(n, span_days / horizon_days)
     own = np.where(x > 0, tx * WEEK_DAYS / np.maximum(x, 1), np.nan)
     if params is not None:
@@ -929,6 +1179,7 @@ def timing(
         e_h = bgnbd_expected(params, x, tx, T, horizon_days / WEEK_DAYS)
         e_y = bgnbd_expected(params, x, tx, T, span_days / WEEK_DAYS)
         ok = has & np.isfinite(e_h) & np.isfinite(e_y) & (e_h > 0)
+        expected = np.where(has & np.isfinite(e_h), e_h, np.nan)
         ratio = np.where(ok, e_y / np.where(ok, e_h, 1.0), ratio)
         cycle_btyd = WEEK_DAYS * (alpha + T) / (r + x)
         cycle = (np.nan_to_num(own) * x + prior * cycle_btyd) / (x + prior)
@@ -947,6 +1198,7 @@ def timing(
             "p_alive": p_alive,
             "next_order_at": stamp.where(~np.isnan(nxt)),
             "clv_ratio": ratio,
+            "expected_days": expected,
         },
         index=customers,
     )
@@ -969,7 +1221,6 @@ def customer_value(
     ``fit`` and ``summary`` as in :func:`timing`: a bucket of customers gives its purchase
     summary and the population's fit (the bucketed engines), so that its rows equal those of
     the whole population scored at once."""
-    out = model.predict(X, matrix)
     ids = pd.Index(X.index, name="customer_id")
     t = timing(
         tables,
@@ -980,6 +1231,8 @@ def customer_value(
         fit=fit,
         summary=summary,
     )
+    base = horizon_base(X, t["expected_days"].to_numpy()) if model.needs_base else None
+    out = model.predict(X, matrix, base=base)
     out["p_alive"] = t["p_alive"].to_numpy()
     out["next_order_at"] = t["next_order_at"].array  # positional; no Timestamp objects
     out["clv_12m"] = margin * out["expected_spend"].to_numpy() * t["clv_ratio"].to_numpy()
