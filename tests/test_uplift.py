@@ -101,14 +101,11 @@ def test_uplift_bundle_round_trips_without_pickle_and_beats_a_response_model(sho
     assert m.loc["uplift", "qini"] > m.loc["response", "qini"] > m.loc["random", "qini"]
     path = save_uplift_bundle(result, tables=tables, config=config, out=tmp_path)
     assert result.kind == "bagged_s_learner"  # the default: seeded S-learners averaged
-    assert sorted(p.name for p in path.iterdir()) == [
-        "bundle.json",
-        "config.json",
-        "feature_spec.json",
-        "metrics.json",
-        "model.txt",
-        "qini.json",
-    ]
+    models = [f"{name}.txt" for name in result.learner.models_]
+    assert {"model_0.txt", "model_9.txt"} <= set(models)  # ten seeded S-learners, as text
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["bundle.json", "config.json", "feature_spec.json", "metrics.json", "qini.json", *models]
+    )
     bundle = load_uplift_bundle(path)
     X = build_features(tables, as_of="2024-07-01", config=config)
     u = bundle.predict(X)

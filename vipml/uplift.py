@@ -823,7 +823,6 @@ class ShrunkSLearnerUplift(SLearnerUplift):
         return self
 
 
-
 class BaggedSLearnerUplift(ShrunkSLearnerUplift):
     """Seeded S-learners averaged, shrunk toward a homogeneous effect only where the training rows
     show it ranks better.
@@ -934,7 +933,10 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
         if "homogeneous_0" not in self.models_:
             on, off = self._with_arm(X, arm + 1), self._with_arm(X, 0)
             return np.mean(
-                [self._c(f"model_{k}", on) - self._c(f"model_{k}", off) for k in range(self.folds_)],
+                [
+                    self._c(f"model_{k}", on) - self._c(f"model_{k}", off)
+                    for k in range(self.folds_)
+                ],
                 axis=0,
             )
         return super()._contrib(X, arm)
