@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from vipml import ConfigError, DataError, load_config, load_tables
+from vipml.uplift import LEARNER_NAMES
 
 
 def persuadable_shop(n: int = 2000, seed: int = 0):
@@ -315,17 +316,7 @@ def arms_shop():
     return load_tables(frames)[0], pa, pb
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "s_learner",
-        "two_model",
-        "x_learner",
-        "transformed_outcome",
-        "shrunk_s_learner",
-        "bagged_s_learner",
-    ],
-)
+@pytest.mark.parametrize("kind", LEARNER_NAMES)
 def test_every_learner_gives_one_column_per_arm_and_finds_each_arms_persuadables(kind):
     from vipml.uplift import LEARNERS
 

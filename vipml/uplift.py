@@ -764,19 +764,28 @@ class ShrunkSLearnerUplift(SLearnerUplift):
                     M, y, objective, held, interaction_constraints=[[arm_index], others]
                 )
                 hom[held] = self._fold_uplift("homogeneous", k, X[held])
-        self.weights_ = {}
+        self.weights_, _ = self._choose_weights(y, codes, het, hom, objective is not None)
+
+    def _choose_weights(
+        self, y: np.ndarray, codes: np.ndarray, het: np.ndarray, hom: np.ndarray, blend: bool
+    ) -> tuple[dict[str, float], dict[str, dict[str, list[float]]]]:
+        """Per arm, the weight whose blend has the best out-of-fold Qini over that arm's and the
+        control rows (a tie keeps the larger weight), and the Qini of every weight. Without a
+        scale on which an effect is homogeneous (``blend`` false) every arm keeps 1."""
+        weights: dict[str, float] = {}
+        choice: dict[str, dict[str, list[float]]] = {}
         for i, arm in enumerate(self.arms_):
-            if objective is None:  # no scale on which an effect is homogeneous
-                self.weights_[arm] = 1.0
+            if not blend:
+                weights[arm] = 1.0
                 continue
             keep = np.isin(codes, (0, i + 1))
             t = (codes[keep] == i + 1).astype(int)
-            scores = [
-                qini_auc_score(y[keep], w * het[keep, i] + (1 - w) * hom[keep, i], t)
-                for w in self.WEIGHTS
-            ]
+            h, o = het[keep, i], hom[keep, i]
+            scores = [qini_auc_score(y[keep], w * h + (1 - w) * o, t) for w in self.WEIGHTS]
             scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
-            self.weights_[arm] = float(self.WEIGHTS[int(np.argmax(scores))])
+            weights[arm] = float(self.WEIGHTS[int(np.argmax(scores))])
+            choice[arm] = {"qini": [float(v) for v in scores]}
+        return weights, choice
 
     def _fold_uplift(self, name: str, k: int, X) -> np.ndarray:
         model = f"{name}_{k}"
@@ -887,17 +896,9 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
         for k in range(self.FOLDS):  # fold models choose; they are not kept
             for name in kinds:
                 del self.models_[f"{name}_{k}"]
-        self.weights_ = {}
-        self.choice_ = {}
-        for i, arm in enumerate(self.arms_):
-            if objective is None:  # no scale on which an effect is homogeneous
-                self.weights_[arm] = 1.0
-                continue
-            keep = np.isin(codes, (0, i + 1))
-            t = (codes[keep] == i + 1).astype(int)
-            w, scores = self._choose(y[keep], oof["model"][keep, i], oof["homogeneous"][keep, i], t)
-            self.weights_[arm] = w
-            self.choice_[arm] = {"qini": scores}
+        self.weights_, self.choice_ = self._choose_weights(
+            y, codes, oof["model"], oof.get("homogeneous", oof["model"]), objective is not None
+        )
         members = self._members()
         self.folds_ = members
         self.rounds_ = {}
@@ -914,32 +915,6 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
             for b in range(members):
                 params = self._params(obj) | extra | {"seed": self.seed + 7919 * b}
                 self.models_[f"{name}_{b}"] = lgb.train(params, train_set, num_boost_round=rounds)
-
-    def _choose(self, y, het, hom, t) -> tuple[float, list[float]]:
-        """The weight whose blend has the best out-of-fold Qini (a tie keeps the larger
-        weight), and the Qini of every weight."""
-        scores = [qini_auc_score(y, w * het + (1 - w) * hom, t) for w in self.WEIGHTS]
-        scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
-        return float(self.WEIGHTS[int(np.argmax(scores))]), [float(v) for v in scores]
-
-    def _predict(self, X) -> np.ndarray:
-        het = self._mean_uplift("model", X)
-        if "homogeneous_0" not in self.models_:
-            return het
-        w = np.array([self.weights_[a] for a in self.arms_])
-        return w * het + (1 - w) * self._mean_uplift("homogeneous", X)
-
-    def _contrib(self, X, arm) -> np.ndarray:
-        if "homogeneous_0" not in self.models_:
-            on, off = self._with_arm(X, arm + 1), self._with_arm(X, 0)
-            return np.mean(
-                [
-                    self._c(f"model_{k}", on) - self._c(f"model_{k}", off)
-                    for k in range(self.folds_)
-                ],
-                axis=0,
-            )
-        return super()._contrib(X, arm)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "rounds": self.rounds_, "choice": self.choice_}
