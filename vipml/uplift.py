@@ -788,10 +788,13 @@ class ShrunkSLearnerUplift(SLearnerUplift):
         return weights, choice
 
     def _fold_uplift(self, name: str, k: int, X) -> np.ndarray:
-        model = f"{name}_{k}"
-        base = self._raw(model, self._with_arm(X, 0))
+        return self._booster_uplift(self.models_[f"{name}_{k}"], X)
+
+    def _booster_uplift(self, booster: Any, X) -> np.ndarray:
+        """One booster's uplift of every arm: f(x, arm) - f(x, control)."""
+        base = booster.predict(self._with_arm(X, 0))
         return np.column_stack(
-            [self._raw(model, self._with_arm(X, i + 1)) - base for i in range(len(self.arms_))]
+            [booster.predict(self._with_arm(X, i + 1)) - base for i in range(len(self.arms_))]
         )
 
     def _mean_uplift(self, name: str, X) -> np.ndarray:
@@ -889,13 +892,9 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
         for k in range(self.FOLDS):
             held = fold == k
             for name, (obj, extra) in kinds.items():
-                booster = self._boost(M, y, obj, held, **extra)
+                booster = self._boost(M, y, obj, held, **extra)  # chooses; not kept
                 best[name].append(int(booster.current_iteration()))
-                self.models_[f"{name}_{k}"] = booster
-                oof[name][held] = self._fold_uplift(name, k, X[held])
-        for k in range(self.FOLDS):  # fold models choose; they are not kept
-            for name in kinds:
-                del self.models_[f"{name}_{k}"]
+                oof[name][held] = self._booster_uplift(booster, X[held])
         self.weights_, self.choice_ = self._choose_weights(
             y, codes, oof["model"], oof.get("homogeneous", oof["model"]), objective is not None
         )
