@@ -15,7 +15,8 @@ stopping on a validation split:
   ``e`` the arm's share against control (the propensity weight when arms are unequal);
 * :class:`ShrunkSLearnerUplift` and :class:`BaggedSLearnerUplift`: S-learners blended per arm
   with a homogeneous effect (a constant shift of the log-odds) where out-of-fold Qini shows the
-  blend ranks better; the bagged one averages seeded S-learners fitted on all the rows.
+  blend ranks better; the bagged one averages seeded S-learners fitted on all the rows with a
+  penalised logistic model of arm x feature terms.
 
 Treatment is an arm label per row (``control`` marks the control group) or 0/1. ``predict``
 returns one column per arm (a frame); a learner fitted on a 0/1 treatment returns one array, as
@@ -729,6 +730,7 @@ class ShrunkSLearnerUplift(SLearnerUplift):
     kind = "shrunk_s_learner"
     WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)
     FOLDS = 3
+    MARGIN = 0.0  # a blend must beat w = 1's out-of-fold Qini by this share of it
 
     def _homogeneous_objective(self, y: np.ndarray) -> str | None:
         if self.binary_outcome_:
@@ -783,7 +785,10 @@ class ShrunkSLearnerUplift(SLearnerUplift):
             h, o = het[keep, i], hom[keep, i]
             scores = [qini_auc_score(y[keep], w * h + (1 - w) * o, t) for w in self.WEIGHTS]
             scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
-            weights[arm] = float(self.WEIGHTS[int(np.argmax(scores))])
+            best = int(np.argmax(scores))
+            if scores[best] <= scores[0] + self.MARGIN * abs(scores[0]):
+                best = 0  # within the margin of the S-learner alone: keep it
+            weights[arm] = float(self.WEIGHTS[best])
             choice[arm] = {"qini": [float(v) for v in scores]}
         return weights, choice
 
@@ -800,29 +805,33 @@ class ShrunkSLearnerUplift(SLearnerUplift):
     def _mean_uplift(self, name: str, X) -> np.ndarray:
         return np.mean([self._fold_uplift(name, k, X) for k in range(self.folds_)], axis=0)
 
+    def _heterogeneous(self, X) -> np.ndarray:
+        """The uplift the homogeneous effect is blended with, every arm."""
+        return self._mean_uplift("model", X)
+
     def _predict(self, X) -> np.ndarray:
-        het = self._mean_uplift("model", X)
+        het = self._heterogeneous(X)
         if "homogeneous_0" not in self.models_:
             return het
         w = np.array([self.weights_[a] for a in self.arms_])
         return w * het + (1 - w) * self._mean_uplift("homogeneous", X)
 
-    def _contrib(self, X, arm) -> np.ndarray:
+    def _mean_contrib(self, name: str, X, arm: int) -> np.ndarray:
         on, off = self._with_arm(X, arm + 1), self._with_arm(X, 0)
+        return np.mean(
+            [self._c(f"{name}_{k}", on) - self._c(f"{name}_{k}", off) for k in range(self.folds_)],
+            axis=0,
+        )
 
-        def mean(name: str) -> np.ndarray:
-            return np.mean(
-                [
-                    self._c(f"{name}_{k}", on) - self._c(f"{name}_{k}", off)
-                    for k in range(self.folds_)
-                ],
-                axis=0,
-            )
+    def _heterogeneous_contrib(self, X, arm) -> np.ndarray:
+        return self._mean_contrib("model", X, arm)
 
-        w = self.weights_[self.arms_[arm]]
+    def _contrib(self, X, arm) -> np.ndarray:
+        het = self._heterogeneous_contrib(X, arm)
         if "homogeneous_0" not in self.models_:
-            return mean("model")
-        return w * mean("model") + (1 - w) * mean("homogeneous")
+            return het
+        w = self.weights_[self.arms_[arm]]
+        return w * het + (1 - w) * self._mean_contrib("homogeneous", X, arm)
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "weights": self.weights_, "folds": self.folds_}
@@ -835,40 +844,281 @@ class ShrunkSLearnerUplift(SLearnerUplift):
         return self
 
 
+class _LinearUplift:
+    """A penalised GLM with arm x feature terms: logistic for a binary outcome, linear otherwise.
+
+    The features become columns a linear model can read: a numeric feature by its position among
+    the training values (``GRID`` quantiles, so scale and heavy tails do not matter), with a
+    column flagging missing values where the training rows have any; a categorical feature one
+    column per level seen on at least ``min_count`` rows (at most ``MAX_LEVELS``); every column
+    standardised on the training rows. The model reads ``[z, arm, arm x z]`` (one arm column and
+    one block per arm; control is all zeros) with an L2 penalty ``lam`` on every coefficient but
+    the intercept (default: the number of feature columns, so that a wide feature set, whose
+    many arm x feature terms would otherwise fit noise, is held back more), fitted by Newton's
+    method. The uplift of arm ``a`` is ``g(z, a) - g(z,
+    control)``; its log-odds (or mean) difference is linear in ``z``, which is what lets it
+    carry an effect that grows smoothly with a feature, where trees need many splits on a noisy
+    difference. Its state is plain numbers (a bundle keeps it as JSON)."""
+
+    GRID = 33
+    MAX_LEVELS = 30
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    # ---------------------------------------------------------------- design
+    @classmethod
+    def _terms(cls, X: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
+        terms: list[dict[str, Any]] = []
+        categorical = [
+            c
+            for c in X.columns
+            if isinstance(X[c].dtype, pd.CategoricalDtype) or X[c].dtype == object
+        ]
+        numeric = {
+            c: pd.to_numeric(X[c], errors="coerce") for c in X.columns if c not in categorical
+        }
+        for name in X.columns:
+            col = X[name]
+            if name in categorical:
+                if cls._bins_of(col, numeric):
+                    continue  # its levels only bin a numeric feature the model reads already
+                counts = col.astype("string").value_counts(dropna=True)
+                counts = counts[counts >= min_count]
+                if len(counts) == 0 or (len(counts) == 1 and counts.iloc[0] == len(col)):
+                    continue
+                order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+                for level, _ in order[: cls.MAX_LEVELS]:
+                    terms.append({"feature": str(name), "kind": "level", "level": str(level)})
+                continue
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            seen = values[np.isfinite(values)]
+            if seen.size:
+                grid = np.unique(np.quantile(seen, np.linspace(0.0, 1.0, cls.GRID)))
+                if grid.size > 1:
+                    terms.append({"feature": str(name), "kind": "num", "grid": grid.tolist()})
+            if (~np.isfinite(values)).any() and seen.size:
+                terms.append({"feature": str(name), "kind": "missing"})
+        return terms
+
+    @staticmethod
+    def _bins_of(col: pd.Series, numeric: dict[Any, pd.Series]) -> bool:
+        """Whether the levels of ``col`` cover disjoint ranges of one numeric feature."""
+        levels = col.astype("string")
+        for values in numeric.values():
+            both = levels.notna() & values.notna()
+            if both.sum() == 0:
+                continue
+            span = values[both].groupby(levels[both]).agg(["min", "max"]).sort_values("min")
+            if len(span) > 1 and (span["max"].to_numpy()[:-1] < span["min"].to_numpy()[1:]).all():
+                return True
+        return False
+
+    @staticmethod
+    def _raw_columns(terms: list[dict[str, Any]], X: pd.DataFrame) -> np.ndarray:
+        Z = np.zeros((len(X), len(terms)))
+        for j, term in enumerate(terms):
+            col = X[term["feature"]]
+            if term["kind"] == "level":
+                Z[:, j] = (col.astype("string") == term["level"]).fillna(False).to_numpy(bool)
+                continue
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            missing = ~np.isfinite(values)
+            if term["kind"] == "missing":
+                Z[:, j] = missing
+                continue
+            grid = np.asarray(term["grid"])
+            Z[:, j] = np.interp(
+                np.where(missing, grid[0], values), grid, np.linspace(0, 1, grid.size)
+            )
+            Z[missing, j] = 0.5
+        return Z
+
+    def design(self, X: pd.DataFrame) -> np.ndarray:
+        """The standardised feature columns z of ``X``."""
+        s = self.state
+        return (self._raw_columns(s["terms"], X) - np.asarray(s["mean"])) / np.asarray(s["scale"])
+
+    # ---------------------------------------------------------------- fit / predict
+    @classmethod
+    def fit(
+        cls,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        codes: np.ndarray,
+        n_arms: int,
+        *,
+        binary: bool,
+        min_count: int = 100,
+        lam: float | None = None,
+    ) -> _LinearUplift:
+        terms = cls._terms(X, min_count)
+        Z = cls._raw_columns(terms, X)
+        mean, scale = Z.mean(axis=0), Z.std(axis=0)
+        keep = scale > 1e-12
+        terms = [t for t, k in zip(terms, keep, strict=True) if k]
+        Z = (Z[:, keep] - mean[keep]) / scale[keep]
+        D = cls._full(Z, codes, n_arms)
+        lam = float(max(1, Z.shape[1])) if lam is None else float(lam)
+        coef = _penalised_glm(D, np.asarray(y, dtype=np.float64), binary=binary, lam=lam)
+        return cls(
+            {
+                "terms": terms,
+                "mean": mean[keep].tolist(),
+                "scale": scale[keep].tolist(),
+                "coef": coef.tolist(),
+                "binary": bool(binary),
+                "arms": int(n_arms),
+            }
+        )
+
+    @staticmethod
+    def _full(Z: np.ndarray, codes: np.ndarray | int, n_arms: int) -> np.ndarray:
+        """``[1, z, arm, arm x z]`` for every arm; control (code 0) has zeros in the arm blocks."""
+        n, p = Z.shape
+        codes = np.broadcast_to(np.asarray(codes), (n,))
+        A = (codes[:, None] == np.arange(1, n_arms + 1)[None, :]).astype(np.float64)
+        inter = (A[:, :, None] * Z[:, None, :]).reshape(n, n_arms * p)
+        return np.column_stack([np.ones(n), Z, A, inter])
+
+    def _parts(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        coef = np.asarray(self.state["coef"])
+        k = int(self.state["arms"])
+        p = len(self.state["terms"])
+        return coef[0], coef[1 : 1 + p], coef[1 + p : 1 + p + k], coef[1 + p + k :].reshape(k, p)
+
+    def uplift(self, X: pd.DataFrame) -> np.ndarray:
+        """Per arm (columns), g(z, arm) - g(z, control): probabilities for a binary outcome."""
+        Z = self.design(X)
+        b0, bz, ba, g = self._parts()
+        base = b0 + Z @ bz
+        effect = ba[None, :] + Z @ g.T
+        if not self.state["binary"]:
+            return effect
+        return _sigmoid(base[:, None] + effect) - _sigmoid(base)[:, None]
+
+    def contributions(self, X: pd.DataFrame, arm: int, features: list[str]) -> np.ndarray:
+        """Per feature, its share of arm ``arm``'s effect on the model's scale (log-odds for a
+        binary outcome): the arm x feature terms times the customer's standardised columns (a
+        linear model's SHAP values against the training mean)."""
+        Z = self.design(X)
+        g = self._parts()[3][arm]
+        out = np.zeros((len(X), len(features)))
+        where = {f: i for i, f in enumerate(features)}
+        for j, term in enumerate(self.state["terms"]):
+            out[:, where[term["feature"]]] += g[j] * Z[:, j]
+        return out
+
+
+def _checked_linear(state: Any) -> dict[str, Any]:
+    """A linear member's state as a bundle keeps it, checked before use (a bundle is untrusted)."""
+    if not isinstance(state, dict):
+        raise TypeError("linear: not an object")
+    terms, arms = state["terms"], int(state["arms"])
+    if not isinstance(terms, list) or arms < 1:
+        raise ValueError("linear: terms or arms malformed")
+    for term in terms:
+        if term["kind"] not in ("num", "missing", "level") or not isinstance(term["feature"], str):
+            raise ValueError(f"linear: term {term!r} malformed")
+        if term["kind"] == "num":
+            grid = np.asarray(term["grid"], dtype=np.float64)
+            if grid.size < 2 or not np.isfinite(grid).all() or (np.diff(grid) <= 0).any():
+                raise ValueError(f"linear: the grid of {term['feature']} is not increasing")
+        if term["kind"] == "level" and not isinstance(term["level"], str):
+            raise ValueError(f"linear: a level of {term['feature']} is not text")
+    p = len(terms)
+    for key, size in (("mean", p), ("scale", p), ("coef", 1 + p + arms + arms * p)):
+        values = np.asarray(state[key], dtype=np.float64)
+        if values.shape != (size,) or not np.isfinite(values).all():
+            raise ValueError(f"linear: {key} has not {size} finite numbers")
+    if (np.asarray(state["scale"], dtype=np.float64) <= 0).any():
+        raise ValueError("linear: scale has a value that is not positive")
+    return {**state, "binary": bool(state["binary"]), "arms": arms}
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(v, -35.0, 35.0)))
+
+
+def _penalised_glm(
+    D: np.ndarray, y: np.ndarray, *, binary: bool, lam: float, iterations: int = 50
+) -> np.ndarray:
+    """Coefficients minimising the deviance plus ``lam / 2`` times the squared coefficients (the
+    first column, the intercept, unpenalised): Newton's method for the logistic model, one exact
+    step for least squares."""
+    pen = np.full(D.shape[1], float(lam))
+    pen[0] = 1e-8
+    coef = np.zeros(D.shape[1])
+    if binary:
+        share = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        coef[0] = math.log(share / (1 - share))
+    for _ in range(iterations if binary else 1):
+        eta = D @ coef
+        mu = _sigmoid(eta) if binary else eta
+        weight = mu * (1 - mu) if binary else np.ones_like(mu)
+        gradient = D.T @ (y - mu) - pen * coef
+        hessian = (D * weight[:, None]).T @ D + np.diag(pen)
+        step = np.linalg.solve(hessian, gradient)
+        coef += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return coef
+
+
 class BaggedSLearnerUplift(ShrunkSLearnerUplift):
-    """Seeded S-learners averaged, shrunk toward a homogeneous effect only where the training rows
-    show it ranks better.
+    """Seeded S-learners averaged with a penalised linear model of the effect, shrunk toward a
+    homogeneous effect only where the training rows clearly show it ranks better.
 
     The uplift of ``n_bags`` S-learners, each fitted on all the training rows with its own seed
     (LightGBM's row and feature bagging at ``bagging_fraction`` and ``feature_fraction`` make
     them differ), is averaged: the difference of two predictions is noisy, and averaging seeded
-    models steadies its ranking without the rows a held-out split would cost. Beside them, as many
-    homogeneous models (the arm shifts every customer's log-odds by one constant; see
-    :class:`ShrunkSLearnerUplift`).
+    models steadies its ranking without the rows a held-out split would cost. Beside them, with
+    weight ``linear_weight``, a logistic model (linear for revenue) with arm x feature terms and
+    an L2 penalty (:class:`_LinearUplift`): an effect that grows smoothly with a feature is one
+    coefficient to it, where trees fit it as many small steps of a noisy difference. Together
+    they are the heterogeneous uplift.
 
-    The blend per arm, ``w * bagged + (1 - w) * homogeneous`` with ``w`` in {1, 0.75, 0.5, 0.25,
-    0}, is the one with the best normalised Qini on ``FOLDS`` seeded cross-fitted folds of the
-    training rows (one S-learner and one homogeneous model per fold, each predicting the fold it
-    did not see; a tie keeps the larger ``w``): the S-learner alone unless the homogeneous effect
-    ranks better, as for an offer whose effect scales with the customer's propensity. The folds
-    also early-stop (on the held-out fold, when ``early_stopping_rounds`` is set): the final
-    models run the folds' mean best iteration. The fold models are not kept; the homogeneous
-    models are not trained when every arm keeps ``w = 1``."""
+    The homogeneous models (the arm shifts every customer's log-odds by one constant; see
+    :class:`ShrunkSLearnerUplift`) come in per arm as ``w * heterogeneous + (1 - w) *
+    homogeneous`` with ``w`` in {1, 0.75, 0.5, 0.25, 0}: the blend with the best normalised
+    Qini on ``FOLDS`` seeded cross-fitted folds of the training rows (one S-learner, one
+    homogeneous and one linear model per fold, each predicting the fold it did not see), if it
+    beats ``w = 1`` by more than ``MARGIN`` (a tenth) of that Qini; smaller gains are within the
+    folds' noise, and the heterogeneous uplift is kept. So an offer whose effect scales with the
+    customer's propensity gets the homogeneous effect, and one that persuades some customers
+    keeps its persuadables. The folds also early-stop (on the held-out fold, when
+    ``early_stopping_rounds`` is set): the final models run the folds' mean best iteration. The
+    fold models are not kept; the homogeneous models are not trained when every arm keeps
+    ``w = 1``."""
 
     kind = "bagged_s_learner"
     FOLDS = 5
+    MARGIN = 0.1
 
-    def __init__(self, *, n_bags: int = 10, **kwargs: Any) -> None:
+    def __init__(self, *, n_bags: int = 10, linear_weight: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.n_bags = n_bags
+        self.linear_weight = linear_weight
 
     def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "n_bags": self.n_bags}
+        return {**super().get_params(), "n_bags": self.n_bags, "linear_weight": self.linear_weight}
 
     @classmethod
     def from_config(cls, config: Config | str | None = None, **overrides: Any) -> _Learner:
         config = as_config(config)
-        return super().from_config(config, **{"n_bags": config.train.uplift_bags, **overrides})
+        tc = config.train
+        own = {"n_bags": tc.uplift_bags, "linear_weight": tc.uplift_linear_weight}
+        return super().from_config(config, **{**own, **overrides})
+
+    def _linear(self, X, y, codes) -> _LinearUplift:
+        return _LinearUplift.fit(
+            X,
+            y,
+            codes,
+            len(self.arms_),
+            binary=self.binary_outcome_,
+            min_count=max(1, int(self.min_child_samples)),
+        )
 
     def _members(self) -> int:
         """Seeded models to average: one when nothing in LightGBM is random."""
@@ -887,7 +1137,8 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
         if objective is not None:
             kinds["homogeneous"] = (objective, constraints)
         fold = self._folds(codes, y)
-        oof = {name: np.zeros((len(y), len(self.arms_))) for name in kinds}
+        lw = float(self.linear_weight)
+        oof = {name: np.zeros((len(y), len(self.arms_))) for name in [*kinds, "linear"]}
         best: dict[str, list[int]] = {name: [] for name in kinds}
         for k in range(self.FOLDS):
             held = fold == k
@@ -895,9 +1146,14 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
                 booster = self._boost(M, y, obj, held, **extra)  # chooses; not kept
                 best[name].append(int(booster.current_iteration()))
                 oof[name][held] = self._booster_uplift(booster, X[held])
+            if lw > 0:
+                fitted = self._linear(X[~held], y[~held], codes[~held])
+                oof["linear"][held] = fitted.uplift(X[held])
+        het = (1 - lw) * oof["model"] + lw * oof["linear"]
         self.weights_, self.choice_ = self._choose_weights(
-            y, codes, oof["model"], oof.get("homogeneous", oof["model"]), objective is not None
+            y, codes, het, oof.get("homogeneous", het), objective is not None
         )
+        self.linear_ = self._linear(X, y, codes) if lw > 0 else None
         members = self._members()
         self.folds_ = members
         self.rounds_ = {}
@@ -915,14 +1171,43 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
                 params = self._params(obj) | extra | {"seed": self.seed + 7919 * b}
                 self.models_[f"{name}_{b}"] = lgb.train(params, train_set, num_boost_round=rounds)
 
+    def _heterogeneous(self, X) -> np.ndarray:
+        trees = self._mean_uplift("model", X)
+        if self.linear_ is None:
+            return trees
+        lw = float(self.linear_weight)
+        return (1 - lw) * trees + lw * self.linear_.uplift(X)
+
+    def _heterogeneous_contrib(self, X, arm) -> np.ndarray:
+        trees = self._mean_contrib("model", X, arm)
+        if self.linear_ is None:
+            return trees
+        lw = float(self.linear_weight)
+        linear = self.linear_.contributions(X, arm, self.feature_names_in_)
+        linear = np.column_stack([linear, np.zeros((len(X), trees.shape[1] - linear.shape[1]))])
+        return (1 - lw) * trees + lw * linear
+
     def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "rounds": self.rounds_, "choice": self.choice_}
+        return {
+            **super()._state(),
+            "rounds": self.rounds_,
+            "choice": self.choice_,
+            "linear": None if self.linear_ is None else self.linear_.state,
+        }
 
     @classmethod
     def _restore(cls, models, state, control) -> _Learner:
         self = super()._restore(models, state, control)
         self.rounds_ = dict(state.get("rounds", {}))
         self.choice_ = dict(state.get("choice", {}))
+        linear = state.get("linear")
+        self.linear_ = None if linear is None else _LinearUplift(_checked_linear(linear))
+        if self.linear_ is not None:
+            unknown = {t["feature"] for t in linear["terms"]} - set(self.feature_names_in_)
+            if unknown:
+                raise ValueError(f"linear: terms of unknown features {sorted(unknown)[:5]}")
+        if self.linear_ is None:
+            self.linear_weight = 0.0  # a bundle from before the linear member
         return self
 
 
