@@ -855,8 +855,7 @@ class _LinearUplift:
     one block per arm; control is all zeros) with an L2 penalty ``lam`` on every coefficient but
     the intercept (default: the number of feature columns, so that a wide feature set, whose
     many arm x feature terms would otherwise fit noise, is held back more), fitted by Newton's
-    method. The uplift of arm ``a`` is ``g(z, a) - g(z,
-    control)``; its log-odds (or mean) difference is linear in ``z``, which is what lets it
+    method. The uplift of arm ``a`` is ``g(z, a) - g(z, control)``; its log-odds (or mean) difference is linear in ``z``, which is what lets it
     carry an effect that grows smoothly with a feature, where trees need many splits on a noisy
     difference. Its state is plain numbers (a bundle keeps it as JSON)."""
 
@@ -891,7 +890,7 @@ class _LinearUplift:
                 for level, _ in order[: cls.MAX_LEVELS]:
                     terms.append({"feature": str(name), "kind": "level", "level": str(level)})
                 continue
-            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            values = numeric[name].to_numpy(dtype=np.float64)
             seen = values[np.isfinite(values)]
             if seen.size:
                 grid = np.unique(np.quantile(seen, np.linspace(0.0, 1.0, cls.GRID)))
@@ -917,12 +916,17 @@ class _LinearUplift:
     @staticmethod
     def _raw_columns(terms: list[dict[str, Any]], X: pd.DataFrame) -> np.ndarray:
         Z = np.zeros((len(X), len(terms)))
+        read: dict[str, Any] = {}  # each feature converted once, however many columns it has
         for j, term in enumerate(terms):
-            col = X[term["feature"]]
+            name = term["feature"]
             if term["kind"] == "level":
-                Z[:, j] = (col.astype("string") == term["level"]).fillna(False).to_numpy(bool)
+                if name not in read:
+                    read[name] = X[name].astype("string")
+                Z[:, j] = (read[name] == term["level"]).fillna(False).to_numpy(bool)
                 continue
-            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            if name not in read:
+                read[name] = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=np.float64)
+            values = read[name]
             missing = ~np.isfinite(values)
             if term["kind"] == "missing":
                 Z[:, j] = missing
@@ -1201,13 +1205,13 @@ class BaggedSLearnerUplift(ShrunkSLearnerUplift):
         self.rounds_ = dict(state.get("rounds", {}))
         self.choice_ = dict(state.get("choice", {}))
         linear = state.get("linear")
-        self.linear_ = None if linear is None else _LinearUplift(_checked_linear(linear))
-        if self.linear_ is not None:
-            unknown = {t["feature"] for t in linear["terms"]} - set(self.feature_names_in_)
-            if unknown:
-                raise ValueError(f"linear: terms of unknown features {sorted(unknown)[:5]}")
-        if self.linear_ is None:
-            self.linear_weight = 0.0  # a bundle from before the linear member
+        if linear is None:  # a bundle from before the linear member
+            self.linear_, self.linear_weight = None, 0.0
+            return self
+        self.linear_ = _LinearUplift(_checked_linear(linear))
+        unknown = {t["feature"] for t in linear["terms"]} - set(self.feature_names_in_)
+        if unknown:
+            raise ValueError(f"linear: terms of unknown features {sorted(unknown)[:5]}")
         return self
 
 
